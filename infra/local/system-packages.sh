@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the system packages the local stack needs, when they are missing.
+source "$(dirname "$0")/lib.sh"
+
+missing=()
+has redis-server || missing+=(redis-server)
+has redis-cli || missing+=(redis-tools)
+has dockerd || missing+=(docker.io)
+has docker || missing+=(docker.io)
+has debootstrap || missing+=(debootstrap)
+has git || missing+=(git)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  # shellcheck disable=SC2207
+  missing=($(printf '%s\n' "${missing[@]}" | sort -u))
+  apt_install "${missing[@]}"
+fi

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, redactConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('applies the documented defaults to an empty environment', () => {
+    const config = loadConfig({});
+    expect(config.api).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(config.model.name).toBe('gpt-5-codex');
+    expect(config.model.wire).toBe('responses');
+    expect(config.sandbox.image).toBe('patchbay/sandbox:latest');
+    expect(config.sandbox.memoryBytes).toBe(2 * 1024 ** 3);
+    expect(config.sandbox.reaperIntervalMs).toBe(60_000);
+  });
+
+  it('coerces numbers and sizes from strings', () => {
+    const config = loadConfig({
+      PORT: '9090',
+      PATCHBAY_SANDBOX_MEMORY: '512m',
+      PATCHBAY_SANDBOX_CPUS: '1.5',
+    });
+    expect(config.api.port).toBe(9090);
+    expect(config.sandbox.memoryBytes).toBe(512 * 1024 ** 2);
+    expect(config.sandbox.cpus).toBe(1.5);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ PORT: '' }).api.port).toBe(8080);
+  });
+
+  it('rejects a bad value with one line naming the variable', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(ConfigError);
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(
+      /^invalid configuration: PORT: .*\(got "eighty"\)$/,
+    );
+    expect(() => loadConfig({ PATCHBAY_SANDBOX_MEMORY: 'lots' })).toThrow(
+      /PATCHBAY_SANDBOX_MEMORY/,
+    );
+    expect(() => loadConfig({ PATCHBAY_MODEL_WIRE: 'grpc' })).toThrow(/PATCHBAY_MODEL_WIRE/);
+  });
+
+  it('never echoes a secret, even when it is the bad value', () => {
+    let message = '';
+    try {
+      loadConfig({ REDIS_URL: 'not a url :hunter2' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/REDIS_URL/);
+    expect(message).not.toMatch(/hunter2/);
+  });
+
+  it('redacts the model key and the Redis password for logging', () => {
+    const config = loadConfig({
+      OPENAI_API_KEY: 'sk-secret',
+      REDIS_URL: 'redis://:hunter2@localhost:6379',
+    });
+    const printed = JSON.stringify(redactConfig(config));
+    expect(printed).not.toContain('sk-secret');
+    expect(printed).not.toContain('hunter2');
+    expect(config.model.apiKey).toBe('sk-secret');
+  });
+});

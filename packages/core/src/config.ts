@@ -1,0 +1,229 @@
+import { hostname, homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The environment Patchbay reads, one variable per field. Each `describe` text is the variable's
+ * documentation; defaults are stated in `.default()` and listed in the README.
+ */
+const number = z.coerce.number({ error: 'expected a number' });
+const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  number
+    .int({ error: 'expected a whole number' })
+    .min(min, { error: `expected at least ${min}` })
+    .max(max, { error: `expected at most ${max}` });
+const port = wholeNumber(1, 65535);
+const positiveInt = wholeNumber(1);
+const nonNegativeInt = wholeNumber(0);
+const url = z.url();
+/** A size such as `512m`, `2g` or `1048576` (bytes), parsed into bytes. */
+const byteSize = z.string().transform((s, ctx) => {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
+  if (!match) {
+    ctx.addIssue({ code: 'custom', message: `expected a size such as 512m or 2g, got "${s}"` });
+    return z.NEVER;
+  }
+  const units = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 } as const;
+  const unit = (match[2] ?? '').toLowerCase() as keyof typeof units;
+  return Math.floor(Number(match[1]) * units[unit]);
+});
+
+export const EnvSchema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1').describe('Address the API listens on.'),
+  PORT: port.default(8080).describe('Port the API listens on.'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('pino log level.'),
+  REDIS_URL: url
+    .default('redis://127.0.0.1:6379')
+    .describe('Redis holding task records, events and the queue.'),
+  PATCHBAY_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default('patchbay')
+    .describe('Prefix of every Redis key and of the BullMQ queue.'),
+  PATCHBAY_DATA_DIR: z
+    .string()
+    .min(1)
+    .default(join(homedir(), '.patchbay', 'data'))
+    .describe('Directory of the artifact store and the repository mirror cache.'),
+  OPENAI_API_KEY: z.string().min(1).optional().describe('Key for the model API (secret).'),
+  OPENAI_BASE_URL: url
+    .optional()
+    .describe('Base URL of an OpenAI-compatible API; the official one when unset.'),
+  PATCHBAY_MODEL: z
+    .string()
+    .min(1)
+    .default('gpt-5-codex')
+    .describe('Model used when a task names none.'),
+  PATCHBAY_MODEL_WIRE: z
+    .enum(['responses', 'chat'])
+    .default('responses')
+    .describe(
+      'Model wire protocol: the Responses API, or Chat Completions for servers without it.',
+    ),
+  DOCKER_HOST: z
+    .string()
+    .regex(/^(unix|tcp|http|https):\/\//)
+    .optional()
+    .describe('Docker engine address; the local socket /var/run/docker.sock when unset.'),
+  PATCHBAY_SANDBOX_IMAGE: z
+    .string()
+    .min(1)
+    .default('patchbay/sandbox:latest')
+    .describe('Image a task runs in when it names none.'),
+  PATCHBAY_SANDBOX_MEMORY: byteSize
+    .prefault('2g')
+    .describe('Memory limit of a sandbox (swap included).'),
+  PATCHBAY_SANDBOX_CPUS: number
+    .positive({ error: 'expected a positive number' })
+    .max(256)
+    .default(1)
+    .describe('CPUs a sandbox may use.'),
+  PATCHBAY_SANDBOX_PIDS: positiveInt
+    .default(512)
+    .describe('Most processes a sandbox may run at once.'),
+  PATCHBAY_SANDBOX_NOFILE: positiveInt.default(4096).describe('Open-file limit inside a sandbox.'),
+  PATCHBAY_SANDBOX_FSIZE: byteSize
+    .prefault('1g')
+    .describe('Largest file a sandbox process may write.'),
+  PATCHBAY_SANDBOX_WORKSPACE_SIZE: byteSize
+    .prefault('4g')
+    .describe('Size cap of the /workspace tmpfs (counts against sandbox memory).'),
+  PATCHBAY_SANDBOX_TMP_SIZE: byteSize.prefault('512m').describe('Size cap of the /tmp tmpfs.'),
+  PATCHBAY_WARM_POOL_SIZE: wholeNumber(0, 64)
+    .default(1)
+    .describe('Containers kept ready per image.'),
+  PATCHBAY_REAPER_INTERVAL_SECONDS: positiveInt
+    .default(60)
+    .describe('How often leftover sandboxes are looked for.'),
+  PATCHBAY_SANDBOX_MAX_AGE_SECONDS: positiveInt
+    .default(6 * 3600)
+    .describe('Age past which any sandbox is removed, running task or not.'),
+  PATCHBAY_WORKER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default(`${hostname()}-${process.pid}`)
+    .describe('Name of this worker in labels and heartbeats.'),
+  PATCHBAY_WORKER_CONCURRENCY: wholeNumber(1, 64)
+    .default(2)
+    .describe('Tasks one worker runs at once.'),
+  PATCHBAY_SHUTDOWN_GRACE_SECONDS: nonNegativeInt
+    .default(30)
+    .describe(
+      'On SIGTERM, how long running tasks may go on before they are cancelled and handed back.',
+    ),
+});
+export type Env = z.infer<typeof EnvSchema>;
+
+/** Variables whose values are never printed (a Redis URL may carry a password). */
+export const SECRET_VARIABLES = [
+  'OPENAI_API_KEY',
+  'REDIS_URL',
+] as const satisfies readonly (keyof Env)[];
+
+export interface Config {
+  api: { host: string; port: number };
+  log: { level: Env['LOG_LEVEL'] };
+  redis: { url: string; prefix: string };
+  dataDir: string;
+  model: {
+    apiKey: string | undefined;
+    baseURL: string | undefined;
+    name: string;
+    wire: Env['PATCHBAY_MODEL_WIRE'];
+  };
+  docker: { host: string | undefined };
+  sandbox: {
+    image: string;
+    memoryBytes: number;
+    cpus: number;
+    pids: number;
+    nofile: number;
+    fsizeBytes: number;
+    workspaceBytes: number;
+    tmpBytes: number;
+    warmPoolSize: number;
+    reaperIntervalMs: number;
+    maxAgeMs: number;
+  };
+  worker: { id: string; concurrency: number; shutdownGraceMs: number };
+}
+
+/** Thrown when the environment does not parse; its message is one line naming the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment once, at startup, into the typed config every app passes down. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", as in most shells' `FOO= cmd`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'environment');
+    const secret = (SECRET_VARIABLES as readonly string[]).includes(name);
+    const got = secret ? '' : ` (got ${JSON.stringify(env[name] ?? '')})`;
+    throw new ConfigError(`invalid configuration: ${name}: ${issue?.message ?? 'invalid'}${got}`);
+  }
+  const e = parsed.data;
+  return {
+    api: { host: e.HOST, port: e.PORT },
+    log: { level: e.LOG_LEVEL },
+    redis: { url: e.REDIS_URL, prefix: e.PATCHBAY_REDIS_PREFIX },
+    dataDir: e.PATCHBAY_DATA_DIR,
+    model: {
+      apiKey: e.OPENAI_API_KEY,
+      baseURL: e.OPENAI_BASE_URL,
+      name: e.PATCHBAY_MODEL,
+      wire: e.PATCHBAY_MODEL_WIRE,
+    },
+    docker: { host: e.DOCKER_HOST },
+    sandbox: {
+      image: e.PATCHBAY_SANDBOX_IMAGE,
+      memoryBytes: e.PATCHBAY_SANDBOX_MEMORY,
+      cpus: e.PATCHBAY_SANDBOX_CPUS,
+      pids: e.PATCHBAY_SANDBOX_PIDS,
+      nofile: e.PATCHBAY_SANDBOX_NOFILE,
+      fsizeBytes: e.PATCHBAY_SANDBOX_FSIZE,
+      workspaceBytes: e.PATCHBAY_SANDBOX_WORKSPACE_SIZE,
+      tmpBytes: e.PATCHBAY_SANDBOX_TMP_SIZE,
+      warmPoolSize: e.PATCHBAY_WARM_POOL_SIZE,
+      reaperIntervalMs: e.PATCHBAY_REAPER_INTERVAL_SECONDS * 1000,
+      maxAgeMs: e.PATCHBAY_SANDBOX_MAX_AGE_SECONDS * 1000,
+    },
+    worker: {
+      id: e.PATCHBAY_WORKER_ID,
+      concurrency: e.PATCHBAY_WORKER_CONCURRENCY,
+      shutdownGraceMs: e.PATCHBAY_SHUTDOWN_GRACE_SECONDS * 1000,
+    },
+  };
+}
+
+/** The config with every secret replaced, fit for a log line. */
+export function redactConfig(config: Config): Config {
+  return {
+    ...config,
+    redis: { ...config.redis, url: redactUrl(config.redis.url) },
+    model: {
+      ...config.model,
+      apiKey: config.model.apiKey === undefined ? undefined : '[redacted]',
+    },
+  };
+}
+
+/** Drops the password (and user) from a URL such as `redis://:secret@host:6379`. */
+export function redactUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    if (u.password !== '' || u.username !== '') {
+      u.username = u.username === '' ? '' : '[redacted]';
+      u.password = u.password === '' ? '' : '[redacted]';
+    }
+    return u.toString();
+  } catch {
+    return '[unparseable url]';
+  }
+}

@@ -1,0 +1,1 @@
+export { createRedis, type RedisConnectionOptions } from './redis.js';

@@ -1,0 +1,30 @@
+import { Redis } from 'ioredis';
+
+export interface RedisConnectionOptions {
+  /** `redis://[:password@]host:port[/db]`. */
+  url: string;
+  /** Connection name shown by `CLIENT LIST`, for telling components apart. */
+  name?: string;
+  /**
+   * Commands issued while disconnected fail after one reconnect attempt instead of waiting for
+   * Redis to come back, so that an API request answers 503 promptly when Redis is down.
+   * @default false
+   */
+  failFast?: boolean;
+}
+
+/**
+ * Creates an ioredis client that reconnects forever with capped backoff. BullMQ needs
+ * `maxRetriesPerRequest: null` on the connections it blocks on; fail-fast clients keep one retry.
+ */
+export function createRedis(options: RedisConnectionOptions): Redis {
+  const redis = new Redis(options.url, {
+    maxRetriesPerRequest: options.failFast ? 1 : null,
+    connectTimeout: 5000,
+    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
+    ...(options.name === undefined ? {} : { connectionName: options.name }),
+  });
+  // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
+  redis.on('error', () => {});
+  return redis;
+}

@@ -1,0 +1,1 @@
+export { createDockerClient } from './docker.js';

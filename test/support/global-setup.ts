@@ -1,0 +1,28 @@
+import { loadConfig } from '@patchbay/core';
+import { createRedis } from '@patchbay/queue';
+import { createDockerClient } from '@patchbay/sandbox';
+
+/** Fails the whole run, with what to do about it, when Redis or the Docker engine is missing. */
+export default async function globalSetup(): Promise<void> {
+  const config = loadConfig();
+  const redis = createRedis({ url: config.redis.url, failFast: true });
+  const problems: string[] = [];
+  try {
+    await redis.ping();
+  } catch (err) {
+    problems.push(`Redis at ${config.redis.url} does not answer (${(err as Error).message})`);
+  } finally {
+    redis.disconnect();
+  }
+  try {
+    await createDockerClient(config.docker.host).ping();
+  } catch (err) {
+    problems.push(`the Docker engine does not answer (${(err as Error).message})`);
+  }
+  if (problems.length > 0) {
+    throw new Error(
+      `The test suite needs a real Redis and Docker engine: ${problems.join('; ')}. ` +
+        'Run `npm test`, which provisions them (infra/local/provision.sh).',
+    );
+  }
+}
