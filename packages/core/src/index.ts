@@ -9,3 +9,10 @@ export {
   type Env,
 } from './config.js';
 export { StartupError, runMain } from './main.js';
+export {
+  ERROR_CODES,
+  PatchbayError,
+  isPatchbayError,
+  type ErrorCode,
+  type PatchbayErrorOptions,
+} from './errors.js';

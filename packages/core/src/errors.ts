@@ -1,0 +1,52 @@
+/**
+ * Every failure Patchbay reports carries one of these codes: in API error bodies, on a failed
+ * task's `error.code`, and in events. Codes are stable; messages are for people.
+ */
+export const ERROR_CODES = [
+  // Requests
+  'validation_error',
+  'unauthorized',
+  'not_found',
+  'conflict',
+  'payload_too_large',
+  'unsupported_media_type',
+  'repo_url_refused',
+  'rate_limited',
+  'unavailable',
+  // Tasks
+  'repo_unreachable',
+  'ref_not_found',
+  'repo_too_large',
+  'setup_failed',
+  'model_error',
+  'budget_exhausted',
+  'timeout',
+  'sandbox_error',
+  'patch_too_large',
+  'cancelled',
+  'internal_error',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface PatchbayErrorOptions {
+  cause?: unknown;
+  /** Extra, non-secret facts for the API body or event (limits, offending field, …). */
+  details?: Record<string, unknown>;
+}
+
+/** The one error class with a stable code; HTTP status and retry policy are derived from the code. */
+export class PatchbayError extends Error {
+  override readonly name = 'PatchbayError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: PatchbayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+  }
+}
+
+export function isPatchbayError(err: unknown, code?: ErrorCode): err is PatchbayError {
+  return err instanceof PatchbayError && (code === undefined || err.code === code);
+}

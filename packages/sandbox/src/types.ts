@@ -1,0 +1,108 @@
+import type { Readable } from 'node:stream';
+
+/** Resource limits of one sandbox. Operator defaults come from config; a task cannot raise them. */
+export interface SandboxLimits {
+  /** Memory limit in bytes; swap is set equal, so there is no swap. */
+  memoryBytes: number;
+  /** CPUs (fractions allowed), enforced as NanoCpus. */
+  cpus: number;
+  /** Most processes at once (PidsLimit). */
+  pids: number;
+  /** Open-file limit (nofile ulimit). */
+  nofile: number;
+  /** Largest file a process may write (fsize ulimit). */
+  fsizeBytes: number;
+  /** Size cap of /workspace. */
+  workspaceBytes: number;
+  /** Size cap of /tmp. */
+  tmpBytes: number;
+}
+
+export interface SandboxSpec {
+  /** Image to run; it must carry the exec server (see docker/sandbox). */
+  image: string;
+  /** Task this sandbox serves, recorded in its labels (the reaper's key). */
+  taskId: string;
+  /** Extra labels on the container and its volumes. */
+  labels?: Record<string, string>;
+  /** Environment of every command run in the sandbox. */
+  env?: Record<string, string>;
+  /**
+   * `none`: no network interface but loopback. `bridge`: outbound network, for the setup phase;
+   * it can be taken away later with {@link Sandbox.disableNetwork}.
+   * @default 'none'
+   */
+  network?: 'none' | 'bridge';
+  /** Limits below the operator's defaults; a field above its default is clamped to it. */
+  limits?: Partial<SandboxLimits>;
+}
+
+export interface ExecOptions {
+  /** Working directory inside the sandbox. @default '/workspace' */
+  cwd?: string;
+  /** Variables added to the sandbox environment for this command only. */
+  env?: Record<string, string>;
+  /** Bytes written to the command's standard input, which is then closed. @default none (closed at once) */
+  stdin?: Buffer | string;
+  /** Kill the command's whole process tree after this long. @default 120_000 */
+  timeoutMs?: number;
+  /** Most output bytes kept: the head and the tail of it, with the middle counted. @default 1 MiB */
+  maxOutputBytes?: number;
+  /** Aborting kills the command's whole process tree. */
+  signal?: AbortSignal;
+  /** Called with output as it arrives (only the kept part: head, then tail at the end). */
+  onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
+}
+
+export interface ExecResult {
+  /** The command's exit code; null when it was killed by a signal. */
+  exitCode: number | null;
+  /** The signal that ended the command, e.g. `SIGKILL`. */
+  signal: string | null;
+  /** stdout and stderr interleaved as they arrived, head + tail when over the cap. */
+  output: Buffer;
+  /** Bytes left out of `output` (between head and tail). */
+  droppedBytes: number;
+  /** Wall time from start to exit, in milliseconds. */
+  durationMs: number;
+  /** The command ran past its timeout and was killed. */
+  timedOut: boolean;
+  /** The command was killed because its AbortSignal fired. */
+  aborted: boolean;
+  /** The kernel's OOM killer ended the command (or the container). */
+  oomKilled: boolean;
+}
+
+export interface Sandbox {
+  /** The container's id. */
+  readonly id: string;
+  /** The spec it was made from. */
+  readonly spec: Readonly<SandboxSpec>;
+  /** True once the exec channel died; every later call rejects with a SandboxError. */
+  readonly broken: boolean;
+  /** Runs a command: an argv array, or a string run with `bash -lc`. */
+  exec(command: string | readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Reads one file (binary-safe); rejects past `maxBytes` (default 16 MiB). */
+  readFile(path: string, options?: { maxBytes?: number; signal?: AbortSignal }): Promise<Buffer>;
+  /** Writes one file, creating parent directories. */
+  writeFile(
+    path: string,
+    data: Buffer | string,
+    options?: { mode?: number; signal?: AbortSignal },
+  ): Promise<void>;
+  /** Extracts a tar stream into a directory (default /workspace). */
+  putArchive(tar: Readable, options?: { path?: string; signal?: AbortSignal }): Promise<void>;
+  /** A path (file or directory) as a tar stream. */
+  getArchive(path: string, options?: { signal?: AbortSignal }): Promise<Readable>;
+  /** Takes the network away (after the setup phase): only loopback is left. */
+  disableNetwork(): Promise<void>;
+  /** Removes the container and its volumes. Idempotent; never throws for an already-gone one. */
+  destroy(): Promise<void>;
+}
+
+export interface SandboxProvider {
+  /** A ready sandbox: from the warm pool when one matches, else a new container. */
+  create(spec: SandboxSpec, options?: { signal?: AbortSignal }): Promise<Sandbox>;
+  /** Stops the pool and the reaper and destroys pooled containers. Idempotent. */
+  close(): Promise<void>;
+}
