@@ -4,7 +4,7 @@ import { ConfigError, loadConfig, redactConfig } from './config.js';
 describe('loadConfig', () => {
   it('applies the documented defaults to an empty environment', () => {
     const config = loadConfig({});
-    expect(config.api).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.api).toMatchObject({ host: '127.0.0.1', port: 8080, keys: [] });
     expect(config.redis.url).toBe('redis://127.0.0.1:6379');
     expect(config.model.name).toBe('gpt-5-codex');
     expect(config.model.wire).toBe('responses');
@@ -59,5 +59,41 @@ describe('loadConfig', () => {
     expect(printed).not.toContain('sk-secret');
     expect(printed).not.toContain('hunter2');
     expect(config.model.apiKey).toBe('sk-secret');
+  });
+});
+
+describe('API keys', () => {
+  it('keeps only the SHA-256 of each key, and accepts keys given hashed', () => {
+    const hashed = 'a'.repeat(64);
+    const config = loadConfig({
+      PATCHBAY_API_KEYS: `acme:key-acme-0123456789, umbrella:sha256:${hashed}`,
+    });
+    expect(config.api.keys).toEqual([
+      { tenant: 'acme', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown as string },
+      { tenant: 'umbrella', sha256: hashed },
+    ]);
+    expect(JSON.stringify(config)).not.toContain('key-acme-0123456789');
+  });
+
+  it('refuses a malformed entry without echoing it', () => {
+    expect(() => loadConfig({ PATCHBAY_API_KEYS: 'no-colon-secret-value' })).toThrow(
+      /^invalid configuration: PATCHBAY_API_KEYS: entry 1 is not tenant:key$/,
+    );
+    expect(() => loadConfig({ PATCHBAY_API_KEYS: 'acme:short' })).toThrow(/shorter than 16/);
+  });
+
+  it('reads the repository host list and flags', () => {
+    const config = loadConfig({
+      PATCHBAY_REPO_HOSTS: 'github.com, http://127.0.0.1:9418',
+      PATCHBAY_ALLOW_SSH: 'yes',
+    });
+    expect(config.repos).toEqual({
+      hosts: ['github.com', 'http://127.0.0.1:9418'],
+      allowSsh: true,
+    });
+    expect(loadConfig({}).repos.hosts).toEqual(['github.com', 'gitlab.com', 'bitbucket.org']);
+    expect(() => loadConfig({ PATCHBAY_ALLOW_SSH: 'maybe' })).toThrow(
+      /PATCHBAY_ALLOW_SSH: expected true or false/,
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { hostname, homedir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -16,6 +17,53 @@ const port = wholeNumber(1, 65535);
 const positiveInt = wholeNumber(1);
 const nonNegativeInt = wholeNumber(0);
 const url = z.url();
+const flag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' })
+  .transform((s) => s === 'true' || s === '1' || s === 'yes');
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
+
+/** `tenant:key` pairs; a key written `sha256:<hex>` is stored hashed already. */
+const apiKeys = z.string().transform((s, ctx) => {
+  const keys: ApiKey[] = [];
+  for (const entry of s
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0)) {
+    const colon = entry.indexOf(':');
+    const tenant = entry.slice(0, colon);
+    const key = entry.slice(colon + 1);
+    if (colon <= 0 || !/^[A-Za-z0-9_.-]{1,64}$/.test(tenant) || key.length === 0) {
+      // Never echo the entry: it holds a key.
+      ctx.addIssue({ code: 'custom', message: `entry ${keys.length + 1} is not tenant:key` });
+      return z.NEVER;
+    }
+    const hashed = /^sha256:([0-9a-f]{64})$/i.exec(key);
+    if (!hashed && key.length < 16) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `the key of tenant ${tenant} is shorter than 16 characters`,
+      });
+      return z.NEVER;
+    }
+    keys.push({
+      tenant,
+      sha256: hashed ? hashed[1]!.toLowerCase() : createHash('sha256').update(key).digest('hex'),
+    });
+  }
+  return keys;
+});
+
+/** An API key as kept in memory: only its SHA-256. */
+export interface ApiKey {
+  tenant: string;
+  sha256: string;
+}
+
 /** A size such as `512m`, `2g` or `1048576` (bytes), parsed into bytes. */
 const byteSize = z.string().transform((s, ctx) => {
   const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
@@ -48,6 +96,38 @@ export const EnvSchema = z.object({
     .min(1)
     .default(join(homedir(), '.patchbay', 'data'))
     .describe('Directory of the artifact store and the repository mirror cache.'),
+  PATCHBAY_API_KEYS: apiKeys
+    .optional()
+    .describe(
+      'Comma-separated tenant:key pairs (a key may be given as sha256:<hex>). Unset: one local tenant, no key, loopback only (secret).',
+    ),
+  PATCHBAY_RATE_LIMIT_PER_MINUTE: positiveInt
+    .default(600)
+    .describe('Requests per minute per tenant.'),
+  PATCHBAY_MAX_ACTIVE_TASKS: positiveInt
+    .default(20)
+    .describe('Queued plus running tasks a tenant may have at once.'),
+  PATCHBAY_BODY_LIMIT: byteSize.prefault('1m').describe('Largest request body.'),
+  PATCHBAY_REPO_HOSTS: list
+    .prefault('github.com,gitlab.com,bitbucket.org')
+    .describe(
+      'Hosts tasks may fetch from over https; an entry written http://host[:port] also allows plain http to it.',
+    ),
+  PATCHBAY_ALLOW_SSH: flag
+    .prefault('false')
+    .describe('Allow ssh:// repository URLs to the listed hosts.'),
+  PATCHBAY_ALLOW_AGENT_NETWORK: flag
+    .prefault('false')
+    .describe('Let tasks that ask for network: "on" keep network in the agent phase.'),
+  PATCHBAY_TASK_TIMEOUT_SECONDS: wholeNumber(10, 24 * 3600)
+    .default(1800)
+    .describe('Wall-clock limit of a task when it names none (and the most it may name).'),
+  PATCHBAY_TASK_MAX_TURNS: wholeNumber(1, 1000)
+    .default(80)
+    .describe('Model turns of a task when it names none.'),
+  PATCHBAY_TASK_MAX_TOKENS: wholeNumber(1000, 100_000_000)
+    .default(2_000_000)
+    .describe('Model tokens of a task when it names none.'),
   OPENAI_API_KEY: z.string().min(1).optional().describe('Key for the model API (secret).'),
   OPENAI_BASE_URL: url
     .optional()
@@ -121,10 +201,26 @@ export type Env = z.infer<typeof EnvSchema>;
 export const SECRET_VARIABLES = [
   'OPENAI_API_KEY',
   'REDIS_URL',
+  'PATCHBAY_API_KEYS',
 ] as const satisfies readonly (keyof Env)[];
 
 export interface Config {
-  api: { host: string; port: number };
+  api: {
+    host: string;
+    port: number;
+    /** Empty: one local tenant, no key, loopback only. */
+    keys: ApiKey[];
+    rateLimitPerMinute: number;
+    maxActiveTasks: number;
+    bodyLimitBytes: number;
+  };
+  repos: { hosts: string[]; allowSsh: boolean };
+  tasks: {
+    timeoutSeconds: number;
+    maxTurns: number;
+    maxTokens: number;
+    allowAgentNetwork: boolean;
+  };
   log: { level: Env['LOG_LEVEL'] };
   redis: { url: string; prefix: string };
   dataDir: string;
@@ -170,7 +266,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   return {
-    api: { host: e.HOST, port: e.PORT },
+    api: {
+      host: e.HOST,
+      port: e.PORT,
+      keys: e.PATCHBAY_API_KEYS ?? [],
+      rateLimitPerMinute: e.PATCHBAY_RATE_LIMIT_PER_MINUTE,
+      maxActiveTasks: e.PATCHBAY_MAX_ACTIVE_TASKS,
+      bodyLimitBytes: e.PATCHBAY_BODY_LIMIT,
+    },
+    repos: { hosts: e.PATCHBAY_REPO_HOSTS, allowSsh: e.PATCHBAY_ALLOW_SSH },
+    tasks: {
+      timeoutSeconds: e.PATCHBAY_TASK_TIMEOUT_SECONDS,
+      maxTurns: e.PATCHBAY_TASK_MAX_TURNS,
+      maxTokens: e.PATCHBAY_TASK_MAX_TOKENS,
+      allowAgentNetwork: e.PATCHBAY_ALLOW_AGENT_NETWORK,
+    },
     log: { level: e.LOG_LEVEL },
     redis: { url: e.REDIS_URL, prefix: e.PATCHBAY_REDIS_PREFIX },
     dataDir: e.PATCHBAY_DATA_DIR,
@@ -206,6 +316,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function redactConfig(config: Config): Config {
   return {
     ...config,
+    api: {
+      ...config.api,
+      keys: config.api.keys.map((k) => ({ tenant: k.tenant, sha256: '[redacted]' })),
+    },
     redis: { ...config.redis, url: redactUrl(config.redis.url) },
     model: {
       ...config.model,

@@ -8,9 +8,11 @@ export const ERROR_CODES = [
   'unauthorized',
   'not_found',
   'conflict',
+  'patch_not_ready',
   'payload_too_large',
   'unsupported_media_type',
   'repo_url_refused',
+  'policy_refused',
   'rate_limited',
   'unavailable',
   // Tasks
@@ -18,6 +20,7 @@ export const ERROR_CODES = [
   'ref_not_found',
   'repo_too_large',
   'setup_failed',
+  'verify_failed',
   'model_error',
   'budget_exhausted',
   'timeout',
@@ -49,4 +52,46 @@ export class PatchbayError extends Error {
 
 export function isPatchbayError(err: unknown, code?: ErrorCode): err is PatchbayError {
   return err instanceof PatchbayError && (code === undefined || err.code === code);
+}
+
+/** The HTTP status an error code answers with, wherever it surfaces in a request. */
+export function httpStatusFor(code: ErrorCode): number {
+  switch (code) {
+    case 'validation_error':
+      return 400;
+    case 'unauthorized':
+      return 401;
+    case 'not_found':
+      return 404;
+    case 'conflict':
+    case 'patch_not_ready':
+      return 409;
+    case 'payload_too_large':
+    case 'patch_too_large':
+    case 'repo_too_large':
+      return 413;
+    case 'unsupported_media_type':
+      return 415;
+    case 'repo_url_refused':
+    case 'policy_refused':
+      return 422;
+    case 'rate_limited':
+    case 'budget_exhausted':
+      return 429;
+    case 'unavailable':
+    case 'sandbox_error':
+      return 503;
+    case 'repo_unreachable':
+    case 'model_error':
+      return 502;
+    case 'timeout':
+      return 504;
+    case 'ref_not_found':
+    case 'setup_failed':
+    case 'verify_failed':
+    case 'cancelled':
+      return 422;
+    case 'internal_error':
+      return 500;
+  }
 }

@@ -1,0 +1,223 @@
+import { z } from 'zod';
+import { ERROR_CODES } from './errors.js';
+
+/** Request-size limits of a task spec; documented in the OpenAPI schema through zod. */
+export const SPEC_LIMITS = {
+  urlLength: 2048,
+  refLength: 256,
+  promptBytes: 64 * 1024,
+  scriptBytes: 64 * 1024,
+  envEntries: 64,
+  envValueBytes: 8 * 1024,
+} as const;
+
+export const TaskStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
+export function isTerminal(status: TaskStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+export const TaskPhase = z.enum([
+  'fetch',
+  'provision',
+  'setup',
+  'agent',
+  'collect',
+  'verify',
+  'publish',
+]);
+export type TaskPhase = z.infer<typeof TaskPhase>;
+
+export const ReasoningEffort = z.enum(['minimal', 'low', 'medium', 'high']);
+export type ReasoningEffort = z.infer<typeof ReasoningEffort>;
+
+/** UTF-8 byte length, so limits mean the same for every script. */
+const maxBytes = (limit: number) => (s: string) => Buffer.byteLength(s, 'utf8') <= limit;
+
+const EnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a shell variable name: letters, digits, _');
+const EnvMap = z
+  .record(
+    EnvName,
+    z
+      .string()
+      .refine(maxBytes(SPEC_LIMITS.envValueBytes), `at most ${SPEC_LIMITS.envValueBytes} bytes`)
+      .refine((s) => !s.includes('\0'), 'must not contain NUL'),
+  )
+  .refine(
+    (m) => Object.keys(m).length <= SPEC_LIMITS.envEntries,
+    `at most ${SPEC_LIMITS.envEntries} entries`,
+  );
+
+const Script = z
+  .string()
+  .min(1)
+  .refine(maxBytes(SPEC_LIMITS.scriptBytes), `at most ${SPEC_LIMITS.scriptBytes} bytes`)
+  .refine((s) => !s.includes('\0'), 'must not contain NUL');
+
+/** What a client submits. Unknown fields are refused rather than silently ignored. */
+export const TaskSpec = z
+  .strictObject({
+    repo: z.strictObject({
+      url: z.string().min(1).max(SPEC_LIMITS.urlLength).describe('Repository URL (https://…).'),
+      ref: z
+        .string()
+        .min(1)
+        .max(SPEC_LIMITS.refLength)
+        .optional()
+        .describe('Branch, tag or commit; the default branch when absent.'),
+    }),
+    prompt: z
+      .string()
+      .min(1)
+      .refine(maxBytes(SPEC_LIMITS.promptBytes), `at most ${SPEC_LIMITS.promptBytes} bytes`)
+      .refine((s) => s.trim().length > 0, 'must not be blank')
+      .describe('The task, in plain words.'),
+    environment: z
+      .strictObject({
+        image: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'must be a Docker image reference')
+          .optional()
+          .describe('Sandbox image; the operator default when absent.'),
+        setup: Script.optional().describe('Runs before the agent; may use network and secrets.'),
+        verify: Script.optional().describe(
+          'Runs after the agent; its result is part of the task result.',
+        ),
+        env: EnvMap.optional().describe('Variables visible in every phase.'),
+        secrets: EnvMap.optional().describe(
+          'Variables visible to setup only; never stored in the record or logged.',
+        ),
+        network: z
+          .enum(['none', 'on'])
+          .optional()
+          .describe('Network during the agent phase, if the operator allows it.'),
+      })
+      .optional(),
+    model: z
+      .strictObject({
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/, 'must be a model name')
+          .optional(),
+        reasoningEffort: ReasoningEffort.optional(),
+      })
+      .optional(),
+    limits: z
+      .strictObject({
+        timeoutSeconds: z
+          .number()
+          .int()
+          .min(10)
+          .max(24 * 3600)
+          .optional(),
+        maxTurns: z.number().int().min(1).max(1000).optional(),
+        maxTokens: z.number().int().min(1000).max(100_000_000).optional(),
+      })
+      .optional(),
+  })
+  .describe(
+    'A task: a repository, a ref and a prompt, with optional environment, model and limits.',
+  );
+export type TaskSpec = z.infer<typeof TaskSpec>;
+
+export const TaskError = z.object({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+  phase: TaskPhase.nullable().optional(),
+});
+export type TaskError = z.infer<typeof TaskError>;
+
+export const FileChange = z.object({
+  path: z.string(),
+  oldPath: z.string().optional(),
+  status: z.enum(['added', 'modified', 'deleted', 'renamed', 'copied', 'type_changed']),
+  additions: z.number().int().nonnegative(),
+  deletions: z.number().int().nonnegative(),
+  binary: z.boolean().optional(),
+});
+export type FileChange = z.infer<typeof FileChange>;
+
+export const VerifyResult = z.object({
+  command: z.string(),
+  exitCode: z.number().int().nullable(),
+  passed: z.boolean(),
+  output: z.string(),
+  durationMs: z.number().nonnegative().optional(),
+});
+export type VerifyResult = z.infer<typeof VerifyResult>;
+
+export const TaskResult = z.object({
+  summary: z.string().nullable(),
+  files: z.array(FileChange),
+  additions: z.number().int().nonnegative(),
+  deletions: z.number().int().nonnegative(),
+  patchBytes: z.number().int().nonnegative(),
+  verify: VerifyResult.nullable(),
+  stopReason: z.string().nullable().optional(),
+});
+export type TaskResult = z.infer<typeof TaskResult>;
+
+export const Usage = z.object({
+  inputTokens: z.number().int().nonnegative(),
+  cachedInputTokens: z.number().int().nonnegative(),
+  outputTokens: z.number().int().nonnegative(),
+  reasoningTokens: z.number().int().nonnegative(),
+  modelCalls: z.number().int().nonnegative(),
+  toolCalls: z.number().int().nonnegative(),
+});
+export type Usage = z.infer<typeof Usage>;
+export const EMPTY_USAGE: Usage = {
+  inputTokens: 0,
+  cachedInputTokens: 0,
+  outputTokens: 0,
+  reasoningTokens: 0,
+  modelCalls: 0,
+  toolCalls: 0,
+};
+
+/**
+ * A task record as stored and served. Secrets are not part of it: only their names are kept
+ * (`environment.secretNames`), the values live apart until the task ends.
+ */
+export const Task = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  status: TaskStatus,
+  phase: TaskPhase.nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  repo: z.object({ url: z.string(), ref: z.string().nullable() }),
+  prompt: z.string(),
+  environment: z.object({
+    image: z.string(),
+    setup: z.string().nullable(),
+    verify: z.string().nullable(),
+    env: z.record(z.string(), z.string()),
+    secretNames: z.array(z.string()),
+    network: z.enum(['none', 'on']),
+  }),
+  model: z.object({ name: z.string(), reasoningEffort: ReasoningEffort.nullable() }),
+  limits: z.object({
+    timeoutSeconds: z.number().int(),
+    maxTurns: z.number().int(),
+    maxTokens: z.number().int(),
+  }),
+  baseCommit: z.string().nullable(),
+  result: TaskResult.nullable(),
+  usage: Usage,
+  error: TaskError.nullable(),
+  attempts: z.number().int().nonnegative(),
+  cancelRequested: z.boolean(),
+});
+export type Task = z.infer<typeof Task>;
+
+/** Names of a task's artifacts in the artifact store. */
+export const ARTIFACTS = {
+  patch: 'patch.diff',
+  transcript: 'transcript.json',
+  events: 'events.jsonl',
+} as const;

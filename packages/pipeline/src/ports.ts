@@ -1,0 +1,37 @@
+import type { ReasoningEffort, TaskEventBody, Usage } from '@patchbay/core';
+import type { Sandbox } from '@patchbay/sandbox';
+
+/** Where a task's repository comes from: policy, mirror and the tree at a commit. */
+export interface RepoSource {
+  /** Resolves `ref` (the default branch when null) to a full commit sha, fetching as needed. */
+  resolve(url: string, ref: string | null, signal: AbortSignal): Promise<string>;
+  /** Makes /workspace of the sandbox a git repository whose HEAD is `sha`, with a clean status. */
+  checkout(sandbox: Sandbox, url: string, sha: string, signal: AbortSignal): Promise<void>;
+}
+
+/** Why the agent stopped. Every reason but `completed` means a budget ran out. */
+export type AgentStopReason = 'completed' | 'max_turns' | 'max_tokens' | 'timeout';
+
+export interface AgentRunInput {
+  sandbox: Sandbox;
+  prompt: string;
+  model: { name: string; reasoningEffort: ReasoningEffort | null };
+  limits: { maxTurns: number; maxTokens: number; deadline: number };
+  signal: AbortSignal;
+  /** Every step of the loop, as an event. */
+  emit: (event: TaskEventBody) => void;
+}
+
+export interface AgentOutcome {
+  /** The agent's final message. */
+  summary: string | null;
+  stopReason: AgentStopReason;
+  usage: Usage;
+  /** The whole conversation, for the artifact store. */
+  transcript: unknown;
+}
+
+/** The agent loop as the pipeline needs it. */
+export interface AgentRunner {
+  run(input: AgentRunInput): Promise<AgentOutcome>;
+}

@@ -1,0 +1,69 @@
+import type { Readable } from 'node:stream';
+import type { Task, TaskEvent, TaskEventBody, TaskStatus } from '@patchbay/core';
+
+export interface TaskListQuery {
+  status?: TaskStatus;
+  /** Opaque cursor from a previous page's `nextCursor`. */
+  cursor?: string;
+  /** Page size. @default 20 */
+  limit?: number;
+}
+
+export interface TaskPage {
+  tasks: Task[];
+  nextCursor: string | null;
+}
+
+/** Task records in Redis, always scoped by tenant for reads that serve a caller. */
+export interface TaskStore {
+  /**
+   * Stores a new task and, apart from the record, its secrets. Atomic with the per-tenant cap:
+   * rejects with `PatchbayError('rate_limited')` when the tenant already has `maxActive` queued or
+   * running tasks, and with `conflict` when the id exists.
+   */
+  create(task: Task, options?: { secrets?: Record<string, string>; maxActive?: number }): Promise<void>;
+  /** The record, whoever owns it (worker side). */
+  get(id: string): Promise<Task | null>;
+  /** The record when it belongs to `tenant`; null when absent or another tenant's. */
+  getForTenant(tenant: string, id: string): Promise<Task | null>;
+  /** The tenant's tasks, newest first. */
+  list(tenant: string, query?: TaskListQuery): Promise<TaskPage>;
+  /**
+   * Applies `change` atomically (optimistic, retried on a concurrent write). `change` returns the
+   * new record, or null to leave it unchanged. A terminal record is final: `change` is not called
+   * and null is returned. Indexes (status, tenant) follow the new record.
+   */
+  update(id: string, change: (task: Task) => Task | null): Promise<Task | null>;
+  /** Queued + running tasks of a tenant. */
+  countActive(tenant: string): Promise<number>;
+  /** The task's secrets ({} when none or already deleted). */
+  secrets(id: string): Promise<Record<string, string>>;
+  /** Deletes the task's secrets; done when the task ends. */
+  deleteSecrets(id: string): Promise<void>;
+}
+
+/** The per-task append-only event log: a Redis Stream while live, archived when the task ends. */
+export interface EventLog {
+  /** Appends events atomically in order; returns the seq of the last one. */
+  append(taskId: string, events: TaskEventBody | readonly TaskEventBody[]): Promise<number>;
+  /** Events with seq > `after`, oldest first, at most `limit`; from the stream or the archive. */
+  read(taskId: string, options?: { after?: number; limit?: number }): Promise<TaskEvent[]>;
+  /**
+   * Every event with seq > `after` as it is appended, ending after the terminal status event
+   * (or when `signal` aborts). Uses its own blocking connection per call.
+   */
+  follow(taskId: string, options?: { after?: number; signal?: AbortSignal }): AsyncIterable<TaskEvent>;
+  /** Writes the whole log to the artifact store and lets the stream expire. */
+  archive(taskId: string): Promise<void>;
+}
+
+/** Large per-task artifacts: the patch, the archived events, the model transcript. */
+export interface ArtifactStore {
+  put(taskId: string, name: string, body: Buffer | string | Readable): Promise<void>;
+  /** The artifact as a stream, or null when it does not exist. */
+  get(taskId: string, name: string): Promise<Readable | null>;
+  /** Size in bytes, or null when it does not exist. */
+  size(taskId: string, name: string): Promise<number | null>;
+  /** Removes every artifact of a task. */
+  remove(taskId: string): Promise<void>;
+}

@@ -1,0 +1,7 @@
+export {
+  TaskService,
+  type CancelPort,
+  type TaskDefaults,
+  type TaskQueuePort,
+  type TaskServiceDeps,
+} from './service.js';

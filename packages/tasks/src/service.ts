@@ -1,0 +1,198 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  ARTIFACTS,
+  EMPTY_USAGE,
+  PatchbayError,
+  isTerminal,
+  type Task,
+  type TaskSpec,
+} from '@patchbay/core';
+import type { ArtifactStore, EventLog, TaskListQuery, TaskPage, TaskStore } from '@patchbay/store';
+
+/** The queue as the service needs it. */
+export interface TaskQueuePort {
+  enqueue(taskId: string): Promise<void>;
+  /** Removes a job that no worker has taken yet; false when it is active (or gone). */
+  remove(taskId: string): Promise<boolean>;
+}
+
+/** Reaches the worker running a task. */
+export interface CancelPort {
+  publish(taskId: string): Promise<void>;
+}
+
+/** Server-side defaults and ceilings for task specs. */
+export interface TaskDefaults {
+  image: string;
+  model: string;
+  timeoutSeconds: number;
+  maxTurns: number;
+  maxTokens: number;
+  allowAgentNetwork: boolean;
+  /** Queued plus running tasks one tenant may have. */
+  maxActiveTasks: number;
+}
+
+export interface TaskServiceDeps {
+  store: TaskStore;
+  events: EventLog;
+  artifacts: ArtifactStore;
+  queue: TaskQueuePort;
+  cancels: CancelPort;
+  /** Resolves to the URL to fetch, or rejects with `repo_url_refused`. */
+  checkRepoUrl: (url: string) => Promise<string>;
+  defaults: TaskDefaults;
+  /** @default () => new Date() */
+  now?: () => Date;
+}
+
+/** Task ids are UUIDs; anything else in a path is simply not found. */
+const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Submitting, reading and cancelling tasks on behalf of a tenant. */
+export class TaskService {
+  readonly #deps: TaskServiceDeps;
+  readonly #now: () => Date;
+
+  constructor(deps: TaskServiceDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  /** Validates policy, stores the task and queues it. */
+  async submit(tenant: string, spec: TaskSpec): Promise<Task> {
+    const { defaults } = this.#deps;
+    const environment = spec.environment ?? {};
+    const limits = spec.limits ?? {};
+    if (environment.network === 'on' && !defaults.allowAgentNetwork) {
+      throw new PatchbayError(
+        'policy_refused',
+        'network in the agent phase is not allowed on this server',
+        {
+          details: { field: 'environment.network' },
+        },
+      );
+    }
+    if (limits.timeoutSeconds !== undefined && limits.timeoutSeconds > defaults.timeoutSeconds) {
+      throw new PatchbayError(
+        'policy_refused',
+        `limits.timeoutSeconds may be at most ${defaults.timeoutSeconds} on this server`,
+        { details: { field: 'limits.timeoutSeconds', max: defaults.timeoutSeconds } },
+      );
+    }
+    const url = await this.#deps.checkRepoUrl(spec.repo.url);
+    const task: Task = {
+      id: randomUUID(),
+      tenant,
+      status: 'queued',
+      phase: null,
+      createdAt: this.#now().toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      repo: { url, ref: spec.repo.ref ?? null },
+      prompt: spec.prompt,
+      environment: {
+        image: environment.image ?? defaults.image,
+        setup: environment.setup ?? null,
+        verify: environment.verify ?? null,
+        env: environment.env ?? {},
+        secretNames: Object.keys(environment.secrets ?? {}),
+        network: environment.network ?? 'none',
+      },
+      model: {
+        name: spec.model?.name ?? defaults.model,
+        reasoningEffort: spec.model?.reasoningEffort ?? null,
+      },
+      limits: {
+        timeoutSeconds: limits.timeoutSeconds ?? defaults.timeoutSeconds,
+        maxTurns: limits.maxTurns ?? defaults.maxTurns,
+        maxTokens: limits.maxTokens ?? defaults.maxTokens,
+      },
+      baseCommit: null,
+      result: null,
+      usage: EMPTY_USAGE,
+      error: null,
+      attempts: 0,
+      cancelRequested: false,
+    };
+    await this.#deps.store.create(task, {
+      ...(environment.secrets ? { secrets: environment.secrets } : {}),
+      maxActive: defaults.maxActiveTasks,
+    });
+    await this.#deps.events.append(task.id, { type: 'status', status: 'queued', phase: null });
+    try {
+      await this.#deps.queue.enqueue(task.id);
+    } catch (err) {
+      // A record without a job would stay queued forever: end it, and say the service is down.
+      await this.#finish(task.id, 'failed', {
+        code: 'unavailable',
+        message: 'the task could not be queued',
+      }).catch(() => undefined);
+      throw new PatchbayError('unavailable', 'the task queue is unavailable', { cause: err });
+    }
+    return task;
+  }
+
+  async get(tenant: string, id: string): Promise<Task> {
+    const task = TASK_ID.test(id) ? await this.#deps.store.getForTenant(tenant, id) : null;
+    if (!task) throw new PatchbayError('not_found', `no task ${JSON.stringify(id.slice(0, 64))}`);
+    return task;
+  }
+
+  list(tenant: string, query: TaskListQuery): Promise<TaskPage> {
+    return this.#deps.store.list(tenant, query);
+  }
+
+  /**
+   * Cancels a queued or running task; a no-op on a finished one. A queued job is removed and the
+   * task ends here; a running one is asked to stop through the cancel channel, and its worker ends it.
+   */
+  async cancel(tenant: string, id: string): Promise<Task> {
+    const task = await this.get(tenant, id);
+    if (isTerminal(task.status)) return task;
+    await this.#deps.store.update(id, (t) =>
+      t.cancelRequested ? null : { ...t, cancelRequested: true },
+    );
+    if (task.status === 'queued' && (await this.#deps.queue.remove(id))) {
+      await this.#finish(id, 'cancelled', {
+        code: 'cancelled',
+        message: 'cancelled before it started',
+      });
+    } else {
+      await this.#deps.cancels.publish(id);
+    }
+    return this.get(tenant, id);
+  }
+
+  /** The task's patch; `patch_not_ready` until the worker has collected one. */
+  async patch(tenant: string, id: string): Promise<{ body: Readable; size: number }> {
+    await this.get(tenant, id);
+    const [size, body] = await Promise.all([
+      this.#deps.artifacts.size(id, ARTIFACTS.patch),
+      this.#deps.artifacts.get(id, ARTIFACTS.patch),
+    ]);
+    if (size === null || body === null) {
+      body?.destroy();
+      throw new PatchbayError('patch_not_ready', 'the task has no patch yet');
+    }
+    return { body, size };
+  }
+
+  async #finish(
+    id: string,
+    status: 'failed' | 'cancelled',
+    error: { code: 'cancelled' | 'unavailable'; message: string },
+  ): Promise<void> {
+    const finished = await this.#deps.store.update(id, (t) => ({
+      ...t,
+      status,
+      finishedAt: this.#now().toISOString(),
+      error: { ...error, phase: t.phase },
+    }));
+    if (!finished) return;
+    await this.#deps.events.append(id, { type: 'status', status, phase: finished.phase, error });
+    await this.#deps.store.deleteSecrets(id);
+    await this.#deps.events.archive(id);
+  }
+}
