@@ -31,7 +31,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['@patchbay/*/*'],
+              group: ['@patchbay/*/*', '!@patchbay/*/testing'],
               message: 'Import a package by its name; add an export instead.',
             },
             {
