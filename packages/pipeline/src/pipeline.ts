@@ -8,6 +8,7 @@ import {
   type TaskResult,
   type VerifyResult,
   capText,
+  isPatchbayError,
   isTerminal,
 } from '@patchbay/core';
 import type { Sandbox, SandboxProvider } from '@patchbay/sandbox';
@@ -49,7 +50,10 @@ export interface PipelineDeps {
 }
 
 export interface RunContext {
-  /** Aborted by the queue when this worker shuts down: the task is handed back, not ended. */
+  /**
+   * Aborted with `PatchbayError('cancelled')` when the task is cancelled, and with any other
+   * reason when this worker shuts down: then the task is handed back, not ended.
+   */
   signal: AbortSignal;
   /** 1 for the first try; more after a worker died holding the task. */
   attempt: number;
@@ -60,6 +64,11 @@ export interface RunContext {
 /** Why a task's own controller was aborted. */
 class Stop {
   constructor(readonly kind: 'cancelled' | 'timeout') {}
+}
+
+/** Turns the queue's abort reason into ours: a cancel ends the task, anything else hands it back. */
+function stopFor(reason: unknown): unknown {
+  return isPatchbayError(reason, 'cancelled') ? new Stop('cancelled') : reason;
 }
 
 /** Thrown to the queue when a task must be retried elsewhere rather than ended here. */
@@ -77,7 +86,6 @@ export class Pipeline {
   readonly #deps: PipelineDeps;
   readonly #options: Required<PipelineOptions>;
   readonly #now: () => Date;
-  readonly #running = new Map<string, AbortController>();
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
@@ -89,18 +97,6 @@ export class Pipeline {
       allowAgentNetwork: false,
       ...deps.options,
     };
-  }
-
-  /** Cancels a task running here; false when it does not run on this worker. */
-  cancel(taskId: string): boolean {
-    const controller = this.#running.get(taskId);
-    controller?.abort(new Stop('cancelled'));
-    return controller !== undefined;
-  }
-
-  /** Ids of the tasks running in this process. */
-  runningTasks(): string[] {
-    return [...this.#running.keys()];
   }
 
   async run(taskId: string, context: RunContext): Promise<void> {
@@ -117,14 +113,14 @@ export class Pipeline {
     }
 
     const controller = new AbortController();
-    this.#running.set(taskId, controller);
     const deadline = Date.now() + existing.limits.timeoutSeconds * 1000;
     const timer = setTimeout(
       () => controller.abort(new Stop('timeout')),
       existing.limits.timeoutSeconds * 1000,
     );
-    const onShutdown = (): void => controller.abort(context.signal.reason);
-    context.signal.addEventListener('abort', onShutdown, { once: true });
+    const onAbort = (): void => controller.abort(stopFor(context.signal.reason));
+    if (context.signal.aborted) onAbort();
+    else context.signal.addEventListener('abort', onAbort, { once: true });
     const signal = controller.signal;
     const log = this.#deps.log;
     let task = existing;
@@ -207,7 +203,12 @@ export class Pipeline {
         sandbox,
         prompt: task.prompt,
         model: task.model,
-        limits: { maxTurns: task.limits.maxTurns, maxTokens: task.limits.maxTokens, deadline },
+        // The agent stops early enough for the patch so far to be collected and verified.
+        limits: {
+          maxTurns: task.limits.maxTurns,
+          maxTokens: task.limits.maxTokens,
+          deadline: deadline - Math.min(120_000, task.limits.timeoutSeconds * 100),
+        },
         signal,
         emit: events.emit,
       });
@@ -283,7 +284,7 @@ export class Pipeline {
           reason.kind === 'cancelled' ? 'cancelled' : 'failed',
           error,
         );
-      } else if (context.signal.aborted) {
+      } else if (signal.aborted) {
         // Shutting down: leave the task running-but-unowned for the queue to hand to another worker.
         events.emit({
           type: 'error',
@@ -317,8 +318,7 @@ export class Pipeline {
       }
     } finally {
       clearTimeout(timer);
-      context.signal.removeEventListener('abort', onShutdown);
-      this.#running.delete(taskId);
+      context.signal.removeEventListener('abort', onAbort);
       await sandbox
         ?.destroy()
         .catch((err: unknown) => log.warn({ err, taskId }, 'removing the sandbox failed'));

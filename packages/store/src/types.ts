@@ -21,7 +21,10 @@ export interface TaskStore {
    * rejects with `PatchbayError('rate_limited')` when the tenant already has `maxActive` queued or
    * running tasks, and with `conflict` when the id exists.
    */
-  create(task: Task, options?: { secrets?: Record<string, string>; maxActive?: number }): Promise<void>;
+  create(
+    task: Task,
+    options?: { secrets?: Record<string, string>; maxActive?: number },
+  ): Promise<void>;
   /** The record, whoever owns it (worker side). */
   get(id: string): Promise<Task | null>;
   /** The record when it belongs to `tenant`; null when absent or another tenant's. */
@@ -32,6 +35,10 @@ export interface TaskStore {
    * Applies `change` atomically (optimistic, retried on a concurrent write). `change` returns the
    * new record, or null to leave it unchanged. A terminal record is final: `change` is not called
    * and null is returned. Indexes (status, tenant) follow the new record.
+   *
+   * Resolves to the record as written, or null when nothing was written (no such task, terminal,
+   * or `change` returned null). `change` runs once per attempt, so it must be pure: no side
+   * effects, everything derived from the record it is given.
    */
   update(id: string, change: (task: Task) => Task | null): Promise<Task | null>;
   /** Queued + running tasks of a tenant. */
@@ -52,7 +59,10 @@ export interface EventLog {
    * Every event with seq > `after` as it is appended, ending after the terminal status event
    * (or when `signal` aborts). Uses its own blocking connection per call.
    */
-  follow(taskId: string, options?: { after?: number; signal?: AbortSignal }): AsyncIterable<TaskEvent>;
+  follow(
+    taskId: string,
+    options?: { after?: number; signal?: AbortSignal },
+  ): AsyncIterable<TaskEvent>;
   /** Writes the whole log to the artifact store and lets the stream expire. */
   archive(taskId: string): Promise<void>;
 }

@@ -1,0 +1,178 @@
+import { PatchbayError } from '@patchbay/core';
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { createRedis } from './redis.js';
+
+/** The one BullMQ queue of Patchbay. */
+export const TASK_QUEUE_NAME = 'tasks';
+
+/** A job carries the task id and nothing else: the record in the store is the truth. */
+export const TaskJobData = z.object({ taskId: z.string().min(1) });
+export type TaskJobData = z.infer<typeof TaskJobData>;
+
+/** BullMQ's key prefix under Patchbay's own: `${prefix}:bull:tasks:…`. */
+export function bullPrefix(prefix: string): string {
+  return `${prefix}:bull`;
+}
+
+/**
+ * Task ids become BullMQ job ids and Redis key parts. BullMQ refuses ids with `:` and
+ * integer-looking ids (they clash with its own counters), so ids stick to a safe alphabet.
+ */
+const TASK_ID = /^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$/;
+
+export function checkTaskId(taskId: string): string {
+  if (!TASK_ID.test(taskId)) {
+    throw new PatchbayError(
+      'validation_error',
+      'task id must be 1-128 characters of A-Z a-z 0-9 _ - and not all digits',
+      { details: { field: 'taskId' } },
+    );
+  }
+  return taskId;
+}
+
+export interface TaskQueueOptions {
+  /**
+   * A Redis URL, or a client the caller owns (and closes after `close()`). Passing the API's
+   * fail-fast client makes `enqueue` fail promptly when Redis is down instead of queueing.
+   */
+  connection: string | Redis;
+  /** Patchbay's key prefix; BullMQ's keys go under `${prefix}:bull`. */
+  prefix: string;
+  /**
+   * Tries of a job whose processor throws a retryable error. Task-level failures throw
+   * `UnrecoverableError` and are never retried; a crashed worker's job comes back through stalled
+   * recovery, which does not count against this.
+   * @default 3
+   */
+  attempts?: number;
+  /**
+   * First retry delay, doubled on each further attempt.
+   * @default 5000
+   */
+  backoffMs?: number;
+  /**
+   * How long, and how many, completed jobs are kept for inspection before BullMQ removes them.
+   * The task record, not the job, is the lasting result.
+   * @default { age: 86400, count: 1000 }
+   */
+  keepCompleted?: { age: number; count: number };
+  /**
+   * How long, and how many, failed jobs are kept.
+   * @default { age: 604800, count: 10000 }
+   */
+  keepFailed?: { age: number; count: number };
+}
+
+/** Job counts by state, for metrics. */
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  prioritized: number;
+  completed: number;
+  failed: number;
+}
+
+/** States from which a job can still be taken off the queue (it has not started). */
+const REMOVABLE_STATES = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children']);
+
+/** The producer side of the `tasks` queue: enqueue, cancel while queued, counts, liveness. */
+export class TaskQueue {
+  private readonly queue: Queue<TaskJobData, void, 'task'>;
+  private readonly redis: Redis;
+  private readonly ownsRedis: boolean;
+  private readonly jobOptions: JobsOptions;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: TaskQueueOptions) {
+    this.ownsRedis = typeof options.connection === 'string';
+    this.redis =
+      typeof options.connection === 'string'
+        ? createRedis({ url: options.connection, name: `${options.prefix}:queue` })
+        : options.connection;
+    this.queue = new Queue<TaskJobData, void, 'task'>(TASK_QUEUE_NAME, {
+      connection: this.redis,
+      prefix: bullPrefix(options.prefix),
+    });
+    // Errors also surface on the calls that hit them; without a listener they would be thrown.
+    this.queue.on('error', () => {});
+    this.jobOptions = {
+      attempts: options.attempts ?? 3,
+      backoff: { type: 'exponential', delay: options.backoffMs ?? 5000 },
+      removeOnComplete: options.keepCompleted ?? { age: 86_400, count: 1000 },
+      removeOnFail: options.keepFailed ?? { age: 604_800, count: 10_000 },
+    };
+  }
+
+  /**
+   * Queues the task. Idempotent: the job id is the task id, and BullMQ ignores an add whose id
+   * still exists, so a retried request cannot run a task twice.
+   */
+  async enqueue(taskId: string): Promise<void> {
+    await this.queue.add(
+      'task',
+      { taskId: checkTaskId(taskId) },
+      { ...this.jobOptions, jobId: taskId },
+    );
+  }
+
+  /**
+   * Takes a job that has not started off the queue. False when there is none or it is already
+   * active: a running task is cancelled through the cancel channel instead.
+   */
+  async remove(taskId: string): Promise<boolean> {
+    const state = await this.queue.getJobState(checkTaskId(taskId));
+    if (!REMOVABLE_STATES.has(state)) return false;
+    // BullMQ refuses to remove a locked (active) job, so a job that started in between stays.
+    return (await this.queue.remove(taskId)) === 1;
+  }
+
+  async counts(): Promise<QueueCounts> {
+    const c = await this.queue.getJobCounts(
+      'waiting',
+      'active',
+      'delayed',
+      'prioritized',
+      'completed',
+      'failed',
+    );
+    return {
+      waiting: c['waiting'] ?? 0,
+      active: c['active'] ?? 0,
+      delayed: c['delayed'] ?? 0,
+      prioritized: c['prioritized'] ?? 0,
+      completed: c['completed'] ?? 0,
+      failed: c['failed'] ?? 0,
+    };
+  }
+
+  /**
+   * Whether the task's job is active and its lock is held, that is, a live worker is running it
+   * now. A crashed worker's job stays in the active list until the stalled check moves it, but its
+   * lock lapses within `lockDuration`: that is what tells the sandbox reaper the task is orphaned.
+   */
+  async isActive(taskId: string): Promise<boolean> {
+    checkTaskId(taskId);
+    // One script, so that both facts come from the same instant.
+    const live = await this.redis.eval(
+      "return (redis.call('LPOS', KEYS[1], ARGV[1]) and redis.call('EXISTS', KEYS[2]) == 1) and 1 or 0",
+      2,
+      this.queue.toKey('active'),
+      `${this.queue.toKey(taskId)}:lock`,
+      taskId,
+    );
+    return live === 1;
+  }
+
+  /** Closes the queue (and the connection when it made it). Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.queue.close().catch(() => {});
+      if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
+    })();
+    return this.closing;
+  }
+}

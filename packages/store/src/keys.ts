@@ -1,0 +1,37 @@
+import type { TaskStatus } from '@patchbay/core';
+
+/**
+ * The Redis key layout of the store, in one place. Ids and tenant names are URI-encoded so that
+ * no value can contain `:` and reach another key (a task id `x:secrets` must not read the
+ * secrets of task `x`).
+ */
+export class StoreKeys {
+  constructor(readonly prefix: string) {}
+
+  /** String: the task record as JSON. */
+  task(id: string): string {
+    return `${this.prefix}:task:${enc(id)}`;
+  }
+  /** String: the task's secrets as JSON, apart from the record. */
+  secrets(id: string): string {
+    return `${this.prefix}:task:${enc(id)}:secrets`;
+  }
+  /** Sorted set: every task id of a tenant, scored by createdAt (ms). */
+  tenantTasks(tenant: string): string {
+    return `${this.prefix}:tenant:${enc(tenant)}:tasks`;
+  }
+  /** Sorted set: the tenant's task ids in one status, scored by createdAt (ms). */
+  tenantStatus(tenant: string, status: TaskStatus): string {
+    return `${this.prefix}:tenant:${enc(tenant)}:status:${status}`;
+  }
+  /** Stream: the task's live events, entry id `0-<seq>`, one field `e` holding the event JSON. */
+  events(id: string): string {
+    return `${this.prefix}:events:${enc(id)}`;
+  }
+  /** String counter: the last seq handed out for the task's events. */
+  eventSeq(id: string): string {
+    return `${this.prefix}:events:${enc(id)}:seq`;
+  }
+}
+
+const enc = (s: string): string => encodeURIComponent(s);

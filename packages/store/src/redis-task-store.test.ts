@@ -1,0 +1,236 @@
+import { isPatchbayError, type Task } from '@patchbay/core';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RedisTaskStore } from './redis-task-store.js';
+import { deletePrefix, makeTask, testRedis, uniquePrefix } from './test-support.js';
+
+let redis: Redis;
+let prefix: string;
+let store: RedisTaskStore;
+
+beforeAll(() => {
+  redis = testRedis();
+});
+afterAll(async () => {
+  await redis.quit();
+});
+beforeEach(() => {
+  prefix = uniquePrefix('tasks');
+  store = new RedisTaskStore({ redis, prefix });
+});
+afterEach(async () => {
+  await deletePrefix(redis, prefix);
+});
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('RedisTaskStore', () => {
+  it('stores a task and reads it back, scoped by tenant', async () => {
+    const task = makeTask({ tenant: 'acme' });
+    await store.create(task);
+    expect(await store.get(task.id)).toEqual(task);
+    expect(await store.getForTenant('acme', task.id)).toEqual(task);
+    expect(await store.getForTenant('other', task.id)).toBeNull();
+    expect(await store.get('missing')).toBeNull();
+    expect((await store.list('other')).tasks).toEqual([]);
+  });
+
+  it('keeps every key under its prefix and escapes ids so they cannot reach other keys', async () => {
+    const task = makeTask({ id: 'x:secrets' });
+    await store.create(task, { secrets: { TOKEN: 't' } });
+    const keys = await redis.keys(`${prefix}*`);
+    expect(keys.every((k) => k.startsWith(`${prefix}:`))).toBe(true);
+    expect(await store.get('x')).toBeNull();
+    expect(await store.secrets('x')).toEqual({});
+  });
+
+  it('refuses a second task with the same id', async () => {
+    const task = makeTask();
+    await store.create(task);
+    const err = await rejection(store.create({ ...task, prompt: 'other' }));
+    expect(isPatchbayError(err, 'conflict')).toBe(true);
+    expect((await store.get(task.id))?.prompt).toBe(task.prompt);
+  });
+
+  it('lists newest first across pages, with equal timestamps, and filters by status', async () => {
+    const base = Date.parse('2030-01-01T00:00:00.000Z');
+    const created: Task[] = [];
+    for (let i = 0; i < 57; i++) {
+      // Groups of five share a millisecond, so ties must be broken by id across page edges.
+      const task = makeTask({
+        createdAt: new Date(base + Math.floor(i / 5)).toISOString(),
+        status: i % 3 === 0 ? 'running' : 'queued',
+      });
+      created.push(task);
+    }
+    await Promise.all(created.map((t) => store.create(t)));
+    await store.create(makeTask({ tenant: 'other' }));
+
+    const walk = async (query: { status?: Task['status'] }, limit: number) => {
+      const seen: Task[] = [];
+      let cursor: string | undefined;
+      for (let pages = 0; pages < 100; pages++) {
+        const page = await store.list('acme', {
+          ...query,
+          limit,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        expect(page.tasks.length).toBeLessThanOrEqual(limit);
+        seen.push(...page.tasks);
+        if (page.nextCursor === null) return seen;
+        cursor = page.nextCursor;
+      }
+      throw new Error('pagination did not end');
+    };
+    const newestFirst = (a: Task, b: Task) =>
+      Date.parse(b.createdAt) - Date.parse(a.createdAt) ||
+      Buffer.compare(Buffer.from(b.id), Buffer.from(a.id));
+
+    for (const limit of [1, 4, 5, 7, 20, 200]) {
+      const all = await walk({}, limit);
+      expect(all.map((t) => t.id)).toEqual([...created].sort(newestFirst).map((t) => t.id));
+    }
+    const running = await walk({ status: 'running' }, 3);
+    expect(running.map((t) => t.id)).toEqual(
+      created
+        .filter((t) => t.status === 'running')
+        .sort(newestFirst)
+        .map((t) => t.id),
+    );
+    expect(await walk({ status: 'succeeded' }, 3)).toEqual([]);
+  });
+
+  it('refuses a cursor it did not make and an out-of-range limit', async () => {
+    for (const cursor of ['nope!', 'bm9wZQ', Buffer.from('[1,2]').toString('base64url'), '']) {
+      const err = await rejection(store.list('acme', { cursor }));
+      expect(isPatchbayError(err, 'validation_error')).toBe(true);
+    }
+    for (const limit of [0, -1, 1.5, 10_000]) {
+      const err = await rejection(store.list('acme', { limit }));
+      expect(isPatchbayError(err, 'validation_error')).toBe(true);
+    }
+  });
+
+  it('enforces the per-tenant cap atomically under concurrent creates', async () => {
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => store.create(makeTask(), { maxActive: 5 })),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const limited = results.filter(
+      (r) => r.status === 'rejected' && isPatchbayError(r.reason, 'rate_limited'),
+    );
+    expect(ok).toHaveLength(5);
+    expect(limited).toHaveLength(15);
+    expect(await store.countActive('acme')).toBe(5);
+    expect((await store.list('acme', { limit: 100 })).tasks).toHaveLength(5);
+    // Another tenant has its own cap.
+    await store.create(makeTask({ tenant: 'other' }), { maxActive: 5 });
+  });
+
+  it('frees cap room when a task ends', async () => {
+    const first = makeTask();
+    await store.create(first, { maxActive: 1 });
+    const err = await rejection(store.create(makeTask(), { maxActive: 1 }));
+    expect(isPatchbayError(err, 'rate_limited')).toBe(true);
+    await store.update(first.id, (t) => ({ ...t, status: 'running' }));
+    expect(await store.countActive('acme')).toBe(1);
+    await store.update(first.id, (t) => ({ ...t, status: 'succeeded' }));
+    expect(await store.countActive('acme')).toBe(0);
+    await store.create(makeTask(), { maxActive: 1 });
+  });
+
+  it('applies concurrent updates without losing any', async () => {
+    const task = makeTask();
+    await store.create(task);
+    await Promise.all(
+      Array.from({ length: 30 }, () =>
+        store.update(task.id, (t) => ({
+          ...t,
+          usage: { ...t.usage, toolCalls: t.usage.toolCalls + 1 },
+        })),
+      ),
+    );
+    expect((await store.get(task.id))?.usage.toolCalls).toBe(30);
+  });
+
+  it('moves a task between status indexes and never changes a terminal record', async () => {
+    const task = makeTask();
+    await store.create(task);
+    const running = await store.update(task.id, (t) => ({
+      ...t,
+      status: 'running',
+      phase: 'agent',
+    }));
+    expect(running?.status).toBe('running');
+    expect((await store.list('acme', { status: 'queued' })).tasks).toEqual([]);
+    expect((await store.list('acme', { status: 'running' })).tasks.map((t) => t.id)).toEqual([
+      task.id,
+    ]);
+
+    const cancelled = await store.update(task.id, (t) => ({ ...t, status: 'cancelled' }));
+    expect(cancelled?.status).toBe('cancelled');
+    let called = false;
+    const after = await store.update(task.id, (t) => {
+      called = true;
+      return { ...t, status: 'succeeded' };
+    });
+    expect(after).toBeNull();
+    expect(called).toBe(false);
+    expect((await store.get(task.id))?.status).toBe('cancelled');
+    expect((await store.list('acme', { status: 'running' })).tasks).toEqual([]);
+    expect((await store.list('acme', { status: 'cancelled' })).tasks.map((t) => t.id)).toEqual([
+      task.id,
+    ]);
+
+    expect(await store.update('missing', (t) => t)).toBeNull();
+    const unchanged = makeTask();
+    await store.create(unchanged);
+    expect(await store.update(unchanged.id, () => null)).toBeNull();
+    expect(await store.get(unchanged.id)).toEqual(unchanged);
+  });
+
+  it('lets exactly one of two racing terminal transitions win', async () => {
+    const task = makeTask({ status: 'running' });
+    await store.create(task);
+    const [a, b] = await Promise.all([
+      store.update(task.id, (t) => ({ ...t, status: 'cancelled' })),
+      store.update(task.id, (t) => ({ ...t, status: 'succeeded' })),
+    ]);
+    expect([a, b].filter((r) => r !== null)).toHaveLength(1);
+    const final = await store.get(task.id);
+    expect(final?.status).toBe((a ?? b)?.status);
+  });
+
+  it('refuses an update that changes the id or tenant', async () => {
+    const task = makeTask();
+    await store.create(task);
+    const err = await rejection(store.update(task.id, (t) => ({ ...t, tenant: 'other' })));
+    expect(isPatchbayError(err, 'internal_error')).toBe(true);
+  });
+
+  it('keeps secrets apart from the record and deletes them', async () => {
+    const task = makeTask({
+      environment: { ...makeTask().environment, secretNames: ['NPM_TOKEN'] },
+    });
+    await store.create(task, { secrets: { NPM_TOKEN: 's3cr3t-value' } });
+    const raw = await redis.get(`${prefix}:task:${task.id}`);
+    expect(raw).not.toContain('s3cr3t-value');
+    expect(await store.secrets(task.id)).toEqual({ NPM_TOKEN: 's3cr3t-value' });
+    await store.deleteSecrets(task.id);
+    expect(await store.secrets(task.id)).toEqual({});
+    await store.deleteSecrets(task.id);
+  });
+
+  it('reports a corrupt record as an internal error rather than serving it', async () => {
+    await redis.set(`${prefix}:task:bad`, '{"id":"bad"}');
+    const err = await rejection(store.get('bad'));
+    expect(isPatchbayError(err, 'internal_error')).toBe(true);
+  });
+});

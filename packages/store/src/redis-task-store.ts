@@ -1,0 +1,305 @@
+import { PatchbayError, Task, isTerminal } from '@patchbay/core';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { StoreKeys } from './keys.js';
+import { LuaScript } from './lua.js';
+import type { TaskListQuery, TaskPage, TaskStore } from './types.js';
+
+export interface RedisTaskStoreOptions {
+  /** A shared, non-blocking client (the store never blocks on it). */
+  redis: Redis;
+  /** Every key lives under `${prefix}:`. */
+  prefix: string;
+  /**
+   * How many times `update` retries after a concurrent write before giving up with `conflict`.
+   * Each round lets at least one writer through, so this bounds the contention it survives.
+   * @default 100
+   */
+  maxUpdateRetries?: number;
+}
+
+/** Largest page `list` serves. */
+export const MAX_PAGE_SIZE = 200;
+const DEFAULT_PAGE_SIZE = 20;
+
+const Secrets = z.record(z.string(), z.string());
+
+/** A cursor names the last task of the previous page: its score and its id (ties broken by id). */
+const Cursor = z.tuple([z.number(), z.string()]);
+
+// Check, cap and write in one script so that two concurrent creates cannot both pass the cap.
+const CREATE = new LuaScript(
+  `
+-- KEYS: record, secrets, tenant set, status set, queued set, running set
+-- ARGV: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap)
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'conflict' end
+local cap = tonumber(ARGV[5])
+if cap >= 0 and redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[6]) >= cap then
+  return 'rate_limited'
+end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+return 'ok'
+`,
+  6,
+);
+
+// Compare-and-set. Optimistic like WATCH/MULTI, but WATCH is per connection: on a client shared
+// by concurrent callers one caller's EXEC clears another's watch and would let a lost update
+// through. Comparing the exact JSON read inside the script is safe on a shared connection.
+const COMPARE_AND_SET = new LuaScript(
+  `
+-- KEYS: record, old status set, new status set, tenant set
+-- ARGV: expected json, new json, id, score
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+if KEYS[2] ~= KEYS[3] then redis.call('ZREM', KEYS[2], ARGV[3]) end
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+return 1
+`,
+  4,
+);
+
+/**
+ * Task records in Redis (see {@link StoreKeys} for the layout). Records are JSON parsed with the
+ * `Task` schema when read back; per-tenant sorted sets (all tasks, and one per status) serve
+ * newest-first listing and the active-task count, and change in the same script as the record.
+ */
+export class RedisTaskStore implements TaskStore {
+  private readonly redis: Redis;
+  private readonly keys: StoreKeys;
+  private readonly maxUpdateRetries: number;
+
+  constructor(options: RedisTaskStoreOptions) {
+    this.redis = options.redis;
+    this.keys = new StoreKeys(options.prefix);
+    this.maxUpdateRetries = options.maxUpdateRetries ?? 100;
+  }
+
+  async create(
+    task: Task,
+    options: { secrets?: Record<string, string>; maxActive?: number } = {},
+  ): Promise<void> {
+    const record = checkRecord(task);
+    const secrets = options.secrets ?? {};
+    const k = this.keys;
+    const outcome = await CREATE.run(
+      this.redis,
+      [
+        k.task(record.id),
+        k.secrets(record.id),
+        k.tenantTasks(record.tenant),
+        k.tenantStatus(record.tenant, record.status),
+        k.tenantStatus(record.tenant, 'queued'),
+        k.tenantStatus(record.tenant, 'running'),
+      ],
+      [
+        JSON.stringify(record),
+        Object.keys(secrets).length === 0 ? '' : JSON.stringify(secrets),
+        score(record),
+        record.id,
+        options.maxActive ?? -1,
+      ],
+    );
+    switch (outcome) {
+      case 'ok':
+        return;
+      case 'conflict':
+        throw new PatchbayError('conflict', `task ${record.id} already exists`);
+      case 'rate_limited':
+        throw new PatchbayError(
+          'rate_limited',
+          `tenant already has ${options.maxActive} queued or running tasks`,
+          { details: { maxActive: options.maxActive } },
+        );
+      default:
+        throw new PatchbayError('internal_error', `unexpected create outcome ${String(outcome)}`);
+    }
+  }
+
+  async get(id: string): Promise<Task | null> {
+    return (await this.read(id))?.task ?? null;
+  }
+
+  async getForTenant(tenant: string, id: string): Promise<Task | null> {
+    const task = await this.get(id);
+    // Another tenant's task looks exactly like a missing one: existence is not revealed.
+    return task !== null && task.tenant === tenant ? task : null;
+  }
+
+  async list(tenant: string, query: TaskListQuery = {}): Promise<TaskPage> {
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+      throw new PatchbayError('validation_error', `limit must be 1..${MAX_PAGE_SIZE}`, {
+        details: { field: 'limit' },
+      });
+    }
+    const index =
+      query.status === undefined
+        ? this.keys.tenantTasks(tenant)
+        : this.keys.tenantStatus(tenant, query.status);
+    // One extra tells whether another page follows.
+    const want = limit + 1;
+    const page: { id: string; score: number }[] = [];
+
+    let below = '+inf';
+    if (query.cursor !== undefined) {
+      const [cursorScore, cursorId] = decodeCursor(query.cursor);
+      // Ties on createdAt: Redis orders equal scores by member bytes, descending under REV,
+      // so the rest of the cursor's millisecond is the members sorting below the cursor id.
+      const same = await this.redis.zrange(
+        index,
+        String(cursorScore),
+        String(cursorScore),
+        'BYSCORE',
+        'REV',
+      );
+      const cursorBytes = Buffer.from(cursorId);
+      for (const id of same) {
+        if (page.length >= want) break;
+        if (Buffer.compare(Buffer.from(id), cursorBytes) < 0) page.push({ id, score: cursorScore });
+      }
+      below = `(${cursorScore}`;
+    }
+    if (page.length < want) {
+      const flat = await this.redis.zrange(
+        index,
+        below,
+        '-inf',
+        'BYSCORE',
+        'REV',
+        'LIMIT',
+        0,
+        want - page.length,
+        'WITHSCORES',
+      );
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        page.push({ id: flat[i] as string, score: Number(flat[i + 1]) });
+      }
+    }
+
+    const shown = page.slice(0, limit);
+    const raws =
+      shown.length === 0 ? [] : await this.redis.mget(shown.map((e) => this.keys.task(e.id)));
+    const tasks: Task[] = [];
+    raws.forEach((raw, i) => {
+      // An index entry without a record is skipped rather than failing the whole page.
+      if (raw !== null) tasks.push(parseRecord(raw, shown[i]?.id ?? ''));
+    });
+    const last = shown[shown.length - 1];
+    return {
+      tasks,
+      nextCursor:
+        page.length > limit && last !== undefined ? encodeCursor(last.score, last.id) : null,
+    };
+  }
+
+  async update(id: string, change: (task: Task) => Task | null): Promise<Task | null> {
+    for (let attempt = 0; attempt <= this.maxUpdateRetries; attempt++) {
+      const current = await this.read(id);
+      if (current === null || isTerminal(current.task.status)) return null;
+      const changed = change(current.task);
+      if (changed === null) return null;
+      const next = checkRecord(changed);
+      if (next.id !== current.task.id || next.tenant !== current.task.tenant) {
+        throw new PatchbayError('internal_error', 'update must not change a task id or tenant');
+      }
+      const k = this.keys;
+      const written = await COMPARE_AND_SET.run(
+        this.redis,
+        [
+          k.task(id),
+          k.tenantStatus(next.tenant, current.task.status),
+          k.tenantStatus(next.tenant, next.status),
+          k.tenantTasks(next.tenant),
+        ],
+        [current.raw, JSON.stringify(next), id, score(next)],
+      );
+      if (written === 1) return next;
+      // Lost the race: back off a little, with jitter so the losers do not collide again.
+      await sleep(Math.random() * Math.min(20, 1 + attempt));
+    }
+    throw new PatchbayError('conflict', `task ${id} is being updated too often; try again`);
+  }
+
+  async countActive(tenant: string): Promise<number> {
+    const [queued, running] = await Promise.all([
+      this.redis.zcard(this.keys.tenantStatus(tenant, 'queued')),
+      this.redis.zcard(this.keys.tenantStatus(tenant, 'running')),
+    ]);
+    return queued + running;
+  }
+
+  async secrets(id: string): Promise<Record<string, string>> {
+    const raw = await this.redis.get(this.keys.secrets(id));
+    if (raw === null) return {};
+    const parsed = Secrets.safeParse(safeJson(raw));
+    if (!parsed.success) {
+      // Never echo the stored value: it is a secret.
+      throw new PatchbayError('internal_error', `stored secrets of task ${id} do not parse`);
+    }
+    return parsed.data;
+  }
+
+  async deleteSecrets(id: string): Promise<void> {
+    await this.redis.del(this.keys.secrets(id));
+  }
+
+  private async read(id: string): Promise<{ raw: string; task: Task } | null> {
+    const raw = await this.redis.get(this.keys.task(id));
+    return raw === null ? null : { raw, task: parseRecord(raw, id) };
+  }
+}
+
+/** Validates a record before it is written, so nothing unparseable ever reaches Redis. */
+function checkRecord(task: Task): Task {
+  const parsed = Task.safeParse(task);
+  if (!parsed.success) {
+    throw new PatchbayError('internal_error', `invalid task record: ${parsed.error.message}`);
+  }
+  if (Number.isNaN(Date.parse(parsed.data.createdAt))) {
+    throw new PatchbayError('internal_error', `task createdAt is not a date: ${task.createdAt}`);
+  }
+  return parsed.data;
+}
+
+function parseRecord(raw: string, id: string): Task {
+  const parsed = Task.safeParse(safeJson(raw));
+  if (!parsed.success) {
+    throw new PatchbayError('internal_error', `stored record of task ${id} does not parse`, {
+      details: { issues: parsed.error.issues.slice(0, 5) },
+    });
+  }
+  return parsed.data;
+}
+
+function safeJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function score(task: Task): number {
+  return Date.parse(task.createdAt);
+}
+
+function encodeCursor(score: number, id: string): string {
+  return Buffer.from(JSON.stringify([score, id]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): [number, string] {
+  const parsed = /^[A-Za-z0-9_-]{1,2048}$/.test(cursor)
+    ? Cursor.safeParse(safeJson(Buffer.from(cursor, 'base64url').toString('utf8')))
+    : undefined;
+  if (parsed?.success !== true) {
+    throw new PatchbayError('validation_error', 'invalid cursor', { details: { field: 'cursor' } });
+  }
+  return parsed.data;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
