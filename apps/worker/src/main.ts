@@ -1,24 +1,20 @@
 import { loadConfig, redactConfig, runMain } from '@patchbay/core';
-import { createRedis } from '@patchbay/queue';
-import { createDockerClient } from '@patchbay/sandbox';
 import { pino } from 'pino';
+import { startWorker } from './worker.js';
 
 runMain('patchbay-worker', async () => {
   const config = loadConfig();
   const log = pino({
     level: config.log.level,
     base: { component: 'worker', workerId: config.worker.id },
+    redact: ['config.model.apiKey', '*.secrets', 'secrets'],
   });
   log.debug({ config: redactConfig(config) }, 'configuration');
-  const redis = createRedis({ url: config.redis.url, name: `patchbay-worker:${config.worker.id}` });
-  const docker = createDockerClient(config.docker.host);
-  await Promise.all([redis.ping(), docker.ping()]);
-  log.info('worker ready');
-
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
-  log.info('shutting down');
-  redis.disconnect();
+  const worker = await startWorker(config, log);
+  const stop = (signal: string): void => {
+    log.info({ signal, running: worker.running() }, 'draining');
+    void worker.close().then(() => log.info('stopped'));
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
 });

@@ -72,3 +72,23 @@ export {
   type TurnRequest,
   type TurnResult,
 } from './model/index.js';
+export { Agent } from './loop/agent.js';
+export { loadAgentsMd, type AgentsMd, type AgentsMdOptions } from './loop/agents-md.js';
+export {
+  resolveAgentOptions,
+  type AgentOptions,
+  type ResolvedAgentOptions,
+} from './loop/options.js';
+export type {
+  AgentOutcome,
+  AgentRunInput,
+  AgentStopReason,
+  AgentTranscript,
+} from './loop/types.js';
+export { COMPACTION_PROMPT } from './prompts/compaction.js';
+export { SYSTEM_PROMPT } from './prompts/system.js';
+export {
+  SandboxPatchFileSystem,
+  type SandboxPatchFileSystemOptions,
+} from './tools/sandbox-file-system.js';
+export { WORKSPACE } from './tools/workspace.js';

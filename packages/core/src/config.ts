@@ -189,6 +189,14 @@ export const EnvSchema = z.object({
   PATCHBAY_WORKER_CONCURRENCY: wholeNumber(1, 64)
     .default(2)
     .describe('Tasks one worker runs at once.'),
+  PATCHBAY_JOB_LOCK_SECONDS: wholeNumber(1, 600)
+    .default(30)
+    .describe(
+      "How long a worker's hold on a task lasts unrenewed: a killed worker's task runs again after about this long.",
+    ),
+  PATCHBAY_STALLED_CHECK_SECONDS: wholeNumber(1, 600)
+    .default(15)
+    .describe('How often workers look for tasks whose worker died.'),
   PATCHBAY_SHUTDOWN_GRACE_SECONDS: nonNegativeInt
     .default(30)
     .describe(
@@ -244,7 +252,13 @@ export interface Config {
     reaperIntervalMs: number;
     maxAgeMs: number;
   };
-  worker: { id: string; concurrency: number; shutdownGraceMs: number };
+  worker: {
+    id: string;
+    concurrency: number;
+    shutdownGraceMs: number;
+    lockDurationMs: number;
+    stalledIntervalMs: number;
+  };
 }
 
 /** Thrown when the environment does not parse; its message is one line naming the variable. */
@@ -308,6 +322,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       id: e.PATCHBAY_WORKER_ID,
       concurrency: e.PATCHBAY_WORKER_CONCURRENCY,
       shutdownGraceMs: e.PATCHBAY_SHUTDOWN_GRACE_SECONDS * 1000,
+      lockDurationMs: e.PATCHBAY_JOB_LOCK_SECONDS * 1000,
+      stalledIntervalMs: e.PATCHBAY_STALLED_CHECK_SECONDS * 1000,
     },
   };
 }

@@ -125,9 +125,19 @@ export class Pipeline {
     const log = this.#deps.log;
     let task = existing;
     let sandbox: Sandbox | undefined;
+    // The container goes before the task is marked finished, so that a finished task never
+    // still holds one; `finally` repeats it for the paths that hand the task back.
+    let removed: Promise<void> | undefined;
+    const teardown = (): Promise<void> =>
+      (removed ??= (sandbox?.destroy() ?? Promise.resolve()).catch((err: unknown) =>
+        log.warn({ err, taskId }, 'removing the sandbox failed'),
+      ));
     const phase = async (name: TaskPhase): Promise<void> => {
       signal.throwIfAborted();
       task = (await store.update(taskId, (t) => ({ ...t, phase: name }))) ?? task;
+      // A cancel published while this worker's subscriber was reconnecting is still seen here.
+      if (task.cancelRequested) controller.abort(new Stop('cancelled'));
+      signal.throwIfAborted();
       events.emit({ type: 'phase', phase: name, attempt: context.attempt });
     };
 
@@ -266,6 +276,7 @@ export class Pipeline {
         stopReason: outcome.stopReason,
       };
       const failure = outcomeFailure(outcome, verify);
+      await teardown();
       if (failure) await this.#finish(task, events, 'failed', failure, result);
       else await this.#finish(task, events, 'succeeded', null, result);
     } catch (err) {
@@ -278,6 +289,7 @@ export class Pipeline {
                 code: 'timeout' as const,
                 message: `the task ran past its ${task.limits.timeoutSeconds} s limit`,
               };
+        await teardown();
         await this.#finish(
           task,
           events,
@@ -295,6 +307,7 @@ export class Pipeline {
         await events.drain().catch(() => undefined);
         throw new HandBack('worker shutting down', { cause: err });
       } else if (err instanceof PatchbayError) {
+        await teardown();
         await this.#finish(task, events, 'failed', { code: err.code, message: err.message });
       } else if (!context.finalAttempt) {
         log.warn(
@@ -311,6 +324,7 @@ export class Pipeline {
         throw err;
       } else {
         log.error({ err, taskId }, 'task failed with an unexpected error');
+        await teardown();
         await this.#finish(task, events, 'failed', {
           code: 'internal_error',
           message: 'internal error',
@@ -319,10 +333,21 @@ export class Pipeline {
     } finally {
       clearTimeout(timer);
       context.signal.removeEventListener('abort', onAbort);
-      await sandbox
-        ?.destroy()
-        .catch((err: unknown) => log.warn({ err, taskId }, 'removing the sandbox failed'));
+      await teardown();
     }
+  }
+
+  /**
+   * Ends a task that will not run again (its job failed for good without the pipeline finishing
+   * it, e.g. its worker kept dying), unless it already ended.
+   */
+  async abandon(taskId: string, error: PatchbayError): Promise<void> {
+    const task = await this.#deps.store.get(taskId);
+    if (!task || isTerminal(task.status)) return;
+    await this.#finish(task, new EventWriter(this.#deps.events, taskId), 'failed', {
+      code: error.code,
+      message: error.message,
+    });
   }
 
   async #finish(

@@ -153,19 +153,27 @@ export class TaskQueue {
    * Whether the task's job is active and its lock is held, that is, a live worker is running it
    * now. A crashed worker's job stays in the active list until the stalled check moves it, but its
    * lock lapses within `lockDuration`: that is what tells the sandbox reaper the task is orphaned.
+   * With `workerId`, also whether it is that worker (the job's `name`) that runs it: after a
+   * crash the task may run again elsewhere, and the dead worker's container is still an orphan.
    */
-  async isActive(taskId: string): Promise<boolean> {
+  async isActive(taskId: string, workerId?: string): Promise<boolean> {
     checkTaskId(taskId);
-    // One script, so that both facts come from the same instant.
+    // One script, so that all facts come from the same instant. BullMQ records the name of the
+    // worker that took the job in the job hash's `pb` field.
     const live = await this.redis.eval(
-      "return (redis.call('LPOS', KEYS[1], ARGV[1]) and redis.call('EXISTS', KEYS[2]) == 1) and 1 or 0",
-      2,
+      `if not redis.call('LPOS', KEYS[1], ARGV[1]) or redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+       if ARGV[2] ~= '' and redis.call('HGET', KEYS[3], 'pb') ~= ARGV[2] then return 0 end
+       return 1`,
+      3,
       this.queue.toKey('active'),
       `${this.queue.toKey(taskId)}:lock`,
+      this.queue.toKey(taskId),
       taskId,
+      workerId ?? '',
     );
     return live === 1;
   }
+
 
   /** Closes the queue (and the connection when it made it). Idempotent. */
   close(): Promise<void> {

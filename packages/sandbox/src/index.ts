@@ -1,4 +1,18 @@
 export { createDockerClient } from './docker.js';
+export { DockerSandboxProvider } from './provider.js';
+export type { DockerSandbox } from './docker-sandbox.js';
+export { LABELS } from './container.js';
+export {
+  DEFAULT_LIMITS,
+  resolveLimits,
+  sandboxOptionsFromConfig,
+  type DockerSandboxProviderOptions,
+  type ReapReason,
+  type ReapReport,
+  type ResolvedProviderOptions,
+  type SandboxLogger,
+  type SandboxOwner,
+} from './options.js';
 export type {
   ExecOptions,
   ExecResult,

@@ -63,6 +63,11 @@ export interface ExecResult {
   output: Buffer;
   /** Bytes left out of `output` (between head and tail). */
   droppedBytes: number;
+  /**
+   * Length of the head part of `output`: the dropped bytes sat between `output[0, headBytes)`
+   * and the rest, so a truncation marker goes there. Absent when a driver cannot tell.
+   */
+  headBytes?: number;
   /** Wall time from start to exit, in milliseconds. */
   durationMs: number;
   /** The command ran past its timeout and was killed. */
@@ -80,7 +85,12 @@ export interface Sandbox {
   readonly spec: Readonly<SandboxSpec>;
   /** True once the exec channel died; every later call rejects with a SandboxError. */
   readonly broken: boolean;
-  /** Runs a command: an argv array, or a string run with `bash -lc`. */
+  /**
+   * Runs a command: an argv array, or a string run with `bash -lc`. A timeout or an abort kills
+   * every process the command started. Otherwise the command is over when its own process has
+   * exited (and its output closed, or 200 ms later): processes it left in the background (a dev
+   * server started with `&`) keep running, and what they print afterwards is discarded.
+   */
   exec(command: string | readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Reads one file (binary-safe); rejects past `maxBytes` (default 16 MiB). */
   readFile(path: string, options?: { maxBytes?: number; signal?: AbortSignal }): Promise<Buffer>;

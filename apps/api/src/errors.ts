@@ -1,0 +1,75 @@
+import { type ErrorCode, PatchbayError, httpStatusFor } from '@patchbay/core';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+
+/** fastify's own request errors, by code, and what a client is told about them. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'validation_error',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'validation_error',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_error',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_TYPE: 'unsupported_media_type',
+  FST_ERR_VALIDATION: 'validation_error',
+  FST_ERR_BAD_URL: 'not_found',
+  FST_ERR_ASYNC_CONSTRAINT: 'validation_error',
+};
+
+/**
+ * The one place errors become HTTP answers: `{ error: { code, message, details? } }` with the
+ * status of the code. Bad input never reaches a 500; an unexpected error does, logged.
+ */
+export function installErrorHandling(app: FastifyInstance, isRedisDown: () => boolean): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    let code: ErrorCode;
+    let message: string;
+    let details: unknown;
+    if (err instanceof PatchbayError) {
+      ({ code, message } = err);
+      details = err.details;
+    } else if (hasZodFastifySchemaValidationErrors(err)) {
+      code = 'validation_error';
+      message = 'the request does not match the schema';
+      details = err.validation.map((v) => ({
+        where: err.validationContext,
+        path: v.instancePath || '/',
+        message: v.message,
+      }));
+    } else if (err.code !== undefined && FASTIFY_CODES[err.code] !== undefined) {
+      code = FASTIFY_CODES[err.code]!;
+      message = err.message;
+    } else if (err.statusCode === 429) {
+      code = 'rate_limited';
+      message = err.message;
+    } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+      code =
+        err.statusCode === 413
+          ? 'payload_too_large'
+          : err.statusCode === 415
+            ? 'unsupported_media_type'
+            : 'validation_error';
+      message = err.message;
+    } else if (isRedisDown()) {
+      code = 'unavailable';
+      message = 'the task store is unavailable; try again shortly';
+    } else {
+      request.log.error({ err }, 'unhandled error');
+      code = 'internal_error';
+      message = 'internal error';
+    }
+    const status = httpStatusFor(code);
+    if (code === 'unavailable') void reply.header('retry-after', '1');
+    return reply
+      .code(status)
+      .send({ error: details === undefined ? { code, message } : { code, message, details } });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      error: {
+        code: 'not_found',
+        message: `no route ${request.method} ${request.url.slice(0, 200)}`,
+      },
+    }),
+  );
+}

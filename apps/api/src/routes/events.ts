@@ -1,0 +1,86 @@
+import { TaskEvent } from '@patchbay/core';
+import type { EventLog } from '@patchbay/store';
+import type { TaskService } from '@patchbay/tasks';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ErrorBody, TaskIdParams } from '../schemas.js';
+
+export interface EventRoutesDeps {
+  service: TaskService;
+  events: EventLog;
+  /** Interval of SSE keep-alive comments. @default 15_000 */
+  keepAliveMs?: number;
+}
+
+const Seq = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const eventRoutes: FastifyPluginAsyncZod<EventRoutesDeps> = async (app, deps) => {
+  const keepAliveMs = deps.keepAliveMs ?? 15_000;
+
+  app.get(
+    '/v1/tasks/:id/events',
+    {
+      schema: {
+        summary: 'The event log: JSON, or a live SSE stream with Accept: text/event-stream',
+        description:
+          'As SSE, each event is sent with `id: <seq>`; a reconnect with `Last-Event-ID` resumes after it. ' +
+          'The stream closes after the terminal status event.',
+        params: TaskIdParams,
+        querystring: z.strictObject({
+          after: Seq.default(0),
+          limit: z.coerce.number().int().min(1).max(1000).default(500),
+        }),
+        headers: z.object({ 'last-event-id': Seq.optional() }).passthrough(),
+        response: {
+          200: z.object({ events: z.array(TaskEvent), nextAfter: z.number().int() }),
+          400: ErrorBody,
+          401: ErrorBody,
+          404: ErrorBody,
+          503: ErrorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      await deps.service.get(request.tenant, id);
+      const after = request.headers['last-event-id'] ?? request.query.after;
+      if (!(request.headers.accept ?? '').includes('text/event-stream')) {
+        const events = await deps.events.read(id, { after, limit: request.query.limit });
+        return { events, nextAfter: events.at(-1)?.seq ?? after };
+      }
+
+      // From here on the response is ours: fastify neither serializes nor ends it.
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write('retry: 2000\n\n');
+      const abort = new AbortController();
+      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
+      request.raw.once('close', () => abort.abort());
+      try {
+        for await (const event of deps.events.follow(id, { after, signal: abort.signal })) {
+          if (
+            !res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)
+          ) {
+            // A slow reader: wait for the socket to drain instead of buffering the whole log.
+            await new Promise<void>((resolve) => {
+              res.once('drain', resolve);
+              abort.signal.addEventListener('abort', () => resolve(), { once: true });
+            });
+          }
+        }
+      } catch (err) {
+        if (!abort.signal.aborted) request.log.warn({ err }, 'event stream ended with an error');
+      } finally {
+        clearInterval(keepAlive);
+        res.end();
+      }
+      return reply;
+    },
+  );
+};

@@ -1,0 +1,110 @@
+import { TaskSpec, TaskStatus } from '@patchbay/core';
+import type { TaskService } from '@patchbay/tasks';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ErrorBody, TaskIdParams, TaskView, toView } from '../schemas.js';
+
+export interface TaskRoutesDeps {
+  service: TaskService;
+}
+
+const errors = {
+  400: ErrorBody,
+  401: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+  422: ErrorBody,
+  429: ErrorBody,
+  503: ErrorBody,
+};
+
+export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { service }) => {
+  app.post(
+    '/v1/tasks',
+    {
+      schema: {
+        summary: 'Submit a task',
+        body: TaskSpec,
+        response: { 202: TaskView, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const task = await service.submit(request.tenant, request.body);
+      return reply.code(202).header('location', `/v1/tasks/${task.id}`).send(toView(task));
+    },
+  );
+
+  app.get(
+    '/v1/tasks',
+    {
+      schema: {
+        summary: "List the caller's tasks, newest first",
+        querystring: z.strictObject({
+          status: TaskStatus.optional(),
+          cursor: z.string().max(512).optional(),
+          limit: z.coerce.number().int().min(1).max(100).default(20),
+        }),
+        response: {
+          200: z.object({ tasks: z.array(TaskView), nextCursor: z.string().nullable() }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { status, cursor, limit } = request.query;
+      const page = await service.list(request.tenant, {
+        limit,
+        ...(status ? { status } : {}),
+        ...(cursor ? { cursor } : {}),
+      });
+      return { tasks: page.tasks.map(toView), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/v1/tasks/:id',
+    {
+      schema: {
+        summary: 'Get a task',
+        params: TaskIdParams,
+        response: { 200: TaskView, ...errors },
+      },
+    },
+    async (request) => toView(await service.get(request.tenant, request.params.id)),
+  );
+
+  app.post(
+    '/v1/tasks/:id/cancel',
+    {
+      schema: {
+        summary: 'Cancel a queued or running task (idempotent)',
+        params: TaskIdParams,
+        response: { 202: TaskView, ...errors },
+      },
+    },
+    async (request, reply) =>
+      reply.code(202).send(toView(await service.cancel(request.tenant, request.params.id))),
+  );
+
+  app.get(
+    '/v1/tasks/:id/patch',
+    {
+      schema: {
+        summary: 'Download the patch (git diff --binary against baseCommit)',
+        params: TaskIdParams,
+        description:
+          "A `text/x-diff` body for `git apply` against the task's baseCommit; empty when the agent " +
+          'changed nothing. 409 `patch_not_ready` until the worker has collected it.',
+        produces: ['text/x-diff'],
+      },
+    },
+    async (request, reply) => {
+      const patch = await service.patch(request.tenant, request.params.id);
+      return reply
+        .header('content-type', 'text/x-diff; charset=utf-8')
+        .header('content-length', patch.size)
+        .header('content-disposition', `attachment; filename="${request.params.id}.diff"`)
+        .send(patch.body);
+    },
+  );
+};

@@ -1,0 +1,102 @@
+import { type Config, StartupError } from '@patchbay/core';
+import { CancelChannel, TaskQueue, createRedis } from '@patchbay/queue';
+import { createDockerClient } from '@patchbay/sandbox';
+import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store';
+import { TaskService } from '@patchbay/tasks';
+import type { FastifyInstance } from 'fastify';
+import { join } from 'node:path';
+import { buildApp } from './app.js';
+import { createRepoUrlCheck } from './repo-url.js';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export interface ApiServer {
+  app: FastifyInstance;
+  /** Where it listens, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** Stops listening and closes every connection it opened. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface ApiServerOptions {
+  /** SSE keep-alive interval. @default 15_000 */
+  keepAliveMs?: number;
+}
+
+/** Wires the API from config and starts listening on `config.api.host:port` (0: any free port). */
+export async function startApi(config: Config, options: ApiServerOptions = {}): Promise<ApiServer> {
+  if (config.api.keys.length === 0 && !LOOPBACK.has(config.api.host)) {
+    throw new StartupError(
+      `refusing to listen on ${config.api.host} without API keys: set PATCHBAY_API_KEYS, or HOST=127.0.0.1`,
+    );
+  }
+  const { prefix } = config.redis;
+  const checkRepoUrl = createRepoUrlCheck(config.repos);
+  const redis = createRedis({ url: config.redis.url, name: 'patchbay-api', failFast: true });
+  const docker = createDockerClient(config.docker.host);
+  const artifacts = new FsArtifactStore({ root: join(config.dataDir, 'artifacts') });
+  const store = new RedisTaskStore({ redis, prefix });
+  const events = new RedisEventLog({
+    redis,
+    prefix,
+    artifacts,
+    createBlockingConnection: () =>
+      createRedis({ url: config.redis.url, name: 'patchbay-api-follow' }),
+  });
+  const queue = new TaskQueue({ connection: redis, prefix });
+  const cancels = new CancelChannel({ redis, prefix });
+  const service = new TaskService({
+    store,
+    events,
+    artifacts,
+    queue,
+    cancels: { publish: async (id) => void (await cancels.publish(id)) },
+    checkRepoUrl,
+    defaults: {
+      image: config.sandbox.image,
+      model: config.model.name,
+      timeoutSeconds: config.tasks.timeoutSeconds,
+      maxTurns: config.tasks.maxTurns,
+      maxTokens: config.tasks.maxTokens,
+      allowAgentNetwork: config.tasks.allowAgentNetwork,
+      maxActiveTasks: config.api.maxActiveTasks,
+    },
+  });
+  const app = await buildApp({
+    logger: { level: config.log.level },
+    service,
+    events,
+    keys: config.api.keys,
+    rateLimitPerMinute: config.api.rateLimitPerMinute,
+    rateLimitRedis: redis,
+    bodyLimitBytes: config.api.bodyLimitBytes,
+    isRedisDown: () => redis.status !== 'ready',
+    pingRedis: () => redis.ping(),
+    pingDocker: () => docker.ping(),
+    ...(options.keepAliveMs === undefined ? {} : { keepAliveMs: options.keepAliveMs }),
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await app.close();
+      await Promise.allSettled([queue.close(), cancels.close()]);
+      redis.disconnect();
+    })());
+
+  try {
+    await app.listen({ host: config.api.host, port: config.api.port });
+  } catch (err) {
+    await close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new StartupError(
+        `port ${config.api.port} on ${config.api.host} is already in use (is Patchbay already running?); stop it or set PORT`,
+      );
+    }
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.api.port;
+  const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host;
+  return { app, url: `http://${host}:${port}`, close };
+}

@@ -1,0 +1,134 @@
+import { Agent, createModelClient, modelClientOptionsFromConfig } from '@patchbay/agent';
+import { type Config, PatchbayError } from '@patchbay/core';
+import { MirrorCache } from '@patchbay/git';
+import { type Logger, Pipeline, type RepoSource } from '@patchbay/pipeline';
+import { CancelChannel, TaskQueue, createRedis, createTaskWorker } from '@patchbay/queue';
+import {
+  DockerSandboxProvider,
+  createDockerClient,
+  sandboxOptionsFromConfig,
+} from '@patchbay/sandbox';
+import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store';
+import { join } from 'node:path';
+import type { Logger as PinoLogger } from 'pino';
+
+const HEARTBEAT_TTL_MS = 30_000;
+const heartbeatKey = (prefix: string, workerId: string): string => `${prefix}:worker:${workerId}`;
+
+export interface WorkerHandle {
+  /** Stops taking tasks, lets running ones finish within `graceMs`, then hands them back. Idempotent. */
+  close(graceMs?: number): Promise<void>;
+  /** Ids of the tasks running here. */
+  running(): string[];
+}
+
+/** Wires a worker from config: the queue feeds the pipeline, one task per job. */
+export async function startWorker(config: Config, log: PinoLogger): Promise<WorkerHandle> {
+  const { prefix } = config.redis;
+  const redis = createRedis({ url: config.redis.url, name: `patchbay-worker:${config.worker.id}` });
+  const artifacts = new FsArtifactStore({ root: join(config.dataDir, 'artifacts') });
+  const store = new RedisTaskStore({ redis, prefix });
+  const events = new RedisEventLog({
+    redis,
+    prefix,
+    artifacts,
+    createBlockingConnection: () => createRedis({ url: config.redis.url }),
+  });
+  const queue = new TaskQueue({ connection: redis, prefix });
+  const docker = createDockerClient(config.docker.host);
+  const sandboxes = new DockerSandboxProvider({
+    docker,
+    ...sandboxOptionsFromConfig(config),
+    logger: log.child({ component: 'sandbox' }),
+    // The reaper spares another worker's container only while its task's job is held by a live
+    // worker, or, for a pooled one, while that worker still beats.
+    isInUse: async (owner) =>
+      owner.taskId === undefined
+        ? (await redis.exists(heartbeatKey(prefix, owner.workerId))) === 1
+        : queue.isActive(owner.taskId, owner.workerId),
+  });
+  const beat = (): Promise<unknown> =>
+    redis.set(
+      heartbeatKey(prefix, config.worker.id),
+      new Date().toISOString(),
+      'PX',
+      HEARTBEAT_TTL_MS,
+    );
+  await beat();
+  const heartbeat = setInterval(() => void beat().catch(() => undefined), HEARTBEAT_TTL_MS / 3);
+  const mirrors = new MirrorCache({
+    root: join(config.dataDir, 'mirrors'),
+    policy: { hosts: config.repos.hosts, allowSsh: config.repos.allowSsh },
+    allowSsh: config.repos.allowSsh,
+    logger: log.child({ component: 'git' }),
+  });
+  const repos: RepoSource = {
+    resolve: async (url, ref, signal) => (await mirrors.resolve(url, ref, { signal })).sha,
+    checkout: (sandbox, url, sha, signal) => mirrors.checkout(sandbox, url, sha, { signal }),
+  };
+  const agent = new Agent({ model: createModelClient(modelClientOptionsFromConfig(config.model)) });
+  const pipeline = new Pipeline({
+    store,
+    events,
+    artifacts,
+    sandboxes,
+    repos,
+    agent,
+    log: log as Logger,
+    options: { allowAgentNetwork: config.tasks.allowAgentNetwork },
+  });
+
+  const attempts = 3;
+  const taskWorker = createTaskWorker({
+    url: config.redis.url,
+    prefix,
+    concurrency: config.worker.concurrency,
+    name: config.worker.id,
+    lockDuration: config.worker.lockDurationMs,
+    stalledInterval: config.worker.stalledIntervalMs,
+    processor: (taskId, { signal, attempt }) =>
+      pipeline.run(taskId, { signal, attempt, finalAttempt: attempt >= attempts }),
+    onError: (err) => log.warn({ err }, 'queue error'),
+  });
+  // A job that will not run again (stalled too often, out of tries) must not leave its task
+  // "running" forever.
+  taskWorker.worker.on('failed', (job, err) => {
+    if (
+      !job ||
+      (job.attemptsMade < (job.opts.attempts ?? 1) && !(err.name === 'UnrecoverableError'))
+    )
+      return;
+    void pipeline
+      .abandon(
+        job.id ?? '',
+        new PatchbayError('internal_error', `the task could not be completed: ${err.message}`),
+      )
+      .catch((e: unknown) =>
+        log.warn({ err: e, taskId: job.id }, 'marking an abandoned task failed'),
+      );
+  });
+
+  const cancels = new CancelChannel({
+    redis,
+    prefix,
+    onError: (err) => log.warn({ err }, 'cancel channel error'),
+  });
+  await cancels.subscribe((taskId) => {
+    if (taskWorker.cancel(taskId)) log.info({ taskId }, 'cancelling');
+  });
+  await taskWorker.waitUntilReady();
+  log.info({ concurrency: config.worker.concurrency }, 'worker ready');
+
+  let closing: Promise<void> | undefined;
+  return {
+    running: () => taskWorker.running(),
+    close: (graceMs = config.worker.shutdownGraceMs) =>
+      (closing ??= (async () => {
+        await taskWorker.close({ graceMs });
+        clearInterval(heartbeat);
+        await redis.del(heartbeatKey(prefix, config.worker.id)).catch(() => undefined);
+        await Promise.allSettled([cancels.close(), queue.close(), sandboxes.close()]);
+        redis.disconnect();
+      })()),
+  };
+}

@@ -1,0 +1,193 @@
+import type { Duplex } from 'node:stream';
+import {
+  DockerDemuxer,
+  FrameParser,
+  FrameType,
+  OUT_TAIL,
+  decodeExit,
+  encodeFrame,
+  encodeStart,
+  encodeU32,
+  type ExitFrame,
+  type StartFrame,
+} from './protocol.js';
+
+/** What a running command hears from the exec server. */
+export interface CommandSink {
+  onOut(stream: 'stdout' | 'stderr', data: Buffer, tail: boolean): void;
+  onAck(bytes: number): void;
+  onExit(exit: ExitFrame): void;
+  /** The command cannot finish: the channel died, or the server refused it. */
+  onError(err: Error): void;
+}
+
+/** Bytes of diagnostics kept from the exec server's stderr. */
+const STDERR_KEEP = 4096;
+
+/**
+ * One attached stream to a container's exec server, multiplexing many commands. Each command
+ * has its own id and sink, so outputs never mix. When the stream ends or breaks, every command
+ * still running fails at once and the channel stays dead.
+ */
+export class ExecChannel {
+  #socket: Duplex;
+  #commands = new Map<number, CommandSink>();
+  #pings = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  #nextId = 1;
+  #death: Error | undefined;
+  #stderr = '';
+  #onDeath: ((err: Error) => void) | undefined;
+
+  constructor(socket: Duplex) {
+    this.#socket = socket;
+    const parser = new FrameParser((type, id, payload) => this.#onFrame(type, id, payload));
+    const demux = new DockerDemuxer((stream, data) => {
+      if (stream === 2) {
+        this.#stderr = (this.#stderr + data.toString('utf8')).slice(-STDERR_KEEP);
+      } else {
+        parser.push(data);
+      }
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        demux.push(chunk);
+      } catch (err) {
+        this.#die(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+    socket.on('end', () => this.#die(new Error('the exec server closed its stream')));
+    socket.on('close', () => this.#die(new Error('the exec stream was closed')));
+    socket.on('error', (err) => this.#die(err));
+  }
+
+  /** Why the channel died, or undefined while it lives. */
+  get death(): Error | undefined {
+    return this.#death;
+  }
+
+  /** The last few KiB the exec server wrote to stderr: its own diagnostics. */
+  get serverStderr(): string {
+    return this.#stderr;
+  }
+
+  /** Called once, when the channel dies (not when {@link close} is called). */
+  set onDeath(fn: (err: Error) => void) {
+    this.#onDeath = fn;
+  }
+
+  /** Starts a command; its sink hears everything until `onExit` or `onError`. */
+  start(frame: StartFrame, sink: CommandSink): number {
+    if (this.#death !== undefined) throw this.#death;
+    const id = this.#allocId();
+    this.#commands.set(id, sink);
+    this.#socket.write(encodeStart(id, frame));
+    return id;
+  }
+
+  /** Stdin bytes for a command; an empty buffer closes its stdin. */
+  stdin(id: number, data: Buffer): void {
+    if (this.#death === undefined && this.#commands.has(id))
+      this.#socket.write(encodeFrame(FrameType.Stdin, id, data));
+  }
+
+  kill(id: number): void {
+    if (this.#death === undefined && this.#commands.has(id))
+      this.#socket.write(encodeFrame(FrameType.Kill, id));
+  }
+
+  credit(id: number, bytes: number): void {
+    if (this.#death === undefined && this.#commands.has(id) && bytes > 0)
+      this.#socket.write(encodeU32(FrameType.Credit, id, bytes));
+  }
+
+  /** Resolves when the server answers: it is up and the stream works end to end. */
+  ping(timeoutMs: number): Promise<void> {
+    if (this.#death !== undefined) return Promise.reject(this.#death);
+    const id = this.#allocId();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pings.delete(id);
+        reject(new Error(`the exec server did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pings.set(id, {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
+      this.#socket.write(encodeFrame(FrameType.Ping, id));
+    });
+  }
+
+  /** Fails everything still running with `reason` and closes the stream. */
+  close(reason: Error): void {
+    this.#onDeath = undefined;
+    this.#die(reason);
+    this.#socket.destroy();
+  }
+
+  #allocId(): number {
+    // Ids only need to be unique among running commands; wrap well inside u32.
+    const id = this.#nextId;
+    this.#nextId = this.#nextId >= 0xfffffff0 ? 1 : this.#nextId + 1;
+    return id;
+  }
+
+  #onFrame(type: number, id: number, payload: Buffer): void {
+    switch (type) {
+      case FrameType.Pong: {
+        const ping = this.#pings.get(id);
+        this.#pings.delete(id);
+        ping?.resolve();
+        return;
+      }
+      case FrameType.Out: {
+        const sink = this.#commands.get(id);
+        if (sink === undefined || payload.length === 0) return;
+        const tag = payload.readUInt8(0);
+        sink.onOut(
+          (tag & 0x7f) === 2 ? 'stderr' : 'stdout',
+          payload.subarray(1),
+          !!(tag & OUT_TAIL),
+        );
+        return;
+      }
+      case FrameType.Ack:
+        this.#commands.get(id)?.onAck(payload.readUInt32LE(0));
+        return;
+      case FrameType.Exit: {
+        const sink = this.#commands.get(id);
+        this.#commands.delete(id);
+        sink?.onExit(decodeExit(payload));
+        return;
+      }
+      case FrameType.Error: {
+        const sink = this.#commands.get(id);
+        this.#commands.delete(id);
+        sink?.onError(new Error(`the exec server refused the command: ${payload.toString()}`));
+        return;
+      }
+      default:
+        throw new Error(`the exec server sent an unknown frame type ${type}`);
+    }
+  }
+
+  #die(err: Error): void {
+    if (this.#death !== undefined) return;
+    this.#death = err;
+    const commands = [...this.#commands.values()];
+    const pings = [...this.#pings.values()];
+    this.#commands.clear();
+    this.#pings.clear();
+    for (const sink of commands) sink.onError(err);
+    for (const ping of pings) ping.reject(err);
+    const onDeath = this.#onDeath;
+    this.#onDeath = undefined;
+    onDeath?.(err);
+    this.#socket.destroy();
+  }
+}

@@ -1,0 +1,118 @@
+import type Docker from 'dockerode';
+import type { ResolvedProviderOptions } from './options.js';
+import type { SandboxLimits } from './types.js';
+
+/** Labels on every container (and volume) the driver makes; the reaper's only source of truth. */
+export const LABELS = {
+  managed: 'patchbay.managed',
+  namespace: 'patchbay.namespace',
+  task: 'patchbay.task',
+  worker: 'patchbay.worker',
+  createdAt: 'patchbay.created-at',
+  /** Set on warm-pool containers, whose task label is empty: they were made before any task. */
+  pool: 'patchbay.pool',
+} as const;
+
+/**
+ * Names of the containers this process made and has not yet removed, across all providers in
+ * it. A name is added *before* the container is created, so the reaper can never see one of
+ * ours in the gap between the engine creating it and us learning its id.
+ */
+export const liveContainerNames = new Set<string>();
+
+export interface ContainerPlan {
+  name: string;
+  image: string;
+  /** Empty for a warm-pool container. */
+  taskId: string;
+  pooled: boolean;
+  limits: SandboxLimits;
+  network: 'none' | 'bridge';
+  extraLabels: Record<string, string> | undefined;
+}
+
+function tmpfs(size: number, mode: string, owner?: { uid: number; gid: number }): string {
+  // Docker's tmpfs default is noexec; builds and test runners need to execute from /tmp and
+  // /workspace. nosuid/nodev stay: nothing there may gain privileges.
+  const ids = owner === undefined ? '' : `,uid=${owner.uid},gid=${owner.gid}`;
+  return `rw,exec,nosuid,nodev,size=${size},mode=${mode}${ids}`;
+}
+
+/**
+ * The hardened container: no capabilities, no privilege gain, the default seccomp profile
+ * (the engine applies it unless told otherwise), a non-root user, a read-only root with only
+ * size-capped tmpfs writable, cgroup limits, no network unless asked, no host mounts, no
+ * Docker socket, no logs on the host. The exec server is the main process, under docker-init,
+ * with stdin open so the worker can attach to it.
+ */
+export function containerCreateOptions(
+  plan: ContainerPlan,
+  o: ResolvedProviderOptions,
+  createdAt: Date,
+): Docker.ContainerCreateOptions {
+  const { limits, network } = plan;
+  const owner = { uid: o.user.uid, gid: o.user.gid };
+  const hostConfig: Docker.HostConfig = {
+    CapDrop: ['ALL'],
+    CapAdd: [],
+    Privileged: false,
+    SecurityOpt: ['no-new-privileges:true'],
+    ReadonlyRootfs: true,
+    Init: true,
+    Memory: limits.memoryBytes,
+    // Equal to Memory: no swap, so the memory limit is the real one.
+    MemorySwap: limits.memoryBytes,
+    NanoCpus: Math.round(limits.cpus * 1e9),
+    PidsLimit: limits.pids,
+    Ulimits: [
+      { Name: 'nofile', Soft: limits.nofile, Hard: limits.nofile },
+      { Name: 'fsize', Soft: limits.fsizeBytes, Hard: limits.fsizeBytes },
+    ],
+    Tmpfs: {
+      '/workspace': tmpfs(limits.workspaceBytes, '0755', owner),
+      '/tmp': tmpfs(limits.tmpBytes, '1777'),
+      [o.user.home]: tmpfs(o.homeBytes, '0755', owner),
+    },
+    NetworkMode: network === 'bridge' ? o.bridgeNetwork : 'none',
+    IpcMode: 'private',
+    Binds: [],
+    Mounts: [],
+    Devices: [],
+    // The exec stream goes through the attach connection; a log driver would copy every byte
+    // of it (file transfers included) to the host's disk.
+    LogConfig: { Type: 'none', Config: {} },
+    RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    AutoRemove: false,
+    ...o.hostConfig,
+  };
+  return {
+    name: plan.name,
+    Image: plan.image,
+    // As the entrypoint, so an image's own ENTRYPOINT or CMD cannot stand in for it.
+    Entrypoint: [o.execServerPath],
+    Cmd: [],
+    User: `${o.user.uid}:${o.user.gid}`,
+    WorkingDir: '/workspace',
+    Env: [`HOME=${o.user.home}`],
+    Labels: {
+      ...plan.extraLabels,
+      [LABELS.managed]: 'true',
+      [LABELS.namespace]: o.namespace,
+      [LABELS.task]: plan.taskId,
+      [LABELS.worker]: o.workerId,
+      [LABELS.createdAt]: createdAt.toISOString(),
+      ...(plan.pooled ? { [LABELS.pool]: 'true' } : {}),
+    },
+    // StdinOnce: when the worker's attach connection closes (the worker died, even by
+    // SIGKILL), the exec server reads EOF, kills its commands and exits, and the container
+    // stops by itself; the reaper only has to remove it.
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+    NetworkDisabled: false,
+    HostConfig: hostConfig,
+  };
+}

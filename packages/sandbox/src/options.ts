@@ -1,0 +1,240 @@
+import { hostname } from 'node:os';
+import type Docker from 'dockerode';
+import { PatchbayError, type Config } from '@patchbay/core';
+import type { SandboxLimits } from './types.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/**
+ * The operator defaults when none are given; they match `PATCHBAY_SANDBOX_*` in
+ * `@patchbay/core`'s config, which is where a deployment sets them.
+ */
+export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
+  memoryBytes: 2 * GiB,
+  cpus: 1,
+  pids: 512,
+  nofile: 4096,
+  fsizeBytes: 1 * GiB,
+  workspaceBytes: 4 * GiB,
+  tmpBytes: 512 * MiB,
+});
+
+/** A structural logger (pino fits), so tests can pass their own. */
+export interface SandboxLogger {
+  debug(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/** Who a sandbox container belongs to, as its labels tell; what the reaper asks about. */
+export interface SandboxOwner {
+  containerId: string;
+  /** Container name, without the leading slash. */
+  name: string;
+  workerId: string;
+  /** `undefined` for a warm-pool container: it was made before any task was known. */
+  taskId: string | undefined;
+  createdAt: Date;
+  /** Docker's state: `running`, `exited`, `created`, … */
+  state: string;
+}
+
+/** The account of one reaper pass. */
+export interface ReapReport {
+  removed: { id: string; name: string; reason: ReapReason }[];
+  /** Volumes removed. */
+  volumes: string[];
+}
+
+export type ReapReason = 'max-age' | 'orphan-of-this-worker' | 'stopped' | 'owner-gone';
+
+export interface DockerSandboxProviderOptions {
+  /** The Docker client (see {@link createDockerClient}); injected so tests and drivers share it. */
+  docker: Docker;
+  /**
+   * This worker's name, written into every container's labels. It must be unique among live
+   * workers: the reaper removes containers labelled with it that this process does not know.
+   * @default `${hostname()}-${process.pid}`
+   */
+  workerId?: string;
+  /**
+   * Containers of other namespaces are invisible to this provider's reaper, so that two
+   * deployments (or two test runs) can share one engine. Pass the Redis key prefix.
+   * @default 'patchbay'
+   */
+  namespace?: string;
+  /**
+   * Operator limits: the default of every sandbox and the ceiling a spec may not exceed.
+   * Missing fields take {@link DEFAULT_LIMITS}.
+   */
+  limits?: Partial<SandboxLimits>;
+  /** Size cap of the agent user's home (a tmpfs, like /tmp). @default 512 MiB */
+  homeBytes?: number;
+  /**
+   * Ready containers kept per image. 0 turns the pool off. A pooled container serves one task
+   * and is then destroyed.
+   * @default 1
+   */
+  warmPoolSize?: number;
+  /**
+   * Images warmed from the start. Any other image gets a pool once a task has used it (the two
+   * most recently used such images keep one).
+   * @default []
+   */
+  warmPoolImages?: readonly string[];
+  /** How often the reaper runs (it also runs at once on start). 0: only {@link DockerSandboxProvider.reap}. @default 60_000 */
+  reaperIntervalMs?: number;
+  /** Age past which any sandbox is removed, running task or not. @default 21_600_000 (6 h) */
+  maxAgeMs?: number;
+  /**
+   * Tells the reaper whether a container of *another* worker is still in use: for a task,
+   * whether that task is running on that worker; for a pooled container (no task), whether the
+   * worker is alive. The queue layer knows. When absent, other workers' containers are removed
+   * once they have been stopped for a minute (a dead worker's containers stop by themselves),
+   * and running ones only past `maxAgeMs`. A rejection keeps the container.
+   * @default undefined
+   */
+  isInUse?: (owner: SandboxOwner) => Promise<boolean>;
+  /** The exec server's path inside the image (see docker/sandbox). @default '/opt/patchbay/bin/pb-execd' */
+  execServerPath?: string;
+  /** The unprivileged user commands run as, and its home. @default { uid: 1000, gid: 1000, home: '/home/agent' } */
+  user?: { uid: number; gid: number; home: string };
+  /** The network a `bridge` spec joins. @default 'bridge' */
+  bridgeNetwork?: string;
+  /**
+   * Operator overrides merged over the hardened HostConfig (e.g. `{ Runtime: 'runsc' }`). Tasks
+   * never reach this.
+   * @default {}
+   */
+  hostConfig?: Docker.HostConfig;
+  /** Timeout of a file transfer (tar in or out, one file). @default 600_000 */
+  transferTimeoutMs?: number;
+  /** How long a new container may take to answer on its exec channel. @default 30_000 */
+  readyTimeoutMs?: number;
+  /** @default a logger that drops everything */
+  logger?: SandboxLogger;
+}
+
+export interface ResolvedProviderOptions {
+  docker: Docker;
+  workerId: string;
+  namespace: string;
+  limits: SandboxLimits;
+  homeBytes: number;
+  warmPoolSize: number;
+  warmPoolImages: readonly string[];
+  reaperIntervalMs: number;
+  maxAgeMs: number;
+  isInUse: ((owner: SandboxOwner) => Promise<boolean>) | undefined;
+  execServerPath: string;
+  user: { uid: number; gid: number; home: string };
+  bridgeNetwork: string;
+  hostConfig: Docker.HostConfig;
+  transferTimeoutMs: number;
+  readyTimeoutMs: number;
+  logger: SandboxLogger;
+}
+
+const silent: SandboxLogger = { debug: () => {}, warn: () => {} };
+
+function invalid(message: string): never {
+  throw new PatchbayError('sandbox_error', `invalid sandbox options: ${message}`);
+}
+
+function checkLimits(limits: Partial<SandboxLimits>, what: string): void {
+  for (const [key, value] of Object.entries(limits)) {
+    if (value === undefined) continue;
+    const ok =
+      key === 'cpus'
+        ? typeof value === 'number' && Number.isFinite(value) && value > 0
+        : Number.isSafeInteger(value) && value > 0;
+    if (!ok) invalid(`${what}.${key} must be a positive number, got ${String(value)}`);
+  }
+}
+
+/** Turns provider options into resolved ones: every default filled in, every value checked. */
+export function resolveProviderOptions(o: DockerSandboxProviderOptions): ResolvedProviderOptions {
+  checkLimits(o.limits ?? {}, 'limits');
+  const limits: SandboxLimits = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(o.limits ?? {}) as [keyof SandboxLimits, number][]) {
+    if (value !== undefined) limits[key] = value;
+  }
+  const resolved: ResolvedProviderOptions = {
+    docker: o.docker,
+    workerId: o.workerId ?? `${hostname()}-${process.pid}`,
+    namespace: o.namespace ?? 'patchbay',
+    limits,
+    homeBytes: o.homeBytes ?? 512 * MiB,
+    warmPoolSize: o.warmPoolSize ?? 1,
+    warmPoolImages: o.warmPoolImages ?? [],
+    reaperIntervalMs: o.reaperIntervalMs ?? 60_000,
+    maxAgeMs: o.maxAgeMs ?? 6 * 3600 * 1000,
+    isInUse: o.isInUse,
+    execServerPath: o.execServerPath ?? '/opt/patchbay/bin/pb-execd',
+    user: o.user ?? { uid: 1000, gid: 1000, home: '/home/agent' },
+    bridgeNetwork: o.bridgeNetwork ?? 'bridge',
+    hostConfig: o.hostConfig ?? {},
+    transferTimeoutMs: o.transferTimeoutMs ?? 600_000,
+    readyTimeoutMs: o.readyTimeoutMs ?? 30_000,
+    logger: o.logger ?? silent,
+  };
+  if (!/^[A-Za-z0-9_.-]+$/.test(resolved.workerId)) invalid('workerId must match [A-Za-z0-9_.-]+');
+  if (!/^[A-Za-z0-9_.-]+$/.test(resolved.namespace))
+    invalid('namespace must match [A-Za-z0-9_.-]+');
+  for (const key of ['homeBytes', 'maxAgeMs', 'transferTimeoutMs', 'readyTimeoutMs'] as const) {
+    if (!Number.isSafeInteger(resolved[key]) || resolved[key] <= 0)
+      invalid(`${key} must be a positive integer`);
+  }
+  for (const key of ['warmPoolSize', 'reaperIntervalMs'] as const) {
+    if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 0)
+      invalid(`${key} must be a whole number`);
+  }
+  return resolved;
+}
+
+/**
+ * A spec's limits: each requested field, clamped to the operator's; missing fields take the
+ * operator's. A task can lower its limits, never raise them.
+ */
+export function resolveLimits(
+  operator: SandboxLimits,
+  requested: Partial<SandboxLimits> | undefined,
+): SandboxLimits {
+  checkLimits(requested ?? {}, 'spec.limits');
+  const out: SandboxLimits = { ...operator };
+  for (const [key, value] of Object.entries(requested ?? {}) as [keyof SandboxLimits, number][]) {
+    if (value !== undefined) out[key] = Math.min(value, operator[key]);
+  }
+  return out;
+}
+
+export function sameLimits(a: SandboxLimits, b: SandboxLimits): boolean {
+  return (Object.keys(a) as (keyof SandboxLimits)[]).every((k) => a[k] === b[k]);
+}
+
+/**
+ * The provider options a deployment's config implies; the caller adds the Docker client and,
+ * from the queue layer, `isInUse`.
+ */
+export function sandboxOptionsFromConfig(
+  config: Pick<Config, 'sandbox' | 'worker' | 'redis'>,
+): Omit<DockerSandboxProviderOptions, 'docker'> {
+  const s = config.sandbox;
+  return {
+    workerId: config.worker.id,
+    namespace: config.redis.prefix,
+    limits: {
+      memoryBytes: s.memoryBytes,
+      cpus: s.cpus,
+      pids: s.pids,
+      nofile: s.nofile,
+      fsizeBytes: s.fsizeBytes,
+      workspaceBytes: s.workspaceBytes,
+      tmpBytes: s.tmpBytes,
+    },
+    warmPoolSize: s.warmPoolSize,
+    warmPoolImages: [s.image],
+    reaperIntervalMs: s.reaperIntervalMs,
+    maxAgeMs: s.maxAgeMs,
+  };
+}

@@ -1,0 +1,233 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Stack, call, startStack } from '../support/stack.js';
+
+// No worker: tasks stay queued, which is what these tests of the HTTP surface need.
+let stack: Stack;
+const ACME = 'acme-key-0123456789abcdef';
+const UMBRELLA = 'umbrella-key-0123456789abcdef';
+const acme = { authorization: `Bearer ${ACME}` };
+const umbrella = { authorization: `Bearer ${UMBRELLA}` };
+
+beforeAll(async () => {
+  stack = await startStack({
+    worker: false,
+    repos: { 'app.git': async (repo) => void (await repo.commit({ 'README.md': 'hi\n' })) },
+    env: {
+      // One tenant's key is given hashed, as an operator may.
+      PATCHBAY_API_KEYS: `acme:${ACME},umbrella:sha256:${createHash('sha256').update(UMBRELLA).digest('hex')}`,
+      PATCHBAY_MAX_ACTIVE_TASKS: '3',
+      PATCHBAY_BODY_LIMIT: '256k',
+    },
+  });
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+const spec = () => ({ repo: { url: stack.git.url('app.git') }, prompt: 'Fix the bug.' });
+const submit = (body: unknown, headers = acme) => call(stack, 'POST', '/v1/tasks', body, headers);
+const listed = async (headers = acme) =>
+  (await call(stack, 'GET', '/v1/tasks?limit=100', undefined, headers)).body.tasks as any[];
+
+describe('the HTTP API', () => {
+  it('requires a valid key on /v1 routes, but not on health', async () => {
+    expect((await call(stack, 'GET', '/v1/tasks')).status).toBe(401);
+    const bad = await call(stack, 'GET', '/v1/tasks', undefined, {
+      authorization: 'Bearer nope-nope-nope-nope',
+    });
+    expect(bad.status).toBe(401);
+    expect(bad.body.error.code).toBe('unauthorized');
+    expect((await call(stack, 'GET', '/v1/tasks', undefined, umbrella)).status).toBe(200);
+    expect((await call(stack, 'GET', '/healthz')).status).toBe(200);
+    expect((await call(stack, 'GET', '/readyz')).body).toMatchObject({ status: 'ready' });
+  });
+
+  it('stores and queues a task, and serves it with defaults filled in', async () => {
+    const res = await submit({
+      ...spec(),
+      environment: { verify: 'npm test', env: { CI: '1' }, secrets: { TOKEN: 'abc-secret-xyz' } },
+    });
+    expect(res.status).toBe(202);
+    const task = res.body;
+    expect(task).toMatchObject({
+      status: 'queued',
+      phase: null,
+      repo: { url: stack.git.url('app.git'), ref: null },
+      environment: {
+        image: 'patchbay/sandbox:latest',
+        verify: 'npm test',
+        env: { CI: '1' },
+        secretNames: ['TOKEN'],
+        network: 'none',
+      },
+      model: { name: 'gpt-5-codex', reasoningEffort: null },
+      limits: { timeoutSeconds: 300, maxTurns: 80 },
+      baseCommit: null,
+      result: null,
+      error: null,
+    });
+    expect(JSON.stringify(task)).not.toContain('abc-secret-xyz');
+    expect(task.tenant).toBeUndefined();
+    const got = await call(stack, 'GET', `/v1/tasks/${task.id}`, undefined, acme);
+    expect(got.body).toEqual(task);
+    const events = await call(stack, 'GET', `/v1/tasks/${task.id}/events`, undefined, acme);
+    expect(events.body.events).toMatchObject([{ seq: 1, type: 'status', status: 'queued' }]);
+    expect(
+      (await call(stack, 'GET', `/v1/tasks/${task.id}/patch`, undefined, acme)).body.error.code,
+    ).toBe('patch_not_ready');
+  });
+
+  it("hides one tenant's tasks from another: 404 on every route, never listed", async () => {
+    const { body: task } = await submit(spec());
+    for (const [method, path] of [
+      ['GET', `/v1/tasks/${task.id}`],
+      ['GET', `/v1/tasks/${task.id}/events`],
+      ['GET', `/v1/tasks/${task.id}/patch`],
+      ['POST', `/v1/tasks/${task.id}/cancel`],
+    ] as const) {
+      const res = await call(stack, method, path, undefined, umbrella);
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(res.body.error.code).toBe('not_found');
+    }
+    expect((await listed(umbrella)).map((t) => t.id)).not.toContain(task.id);
+    expect((await call(stack, 'GET', `/v1/tasks/${task.id}`, undefined, acme)).body.status).toBe(
+      'queued',
+    );
+  });
+
+  it('cancels a queued task, idempotently', async () => {
+    const { body: task } = await submit(spec());
+    const first = await call(stack, 'POST', `/v1/tasks/${task.id}/cancel`, undefined, acme);
+    expect(first.status).toBe(202);
+    expect(first.body).toMatchObject({ status: 'cancelled', error: { code: 'cancelled' } });
+    expect(first.body.finishedAt).not.toBeNull();
+    const second = await call(stack, 'POST', `/v1/tasks/${task.id}/cancel`, undefined, acme);
+    expect(second.body).toEqual(first.body);
+    const events = (await call(stack, 'GET', `/v1/tasks/${task.id}/events`, undefined, acme)).body
+      .events;
+    expect(events.map((e: any) => e.status)).toEqual(['queued', 'cancelled']);
+  });
+
+  it('lists newest first with a status filter and cursor pagination', async () => {
+    const other = { authorization: `Bearer ${UMBRELLA}` };
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await submit(spec(), other)).body.id);
+    await call(stack, 'POST', `/v1/tasks/${ids[0]}/cancel`, undefined, other);
+    const page1 = await call(stack, 'GET', '/v1/tasks?limit=2', undefined, other);
+    expect(page1.body.tasks.map((t: any) => t.id)).toEqual([ids[2], ids[1]]);
+    const page2 = await call(
+      stack,
+      'GET',
+      `/v1/tasks?limit=2&cursor=${page1.body.nextCursor}`,
+      undefined,
+      other,
+    );
+    expect(page2.body.tasks.map((t: any) => t.id)).toEqual([ids[0]]);
+    expect(page2.body.nextCursor).toBeNull();
+    const cancelled = await call(stack, 'GET', '/v1/tasks?status=cancelled', undefined, other);
+    expect(cancelled.body.tasks.map((t: any) => t.id)).toEqual([ids[0]]);
+    expect((await call(stack, 'GET', '/v1/tasks?cursor=garbage', undefined, other)).status).toBe(
+      400,
+    );
+    expect((await call(stack, 'GET', '/v1/tasks?status=bogus', undefined, other)).status).toBe(400);
+  });
+
+  it('answers bad input with the documented 4xx and stores nothing', async () => {
+    const before = (await listed()).length;
+    const cases: [unknown, number, string][] = [
+      ['{not json', 400, 'validation_error'],
+      [{}, 400, 'validation_error'],
+      [{ repo: { url: stack.git.url('app.git') } }, 400, 'validation_error'],
+      [{ ...spec(), prompt: '   ' }, 400, 'validation_error'],
+      [{ ...spec(), unknown: true }, 400, 'validation_error'],
+      [{ ...spec(), limits: { maxTurns: 0 } }, 400, 'validation_error'],
+      [{ ...spec(), environment: { env: { 'BAD NAME': 'x' } } }, 400, 'validation_error'],
+      [{ ...spec(), prompt: 'x'.repeat(70 * 1024) }, 400, 'validation_error'],
+      [{ ...spec(), prompt: 'x'.repeat(300 * 1024) }, 413, 'payload_too_large'],
+      [{ ...spec(), environment: { network: 'on' } }, 422, 'policy_refused'],
+      [{ ...spec(), limits: { timeoutSeconds: 3600 } }, 422, 'policy_refused'],
+      [{ repo: { url: 'file:///etc/passwd' }, prompt: 'x' }, 422, 'repo_url_refused'],
+      [{ repo: { url: 'ext::sh -c touch% /tmp/pwned' }, prompt: 'x' }, 422, 'repo_url_refused'],
+      [
+        { repo: { url: 'https://evil.example.com/repo.git' }, prompt: 'x' },
+        422,
+        'repo_url_refused',
+      ],
+      [
+        { repo: { url: 'http://169.254.169.254/latest/meta-data' }, prompt: 'x' },
+        422,
+        'repo_url_refused',
+      ],
+      [
+        { repo: { url: `http://user:pass@127.0.0.1:${stack.git.port}/app.git` }, prompt: 'x' },
+        422,
+        'repo_url_refused',
+      ],
+      [{ repo: { url: '-uhttps://github.com/x/y' }, prompt: 'x' }, 422, 'repo_url_refused'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await submit(body);
+      expect(res.status, JSON.stringify(body).slice(0, 120)).toBe(status);
+      expect(res.body.error.code, JSON.stringify(res.body)).toBe(code);
+      expect(res.body.error.message).toBeTruthy();
+    }
+    const form = await call(stack, 'POST', '/v1/tasks', 'a=b', {
+      ...acme,
+      'content-type': 'application/x-www-form-urlencoded',
+    });
+    expect(form.status).toBe(415);
+    for (const path of [
+      '/v1/tasks/not-a-uuid',
+      '/v1/tasks/..%2F..%2Fetc%2Fpasswd',
+      '/v1/nothing',
+    ]) {
+      const res = await call(stack, 'GET', path, undefined, acme);
+      expect(res.status, path).toBe(404);
+      expect(res.body.error.code).toBe('not_found');
+    }
+    expect((await call(stack, 'GET', `/v1/tasks/${'a'.repeat(300)}`, undefined, acme)).status).toBe(
+      414,
+    );
+    expect((await listed()).length).toBe(before);
+  });
+
+  it('caps queued plus running tasks per tenant with 429', async () => {
+    const fresh = await startStack({
+      worker: false,
+      repos: { 'app.git': async (repo) => void (await repo.commit({ 'a.txt': 'a\n' })) },
+      env: { PATCHBAY_MAX_ACTIVE_TASKS: '2' },
+    });
+    try {
+      const body = { repo: { url: fresh.git.url('app.git') }, prompt: 'x' };
+      expect((await call(fresh, 'POST', '/v1/tasks', body)).status).toBe(202);
+      const second = await call(fresh, 'POST', '/v1/tasks', body);
+      expect(second.status).toBe(202);
+      const third = await call(fresh, 'POST', '/v1/tasks', body);
+      expect(third.status).toBe(429);
+      expect(third.body.error.code).toBe('rate_limited');
+      await call(fresh, 'POST', `/v1/tasks/${second.body.id}/cancel`);
+      expect((await call(fresh, 'POST', '/v1/tasks', body)).status).toBe(202);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('serves the OpenAPI document generated from the schemas', async () => {
+    const doc = await call(stack, 'GET', '/docs/json');
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/tasks',
+        '/v1/tasks/{id}',
+        '/v1/tasks/{id}/events',
+        '/v1/tasks/{id}/patch',
+        '/v1/tasks/{id}/cancel',
+      ]),
+    );
+    const body = doc.body.paths['/v1/tasks'].post.requestBody.content['application/json'].schema;
+    expect(body.required).toEqual(expect.arrayContaining(['repo', 'prompt']));
+  });
+});

@@ -1,0 +1,163 @@
+import {
+  startScriptedModelServer,
+  type Script,
+  type ScriptedModelServer,
+} from '@patchbay/agent/testing';
+import { startApi, type ApiServer } from '@patchbay/api';
+import { type Config, loadConfig } from '@patchbay/core';
+import { createRedis } from '@patchbay/queue';
+import { startWorker, type WorkerHandle } from '@patchbay/worker';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { type GitServer, type RepoBuilder, startGitServer } from './git-server.js';
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+export interface StackOptions {
+  /** Repositories served over HTTP on 127.0.0.1. */
+  repos?: Record<string, RepoBuilder>;
+  /** What the model says; see @patchbay/agent/testing. */
+  script?: Script;
+  /** Start a worker in this process. @default true */
+  worker?: boolean;
+  /** Extra environment for the config (API keys, limits, …). */
+  env?: Record<string, string>;
+}
+
+/**
+ * The whole service on this machine, isolated by a Redis key prefix and a data directory of its
+ * own: a git server, a scripted model, the API and (optionally) a worker, all on 127.0.0.1.
+ */
+export interface Stack {
+  config: Config;
+  git: GitServer;
+  model: ScriptedModelServer;
+  api: ApiServer;
+  worker: WorkerHandle | undefined;
+  /** The API's base URL. */
+  url: string;
+  /** Starts a worker (e.g. after the first was killed or closed). */
+  startWorker(): Promise<WorkerHandle>;
+  close(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const id = randomBytes(4).toString('hex');
+  const dataDir = await mkdtemp(join(tmpdir(), 'patchbay-e2e-'));
+  const git = await startGitServer({ repos: options.repos ?? {} });
+  const model = await startScriptedModelServer({ script: options.script ?? [], appendOnly: false });
+  const port = await freePort();
+  const config = loadConfig({
+    ...process.env,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    PATCHBAY_REDIS_PREFIX: `test-e2e-${id}`,
+    PATCHBAY_DATA_DIR: dataDir,
+    PATCHBAY_REPO_HOSTS: `http://${git.host}:${git.port}`,
+    OPENAI_BASE_URL: model.url,
+    OPENAI_API_KEY: 'sk-test-model-key-never-leaks',
+    PATCHBAY_WORKER_ID: `e2e-${id}`,
+    PATCHBAY_WARM_POOL_SIZE: '0',
+    PATCHBAY_REAPER_INTERVAL_SECONDS: '2',
+    PATCHBAY_SANDBOX_MEMORY: '1g',
+    PATCHBAY_SANDBOX_WORKSPACE_SIZE: '256m',
+    PATCHBAY_TASK_TIMEOUT_SECONDS: '300',
+    PATCHBAY_RATE_LIMIT_PER_MINUTE: '100000',
+    PATCHBAY_SHUTDOWN_GRACE_SECONDS: '2',
+    PATCHBAY_JOB_LOCK_SECONDS: '4',
+    PATCHBAY_STALLED_CHECK_SECONDS: '2',
+    ...options.env,
+  });
+  const api = await startApi(config, { keepAliveMs: 500 });
+  const log = pino({ level: config.log.level });
+  let workers = 0;
+  const launch = (): Promise<WorkerHandle> =>
+    startWorker(
+      { ...config, worker: { ...config.worker, id: `${config.worker.id}-${++workers}` } },
+      log,
+    );
+  const worker = options.worker === false ? undefined : await launch();
+  return {
+    config,
+    git,
+    model,
+    api,
+    worker,
+    url: api.url,
+    startWorker: launch,
+    close: async () => {
+      await worker?.close(0);
+      await api.close();
+      await Promise.allSettled([git.close(), model.close()]);
+      await deleteKeys(config.redis.url, `${config.redis.prefix}:*`);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Removes one test's keys (never the whole database: other tests share it). */
+export async function deleteKeys(url: string, pattern: string): Promise<void> {
+  const redis = createRedis({ url });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A JSON request to the API. */
+export async function call(
+  stack: { url: string },
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(`${stack.url}${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** Polls a task until it reaches a terminal status (bounded). */
+export async function waitForTask(
+  stack: { url: string },
+  id: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 90_000,
+): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await call(stack, 'GET', `/v1/tasks/${id}`, undefined, headers);
+    if (['succeeded', 'failed', 'cancelled'].includes(body?.status)) return body;
+    if (Date.now() > deadline)
+      throw new Error(`task ${id} still ${body?.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
