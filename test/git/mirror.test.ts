@@ -276,6 +276,34 @@ describe('MirrorCache.resolve', () => {
     }
   });
 
+  it('connects only to the address the policy checked (DNS pinned)', async () => {
+    // The server listens on 127.0.0.6 only. Unpinned, curl would take git.localhost to
+    // 127.0.0.1 by itself (no DNS for *.localhost) and find nothing there.
+    const pinnedServer = await startGitServer({
+      host: '127.0.0.6',
+      repos: { 'pinned.git': async (repo) => void (await repo.commit({ 'a.txt': 'a' })) },
+    });
+    const lookups: string[] = [];
+    try {
+      const cache = await newCache({
+        policy: { hosts: [`http://git.localhost:${pinnedServer.port}`] },
+        resolver: async (host) => {
+          lookups.push(host);
+          return [{ address: '127.0.0.6', family: 4 }];
+        },
+      });
+      const url = `http://git.localhost:${pinnedServer.port}/pinned.git`;
+      const resolved = await cache.resolve(url, 'main');
+      expect(resolved.sha).toBe(await pinnedServer.repo('pinned.git').head());
+      expect(lookups).toEqual(['git.localhost']);
+      // A commit already mirrored needs no DNS either.
+      await cache.resolve(url, resolved.sha);
+      expect(lookups).toEqual(['git.localhost']);
+    } finally {
+      await pinnedServer.close();
+    }
+  });
+
   it('reports a closed port as repo_unreachable', async () => {
     const port = await closedPort();
     const cache = await newCache({ policy: { hosts: [`http://127.0.0.1:${port}`] } });

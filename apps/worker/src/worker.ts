@@ -1,7 +1,7 @@
 import { Agent, createModelClient, modelClientOptionsFromConfig } from '@patchbay/agent';
 import { type Config, PatchbayError } from '@patchbay/core';
 import { MirrorCache } from '@patchbay/git';
-import { type Logger, Pipeline, type RepoSource } from '@patchbay/pipeline';
+import { Pipeline, type RepoSource } from '@patchbay/pipeline';
 import { CancelChannel, TaskQueue, createRedis, createTaskWorker } from '@patchbay/queue';
 import {
   DockerSandboxProvider,
@@ -74,7 +74,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     sandboxes,
     repos,
     agent,
-    log: log as Logger,
+    log: log,
     options: { allowAgentNetwork: config.tasks.allowAgentNetwork },
   });
 

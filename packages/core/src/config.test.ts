@@ -69,7 +69,7 @@ describe('API keys', () => {
       PATCHBAY_API_KEYS: `acme:key-acme-0123456789, umbrella:sha256:${hashed}`,
     });
     expect(config.api.keys).toEqual([
-      { tenant: 'acme', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown as string },
+      { tenant: 'acme', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
       { tenant: 'umbrella', sha256: hashed },
     ]);
     expect(JSON.stringify(config)).not.toContain('key-acme-0123456789');

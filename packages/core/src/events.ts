@@ -86,7 +86,7 @@ export type TaskEvent = TaskEventBody & { seq: number; time: string };
 export const TaskEvent: z.ZodType<TaskEvent> = z.intersection(
   TaskEventBody,
   z.object({ seq: z.number().int().positive(), time: z.string() }),
-) as unknown as z.ZodType<TaskEvent>;
+);
 
 /** Cuts text to `limit` bytes keeping head and tail, and says how much was left out. */
 export function capText(

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { PatchbayError, isPatchbayError } from '@patchbay/core';
 import { acquireFileLock } from './file-lock.js';
 import { parseRef, type RefRequest } from './refs.js';
-import { GitRunner, pinnedResolveConfig, tail, type GitResult } from './run-git.js';
+import { GitRunner, tail, type GitResult } from './run-git.js';
 import {
   exportTree,
   exportWorkspace,
@@ -305,18 +305,22 @@ export class MirrorCache {
   ): Promise<ResolvedCommit> {
     const { signal } = options;
     const wanted = parseRef(ref);
+    const syntax = checkRepoUrlSyntax(url, this.policy);
+    if (!syntax.ok) throw syntax.error;
+    await this.init();
+    const mirror = this.mirrorOf(syntax.url);
+    const log = { url: syntax.url, ref: ref ?? 'HEAD' };
+
+    // Fast path, no lock and no network (not even DNS): a full sha the mirror already has.
+    if (wanted.kind === 'sha' && (await this.hasCommit(mirror, wanted.sha, signal))) {
+      this.logger?.debug({ ...log, sha: wanted.sha }, 'commit already mirrored; fetch skipped');
+      return { sha: wanted.sha, url: syntax.url, fetched: false };
+    }
+
+    // Everything else may connect: the full check, DNS included, comes first.
     const checked = await checkRepoUrl(url, this.policy, this.resolver);
     if (!checked.ok) throw checked.error;
     if (signal?.aborted) throw new PatchbayError('cancelled', 'the fetch was cancelled');
-    await this.init();
-    const mirror = this.mirrorOf(checked.url);
-    const log = { url: checked.url, ref: ref ?? 'HEAD' };
-
-    // Fast path, no lock: a full sha the mirror already has needs nothing from anyone.
-    if (wanted.kind === 'sha' && (await this.hasCommit(mirror, wanted.sha, signal))) {
-      this.logger?.debug({ ...log, sha: wanted.sha }, 'commit already mirrored; fetch skipped');
-      return { sha: wanted.sha, url: checked.url, fetched: false };
-    }
 
     return this.withLock(mirror, signal, async (tookOverStale) => {
       await this.ensureMirror(mirror, tookOverStale, signal);
@@ -459,15 +463,16 @@ export class MirrorCache {
         gitDir: mirror.gitDir,
         timeoutMs: this.fetchTimeoutMs,
         ...(signal ? { signal } : {}),
-        config: pinnedResolveConfig(checked.host, checked.port, checked.addresses),
+        ...this.git.pinned(checked),
       },
     );
     proc.stdout.resume();
     let incomingTooLarge = false;
+    let ended = false;
     const packDir = join(mirror.gitDir, 'objects', 'pack');
     const watch = setInterval(() => {
       void incomingBytes(packDir).then((incoming) => {
-        if (baseline + incoming > this.maxMirrorBytes) {
+        if (!ended && baseline + incoming > this.maxMirrorBytes) {
           incomingTooLarge = true;
           proc.kill();
         }
@@ -480,6 +485,7 @@ export class MirrorCache {
       await this.cleanLeftovers(mirror);
       throw err;
     } finally {
+      ended = true;
       clearInterval(watch);
     }
     if (incomingTooLarge) {

@@ -149,6 +149,24 @@ describe('redactSecrets', () => {
   ])('%s', (input, output) => expect(redactSecrets(input)).toBe(output));
 });
 
+describe('GitRunner.pinned', () => {
+  it('pins http(s) through curl and ssh through HostName, keeping the name for host keys', () => {
+    const ssh = new GitRunner({ homeDir: '/nonexistent', allowSsh: true, env: {} });
+    expect(
+      ssh.pinned({ scheme: 'https', host: 'github.com', port: 443, addresses: ['140.82.112.3'] }),
+    ).toEqual({
+      config: { 'http.curloptResolve': 'github.com:443:140.82.112.3' },
+    });
+    expect(
+      ssh.pinned({ scheme: 'ssh', host: 'github.com', port: 22, addresses: ['140.82.112.3'] }),
+    ).toEqual({
+      env: {
+        GIT_SSH_COMMAND: 'ssh -o BatchMode=yes -o HostName=140.82.112.3 -o HostKeyAlias=github.com',
+      },
+    });
+  });
+});
+
 describe('pinnedResolveConfig', () => {
   it('pins names to the checked addresses and leaves IP hosts alone', () => {
     expect(pinnedResolveConfig('github.com', 443, ['140.82.112.3', '2606:50c0::1'])).toEqual({

@@ -237,6 +237,30 @@ export class GitRunner {
     this.configArgs = config.flatMap(([key, value]) => ['-c', `${key}=${value}`]);
   }
 
+  /**
+   * What pins git to the addresses the URL policy checked, so that a second DNS answer cannot
+   * send it elsewhere (DNS rebinding): `http.curloptResolve` for http(s); for ssh, a
+   * `HostName=<address>` with `HostKeyAlias=<host>` so known_hosts is still checked by name.
+   * Through an http(s) proxy the proxy resolves the name, and its own egress rules apply.
+   */
+  pinned(target: {
+    scheme: 'https' | 'http' | 'ssh';
+    host: string;
+    port: number;
+    addresses: readonly string[];
+  }): Pick<GitCallOptions, 'config' | 'env'> {
+    const { scheme, host, port, addresses } = target;
+    if (scheme !== 'ssh') return { config: pinnedResolveConfig(host, port, addresses) };
+    const [first] = addresses;
+    if (isIP(host) !== 0 || first === undefined || !this.options.allowSsh) return {};
+    // Safe in a shell command: the policy admitted only a DNS name and IP addresses here.
+    return {
+      env: {
+        GIT_SSH_COMMAND: `${this.options.sshCommand} -o HostName=${first} -o HostKeyAlias=${host}`,
+      },
+    };
+  }
+
   /** The full argv after `git` for a call: forced config, per-call config, --git-dir, args. */
   argv(args: readonly string[], call: GitCallOptions = {}): string[] {
     const argv = [...this.configArgs];
@@ -295,7 +319,9 @@ export class GitRunner {
     let child: ChildProcessWithoutNullStreams;
     try {
       // detached: the child leads its own process group, so a timeout can kill git together with
-      // the helpers it starts (git-remote-https, index-pack, ssh).
+      // the helpers it starts (git-remote-https, index-pack, ssh). Should the worker itself be
+      // SIGKILLed, git runs on until done or stalled (http.lowSpeedTime); the next holder of the
+      // repository lock cleans up after it.
       child = spawn('git', this.argv(args, call), {
         cwd: call.cwd ?? this.options.homeDir,
         env: this.environment(call),

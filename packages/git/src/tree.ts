@@ -300,12 +300,10 @@ async function* treeTar(
   commit: CommitInfo,
   resolved: Resolved,
   batch: Batcher,
-  prefix: Buffer,
 ): AsyncGenerator<Buffer> {
   const blobs = entries.filter((e) => e.type === 'blob');
   if (blobs.length === 0) {
-    for (const entry of entries)
-      yield* batch.push(encodeHeader(dirEntry(entry, commit, resolved, prefix)));
+    for (const entry of entries) yield* batch.push(encodeHeader(dirEntry(entry, commit, resolved)));
     return;
   }
   const cat: GitProcess = mirror.git.spawn(['cat-file', '--batch', '--buffer'], {
@@ -317,7 +315,7 @@ async function* treeTar(
   try {
     for (const entry of entries) {
       if (entry.type !== 'blob') {
-        yield* batch.push(encodeHeader(dirEntry(entry, commit, resolved, prefix)));
+        yield* batch.push(encodeHeader(dirEntry(entry, commit, resolved)));
         continue;
       }
       const header = await reader.line().catch((err: unknown) => failed(cat, err));
@@ -327,7 +325,7 @@ async function* treeTar(
       }
       const size = Number(match[2]);
       const base = {
-        name: Buffer.concat([prefix, entry.path]),
+        name: entry.path,
         mtime: commit.time,
         uid: resolved.uid,
         gid: resolved.gid,
@@ -373,15 +371,10 @@ async function failed(cat: GitProcess, err: unknown): Promise<never> {
   );
 }
 
-function dirEntry(
-  entry: TreeEntry,
-  commit: CommitInfo,
-  resolved: Resolved,
-  prefix: Buffer,
-): TarEntry {
+function dirEntry(entry: TreeEntry, commit: CommitInfo, resolved: Resolved): TarEntry {
   // Trees, and submodules (gitlinks), which a checkout without submodules leaves as empty dirs.
   return {
-    name: Buffer.concat([prefix, entry.path]),
+    name: entry.path,
     type: 'directory',
     mode: 0o755,
     size: 0,
@@ -435,7 +428,7 @@ export async function exportTree(
   const entries = await listTree(mirror, sha, resolved);
   const batch = new Batcher();
   async function* archive(): AsyncGenerator<Buffer> {
-    yield* treeTar(mirror, entries, commit, resolved, batch, Buffer.alloc(0));
+    yield* treeTar(mirror, entries, commit, resolved, batch);
     yield* batch.push(END_OF_ARCHIVE);
     yield* batch.flush();
   }
@@ -464,8 +457,7 @@ async function workspaceMeta(
 ): Promise<WorkspaceMeta> {
   // Keyed by commit alone: the same sha is the same objects whichever URL it came from.
   const dir = join(mirror.exportsDir, sha);
-  const key = dir;
-  const existing = inFlightExports.get(key);
+  const existing = inFlightExports.get(dir);
   if (existing) return existing;
   const making = (async (): Promise<WorkspaceMeta> => {
     const found = await readMeta(dir);
@@ -510,11 +502,11 @@ async function workspaceMeta(
       await rm(temp, { recursive: true, force: true });
     }
   })();
-  inFlightExports.set(key, making);
+  inFlightExports.set(dir, making);
   try {
     return await making;
   } finally {
-    inFlightExports.delete(key);
+    inFlightExports.delete(dir);
   }
 }
 
@@ -700,7 +692,7 @@ export async function exportWorkspace(
       for (const file of files) {
         for await (const part of fileEntry(file, base)) yield* batch.push(part);
       }
-      yield* treeTar(mirror, entries, commit, resolved, batch, Buffer.alloc(0));
+      yield* treeTar(mirror, entries, commit, resolved, batch);
       yield* batch.push(END_OF_ARCHIVE);
       yield* batch.flush();
     } finally {

@@ -10,7 +10,7 @@ export class EventWriter {
   readonly #taskId: string;
   #buffer: TaskEventBody[] = [];
   #inFlight: Promise<void> = Promise.resolve();
-  #error: unknown;
+  #error: Error | undefined;
 
   constructor(log: EventLog, taskId: string) {
     this.#log = log;
@@ -36,7 +36,7 @@ export class EventWriter {
     try {
       await this.#log.append(this.#taskId, batch);
     } catch (err) {
-      this.#error ??= err;
+      this.#error ??= err instanceof Error ? err : new Error(String(err));
     }
   }
 }

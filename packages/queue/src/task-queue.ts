@@ -174,7 +174,6 @@ export class TaskQueue {
     return live === 1;
   }
 
-
   /** Closes the queue (and the connection when it made it). Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {

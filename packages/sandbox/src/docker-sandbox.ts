@@ -19,10 +19,10 @@ const DEFAULT_MAX_OUTPUT = 1 * MiB;
 const MAX_OUTPUT_CAP = 256 * MiB;
 const DEFAULT_READ_MAX = 16 * MiB;
 /** Stdin bytes in flight per command before the server acknowledges them. */
-const STDIN_WINDOW = 1 * MiB;
-const STDIN_PIECE = 64 * KiB;
+const STDIN_WINDOW = 4 * MiB;
+const STDIN_PIECE = 256 * KiB;
 /** Output bytes of a raw (file transfer) command in flight before the reader consumes them. */
-const RAW_WINDOW = 1 * MiB;
+const RAW_WINDOW = 4 * MiB;
 /** Error output kept from file-transfer commands. */
 const ERROR_OUTPUT = 64 * KiB;
 /**

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isPatchbayError } from '@patchbay/core';
 import type { DockerSandboxProvider } from './provider.js';
 import {
@@ -11,6 +11,7 @@ import {
   docker,
   namespaceContainers,
   removeNamespace,
+  sweepStaleTestContainers,
   testProvider,
 } from './test-support.js';
 import type { Sandbox } from './types.js';
@@ -25,6 +26,8 @@ function provider(options: Parameters<typeof testProvider>[0] = {}): DockerSandb
   namespaces.add(p.options.namespace);
   return p;
 }
+
+beforeAll(() => sweepStaleTestContainers());
 
 afterEach(async () => {
   await Promise.allSettled(providers.splice(0).map((p) => p.close()));

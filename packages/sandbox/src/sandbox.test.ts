@@ -6,7 +6,13 @@ import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPatchbayError } from '@patchbay/core';
 import type { DockerSandboxProvider } from './provider.js';
-import { TEST_IMAGE, docker, removeNamespace, testProvider } from './test-support.js';
+import {
+  TEST_IMAGE,
+  docker,
+  removeNamespace,
+  sweepStaleTestContainers,
+  testProvider,
+} from './test-support.js';
 import type { Sandbox } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -18,6 +24,7 @@ let sb: Sandbox;
 let tight: Sandbox;
 
 beforeAll(async () => {
+  await sweepStaleTestContainers();
   provider = testProvider();
   [sb, tight] = await Promise.all([
     provider.create({ image: TEST_IMAGE, taskId: 'sandbox-test' }),

@@ -54,3 +54,23 @@ export async function containerExists(id: string): Promise<boolean> {
     throw err;
   }
 }
+
+/**
+ * Removes stopped containers that crashed test runs left in `test-` namespaces (no reaper ever
+ * looks there: each run's namespace is new). A run that dies stops its containers, but cannot
+ * remove them.
+ */
+export async function sweepStaleTestContainers(olderThanMs = 10 * 60_000): Promise<void> {
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABELS.managed}=true`], status: ['exited', 'created', 'dead'] },
+  });
+  const stale = containers.filter(
+    (c) =>
+      (c.Labels[LABELS.namespace] ?? '').startsWith('test-') &&
+      Date.now() - c.Created * 1000 > olderThanMs,
+  );
+  await Promise.allSettled(
+    stale.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })),
+  );
+}
