@@ -41,6 +41,8 @@ export interface StackOptions {
  */
 export interface Stack {
   config: Config;
+  /** The environment the config was made from (on top of process.env), for child processes. */
+  env: Record<string, string>;
   git: GitServer;
   model: ScriptedModelServer;
   api: ApiServer;
@@ -58,8 +60,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const git = await startGitServer({ repos: options.repos ?? {} });
   const model = await startScriptedModelServer({ script: options.script ?? [], appendOnly: false });
   const port = await freePort();
-  const config = loadConfig({
-    ...process.env,
+  const env: Record<string, string> = {
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
@@ -79,7 +80,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PATCHBAY_JOB_LOCK_SECONDS: '4',
     PATCHBAY_STALLED_CHECK_SECONDS: '2',
     ...options.env,
-  });
+  };
+  const config = loadConfig({ ...process.env, ...env });
   const api = await startApi(config, { keepAliveMs: 500 });
   const log = pino({ level: config.log.level });
   let workers = 0;
@@ -91,6 +93,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const worker = options.worker === false ? undefined : await launch();
   return {
     config,
+    env,
     git,
     model,
     api,
