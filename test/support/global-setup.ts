@@ -5,10 +5,13 @@ import { createDockerClient } from '@patchbay/sandbox';
 /** Fails the whole run, with what to do about it, when Redis or the Docker engine is missing. */
 export default async function globalSetup(): Promise<void> {
   const config = loadConfig();
-  const redis = createRedis({ url: config.redis.url, failFast: true });
+  const redis = createRedis({ url: config.redis.url });
   const problems: string[] = [];
   try {
-    await redis.ping();
+    await Promise.race([
+      redis.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000)),
+    ]);
   } catch (err) {
     problems.push(`Redis at ${config.redis.url} does not answer (${(err as Error).message})`);
   } finally {

@@ -1,5 +1,5 @@
 import { type Config, StartupError } from '@patchbay/core';
-import { CancelChannel, TaskQueue, createRedis } from '@patchbay/queue';
+import { CancelChannel, TaskQueue, createRedis, whenReady } from '@patchbay/queue';
 import { createDockerClient } from '@patchbay/sandbox';
 import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store';
 import { TaskService } from '@patchbay/tasks';
@@ -33,6 +33,9 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   const { prefix } = config.redis;
   const checkRepoUrl = createRepoUrlCheck(config.repos);
   const redis = createRedis({ url: config.redis.url, name: 'patchbay-api', failFast: true });
+  // Serve even when Redis is down (requests answer 503 until it is back), but not before a
+  // healthy Redis had its moment to connect.
+  await whenReady(redis, 5000);
   const docker = createDockerClient(config.docker.host);
   const artifacts = new FsArtifactStore({ root: join(config.dataDir, 'artifacts') });
   const store = new RedisTaskStore({ redis, prefix });

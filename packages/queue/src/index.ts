@@ -1,5 +1,5 @@
 export { CancelChannel, type CancelChannelOptions, type CancelHandler } from './cancel-channel.js';
-export { createRedis, type RedisConnectionOptions } from './redis.js';
+export { createRedis, whenReady, type RedisConnectionOptions } from './redis.js';
 export {
   TASK_QUEUE_NAME,
   TaskJobData,

@@ -6,8 +6,9 @@ export interface RedisConnectionOptions {
   /** Connection name shown by `CLIENT LIST`, for telling components apart. */
   name?: string;
   /**
-   * Commands issued while disconnected fail after one reconnect attempt instead of waiting for
-   * Redis to come back, so that an API request answers 503 promptly when Redis is down.
+   * Commands issued while disconnected fail at once instead of waiting for Redis to come back,
+   * so that an API request answers 503 promptly when Redis is down. Wait for {@link whenReady}
+   * before serving, or the first commands fail too.
    * @default false
    */
   failFast?: boolean;
@@ -20,6 +21,7 @@ export interface RedisConnectionOptions {
 export function createRedis(options: RedisConnectionOptions): Redis {
   const redis = new Redis(options.url, {
     maxRetriesPerRequest: options.failFast ? 1 : null,
+    enableOfflineQueue: !options.failFast,
     connectTimeout: 5000,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
     ...(options.name === undefined ? {} : { connectionName: options.name }),
@@ -27,4 +29,19 @@ export function createRedis(options: RedisConnectionOptions): Redis {
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
   redis.on('error', () => {});
   return redis;
+}
+
+/** Resolves once the client is connected, or after `timeoutMs` whether it is or not. */
+export async function whenReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  return new Promise((resolve) => {
+    const done = (ready: boolean): void => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      resolve(ready);
+    };
+    const onReady = (): void => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    redis.once('ready', onReady);
+  });
 }
