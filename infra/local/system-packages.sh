@@ -9,6 +9,8 @@ has dockerd || missing+=(docker.io)
 has docker || missing+=(docker.io)
 has debootstrap || missing+=(debootstrap)
 has git || missing+=(git)
+# The test suite validates infra/compose.yaml with it.
+has docker-compose || missing+=(docker-compose)
 
 if [ ${#missing[@]} -gt 0 ]; then
   # shellcheck disable=SC2207

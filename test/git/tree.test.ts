@@ -367,6 +367,38 @@ describe('exportWorkspace', () => {
     expect((await stat(exportDir)).ino).toBe(first.ino);
   });
 
+  it('records the archive of a commit once and replays it byte for byte, per set of options', async () => {
+    const url = server.url('tree.git');
+    const { sha } = await cache.resolve(url, 'main');
+    const bytes = async (tar: Readable): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of tar) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    };
+    const exportDir = join(cacheRoot, 'exports', sha);
+    const recorded = async () =>
+      (await readdir(exportDir)).filter((n) => n.startsWith('workspace-')).sort();
+    // A consumer that stops early leaves no recording behind.
+    const partial = await cache.exportWorkspace(url, sha, { branch: 'partial' });
+    await new Promise<void>((resolve) => partial.once('data', () => resolve()));
+    partial.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const before = await recorded();
+    expect(before.some((n) => n.includes('.tmp-'))).toBe(false);
+
+    const first = await bytes(await cache.exportWorkspace(url, sha, { branch: 'one' }));
+    const made = await recorded();
+    expect(made.length).toBe(before.length + 1);
+    expect(await bytes(await cache.exportWorkspace(url, sha, { branch: 'one' }))).toEqual(first);
+    const other = await bytes(await cache.exportWorkspace(url, sha, { branch: 'two' }));
+    expect(other.equals(first)).toBe(false);
+    expect((await recorded()).length).toBe(before.length + 2);
+    const dir = await temp();
+    await extract(await cache.exportWorkspace(url, sha, { branch: 'two' }), dir);
+    expect((await hostGit(dir, 'symbolic-ref', 'HEAD')).out.trim()).toBe('refs/heads/two');
+    expect((await hostGit(dir, 'status', '--porcelain', '--ignored=no')).out).toBe('');
+  });
+
   it('checks out into anything with putArchive', async () => {
     const url = server.url('root-only.git');
     const { sha } = await cache.resolve(url);

@@ -12,9 +12,12 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
+import { adminRoutes } from './admin.js';
 import { authenticate } from './auth.js';
-import { installErrorHandling } from './errors.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from './errors.js';
 import { eventRoutes } from './routes/events.js';
+import { type ApiMetrics, instrumentHttp, metricsRoutes } from './metrics.js';
 import { healthRoutes, type HealthDeps } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 
@@ -26,7 +29,7 @@ export interface AppDeps extends HealthDeps {
   /** Requests per minute per tenant. */
   rateLimitPerMinute: number;
   /** Shares rate-limit counters between API instances; in-memory when absent. */
-  rateLimitRedis?: Redis;
+  rateLimitRedis?: { redis: Redis; prefix: string };
   /** @default 1 MiB */
   bodyLimitBytes?: number;
   /** True while Redis is unreachable, so that errors it causes answer 503. */
@@ -34,6 +37,10 @@ export interface AppDeps extends HealthDeps {
   /** SSE keep-alive interval. @default 15_000 */
   keepAliveMs?: number;
   logger?: boolean | { level: string };
+  /** Prometheus metrics at `/metrics`; no such route when absent. */
+  metrics?: ApiMetrics & { token?: string | undefined };
+  /** The queue dashboard at `/admin/queues`; off when absent. */
+  admin?: { key: string; queues: Queue[] };
 }
 
 /** Builds the HTTP app without listening, so tests can drive it with `app.inject`. */
@@ -48,8 +55,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           },
     bodyLimit: deps.bodyLimitBytes ?? 1024 * 1024,
     // Ids and cursors are short; a long URL is abuse, not a request.
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // Router and HTTP-parser refusals answer with the API's error shape too.
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -65,6 +75,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(healthRoutes, deps);
+  if (deps.metrics) {
+    instrumentHttp(app, deps.metrics);
+    await app.register(metricsRoutes, deps.metrics);
+  }
+  if (deps.admin) await app.register(adminRoutes, deps.admin);
 
   await app.register(async (v1) => {
     v1.decorateRequest('tenant', '');
@@ -76,7 +91,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       keyGenerator: (request) => request.tenant,
       skipOnError: true,
       ...(deps.rateLimitRedis
-        ? { redis: deps.rateLimitRedis, nameSpace: 'patchbay:ratelimit:' }
+        ? {
+            redis: deps.rateLimitRedis.redis,
+            nameSpace: `${deps.rateLimitRedis.prefix}:ratelimit:`,
+          }
         : {}),
       errorResponseBuilder: (_request, context) => ({
         statusCode: 429,

@@ -1,5 +1,6 @@
 import { type ErrorCode, PatchbayError, httpStatusFor } from '@patchbay/core';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
 /** fastify's own request errors, by code, and what a client is told about them. */
@@ -12,6 +13,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_TYPE: 'unsupported_media_type',
   FST_ERR_VALIDATION: 'validation_error',
   FST_ERR_BAD_URL: 'not_found',
+  FST_ERR_MAX_PARAM_LENGTH: 'validation_error',
   FST_ERR_ASYNC_CONSTRAINT: 'validation_error',
 };
 
@@ -71,5 +73,53 @@ export function installErrorHandling(app: FastifyInstance, isRedisDown: () => bo
         message: `no route ${request.method} ${request.url.slice(0, 200)}`,
       },
     }),
+  );
+}
+
+/**
+ * fastify's `frameworkErrors` option: errors the router raises before any route or error handler
+ * exists (a malformed percent-escape, an over-long id). Without it fastify answers them with a
+ * body of its own shape (and a 414 for long ids), so they are given ours here.
+ */
+export function frameworkErrors(
+  err: FastifyError,
+  _request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const code = FASTIFY_CODES[err.code] ?? 'validation_error';
+  // An id longer than the router allows keeps the status that says so: 414 URI Too Long.
+  const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : httpStatusFor(code);
+  void reply
+    .code(status)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify({ error: { code, message: err.message.slice(0, 300) } }));
+}
+
+/**
+ * fastify's `clientErrorHandler` option: requests Node's HTTP parser refuses (headers past the
+ * size limit, broken framing, bytes that are not HTTP). fastify's default answers with a body of
+ * its own shape; clients of this API parse `{ error: { code, message } }` everywhere.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  // A reset connection, or one already answered, has nobody left to tell.
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [
+          431,
+          'Request Header Fields Too Large',
+          'payload_too_large',
+          'the request headers are too large',
+        ]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'validation_error', 'the request took too long to arrive']
+        : [400, 'Bad Request', 'validation_error', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

@@ -1,11 +1,20 @@
 import { type Config, StartupError } from '@patchbay/core';
-import { CancelChannel, TaskQueue, createRedis, whenReady } from '@patchbay/queue';
+import {
+  CancelChannel,
+  TASK_QUEUE_NAME,
+  TaskQueue,
+  bullPrefix,
+  createRedis,
+  whenReady,
+} from '@patchbay/queue';
 import { createDockerClient } from '@patchbay/sandbox';
 import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store';
 import { TaskService } from '@patchbay/tasks';
+import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { join } from 'node:path';
 import { buildApp } from './app.js';
+import { createApiMetrics } from './metrics.js';
 import { createRepoUrlCheck } from './repo-url.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -65,25 +74,39 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
       maxActiveTasks: config.api.maxActiveTasks,
     },
   });
+  const metrics = createApiMetrics({
+    countByStatus: () => store.countByStatus(),
+    queueCounts: () => queue.counts(),
+  });
+  // bull-board needs a BullMQ Queue of its own; TaskQueue keeps its one private on purpose.
+  const adminQueue =
+    config.api.adminKey === undefined
+      ? undefined
+      : new Queue(TASK_QUEUE_NAME, { connection: redis, prefix: bullPrefix(prefix) });
+  adminQueue?.on('error', () => {});
   const app = await buildApp({
     logger: { level: config.log.level },
     service,
     events,
     keys: config.api.keys,
     rateLimitPerMinute: config.api.rateLimitPerMinute,
-    rateLimitRedis: redis,
+    rateLimitRedis: { redis, prefix },
     bodyLimitBytes: config.api.bodyLimitBytes,
     isRedisDown: () => redis.status !== 'ready',
     pingRedis: () => redis.ping(),
     pingDocker: () => docker.ping(),
     ...(options.keepAliveMs === undefined ? {} : { keepAliveMs: options.keepAliveMs }),
+    metrics: { ...metrics, token: config.metrics.token },
+    ...(config.api.adminKey && adminQueue
+      ? { admin: { key: config.api.adminKey, queues: [adminQueue] } }
+      : {}),
   });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await app.close();
-      await Promise.allSettled([queue.close(), cancels.close()]);
+      await Promise.allSettled([queue.close(), cancels.close(), adminQueue?.close()]);
       redis.disconnect();
     })());
 

@@ -5,12 +5,15 @@ import { Pipeline, type RepoSource } from '@patchbay/pipeline';
 import { CancelChannel, TaskQueue, createRedis, createTaskWorker } from '@patchbay/queue';
 import {
   DockerSandboxProvider,
+  LABELS,
   createDockerClient,
   sandboxOptionsFromConfig,
 } from '@patchbay/sandbox';
 import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store';
 import { join } from 'node:path';
+import type { Server } from 'node:http';
 import type { Logger as PinoLogger } from 'pino';
+import { WorkerMetrics, serveMetrics } from './metrics.js';
 
 const HEARTBEAT_TTL_MS = 30_000;
 const heartbeatKey = (prefix: string, workerId: string): string => `${prefix}:worker:${workerId}`;
@@ -20,6 +23,10 @@ export interface WorkerHandle {
   close(graceMs?: number): Promise<void>;
   /** Ids of the tasks running here. */
   running(): string[];
+  /** The worker's Prometheus registry (also served when PATCHBAY_WORKER_METRICS_PORT is set). */
+  metrics: WorkerMetrics;
+  /** Where `/metrics` is served, e.g. `http://127.0.0.1:9464`; undefined when off. */
+  metricsUrl: string | undefined;
 }
 
 /** Wires a worker from config: the queue feeds the pipeline, one task per job. */
@@ -60,22 +67,40 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     root: join(config.dataDir, 'mirrors'),
     policy: { hosts: config.repos.hosts, allowSsh: config.repos.allowSsh },
     allowSsh: config.repos.allowSsh,
+    maxMirrorBytes: config.repos.maxMirrorBytes,
     logger: log.child({ component: 'git' }),
   });
   const repos: RepoSource = {
     resolve: async (url, ref, signal) => (await mirrors.resolve(url, ref, { signal })).sha,
     checkout: (sandbox, url, sha, signal) => mirrors.checkout(sandbox, url, sha, { signal }),
   };
+  // Declared before the task worker exists: the gauge reads it lazily, at scrape time.
+  let runningTasks = (): number => 0;
+  const metrics = new WorkerMetrics({
+    runningTasks: () => runningTasks(),
+    runningSandboxes: async () =>
+      (
+        await docker.listContainers({
+          filters: {
+            label: [`${LABELS.managed}=true`, `${LABELS.worker}=${config.worker.id}`],
+            status: ['running'],
+          },
+        })
+      ).length,
+  });
   const agent = new Agent({ model: createModelClient(modelClientOptionsFromConfig(config.model)) });
   const pipeline = new Pipeline({
     store,
-    events,
+    events: metrics.observing(events),
     artifacts,
     sandboxes,
     repos,
     agent,
     log: log,
-    options: { allowAgentNetwork: config.tasks.allowAgentNetwork },
+    options: {
+      allowAgentNetwork: config.tasks.allowAgentNetwork,
+      maxPatchBytes: config.tasks.maxPatchBytes,
+    },
   });
 
   const attempts = 3;
@@ -116,16 +141,31 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
   await cancels.subscribe((taskId) => {
     if (taskWorker.cancel(taskId)) log.info({ taskId }, 'cancelling');
   });
+  runningTasks = () => taskWorker.running().length;
   await taskWorker.waitUntilReady();
+  let metricsServer: Server | undefined;
+  if (config.metrics.workerPort > 0) {
+    metricsServer = await serveMetrics(metrics.registry, {
+      host: config.metrics.workerHost,
+      port: config.metrics.workerPort,
+      token: config.metrics.token,
+    });
+  }
+  const metricsUrl = metricsServer
+    ? `http://${config.metrics.workerHost}:${(metricsServer.address() as { port: number }).port}`
+    : undefined;
   log.info({ concurrency: config.worker.concurrency }, 'worker ready');
 
   let closing: Promise<void> | undefined;
   return {
     running: () => taskWorker.running(),
+    metrics,
+    metricsUrl,
     close: (graceMs = config.worker.shutdownGraceMs) =>
       (closing ??= (async () => {
         await taskWorker.close({ graceMs });
         clearInterval(heartbeat);
+        metricsServer?.close();
         await redis.del(heartbeatKey(prefix, config.worker.id)).catch(() => undefined);
         await Promise.allSettled([cancels.close(), queue.close(), sandboxes.close()]);
         redis.disconnect();

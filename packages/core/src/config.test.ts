@@ -82,6 +82,16 @@ describe('API keys', () => {
     expect(() => loadConfig({ PATCHBAY_API_KEYS: 'acme:short' })).toThrow(/shorter than 16/);
   });
 
+  it('reads the patch and repository size caps', () => {
+    const config = loadConfig({ PATCHBAY_MAX_PATCH_BYTES: '1m', PATCHBAY_MAX_REPO_BYTES: '10m' });
+    expect(config.tasks.maxPatchBytes).toBe(1024 ** 2);
+    expect(config.repos.maxMirrorBytes).toBe(10 * 1024 ** 2);
+    expect(loadConfig({}).tasks.maxPatchBytes).toBe(64 * 1024 ** 2);
+    expect(() => loadConfig({ PATCHBAY_MAX_PATCH_BYTES: 'lots' })).toThrow(
+      /PATCHBAY_MAX_PATCH_BYTES/,
+    );
+  });
+
   it('reads the repository host list and flags', () => {
     const config = loadConfig({
       PATCHBAY_REPO_HOSTS: 'github.com, http://127.0.0.1:9418',
@@ -90,6 +100,7 @@ describe('API keys', () => {
     expect(config.repos).toEqual({
       hosts: ['github.com', 'http://127.0.0.1:9418'],
       allowSsh: true,
+      maxMirrorBytes: 2 * 1024 ** 3,
     });
     expect(loadConfig({}).repos.hosts).toEqual(['github.com', 'gitlab.com', 'bitbucket.org']);
     expect(() => loadConfig({ PATCHBAY_ALLOW_SSH: 'maybe' })).toThrow(

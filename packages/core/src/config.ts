@@ -128,6 +128,16 @@ export const EnvSchema = z.object({
   PATCHBAY_TASK_MAX_TOKENS: wholeNumber(1000, 100_000_000)
     .default(2_000_000)
     .describe('Model tokens of a task when it names none.'),
+  PATCHBAY_MAX_PATCH_BYTES: byteSize
+    .prefault('64m')
+    .describe(
+      'Largest patch a task may produce; a larger one fails the task with patch_too_large.',
+    ),
+  PATCHBAY_MAX_REPO_BYTES: byteSize
+    .prefault('2g')
+    .describe(
+      'Largest repository mirror kept on a worker; a larger one fails the task with repo_too_large.',
+    ),
   OPENAI_API_KEY: z.string().min(1).optional().describe('Key for the model API (secret).'),
   OPENAI_BASE_URL: url
     .optional()
@@ -197,6 +207,28 @@ export const EnvSchema = z.object({
   PATCHBAY_STALLED_CHECK_SECONDS: wholeNumber(1, 600)
     .default(15)
     .describe('How often workers look for tasks whose worker died.'),
+  PATCHBAY_METRICS_TOKEN: z
+    .string()
+    .min(16, { error: 'expected at least 16 characters' })
+    .optional()
+    .describe(
+      'When set, /metrics (API and worker) answers only requests with Authorization: Bearer <token> (secret).',
+    ),
+  PATCHBAY_WORKER_METRICS_PORT: wholeNumber(0, 65535)
+    .default(0)
+    .describe("Port of the worker's own /metrics server; 0 turns it off."),
+  PATCHBAY_WORKER_METRICS_HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe("Address the worker's /metrics server listens on."),
+  PATCHBAY_ADMIN_KEY: z
+    .string()
+    .min(16, { error: 'expected at least 16 characters' })
+    .optional()
+    .describe(
+      'Key of the queue dashboard at /admin/queues (Authorization: Bearer, or basic auth with any user); the dashboard is off when unset (secret).',
+    ),
   PATCHBAY_SHUTDOWN_GRACE_SECONDS: nonNegativeInt
     .default(30)
     .describe(
@@ -210,6 +242,8 @@ export const SECRET_VARIABLES = [
   'OPENAI_API_KEY',
   'REDIS_URL',
   'PATCHBAY_API_KEYS',
+  'PATCHBAY_METRICS_TOKEN',
+  'PATCHBAY_ADMIN_KEY',
 ] as const satisfies readonly (keyof Env)[];
 
 export interface Config {
@@ -221,13 +255,29 @@ export interface Config {
     rateLimitPerMinute: number;
     maxActiveTasks: number;
     bodyLimitBytes: number;
+    /** Key of the queue dashboard; the dashboard is off when undefined. */
+    adminKey: string | undefined;
   };
-  repos: { hosts: string[]; allowSsh: boolean };
+  metrics: {
+    /** Bearer token /metrics requires; open when undefined. */
+    token: string | undefined;
+    /** Port of the worker's metrics server; 0 = off. */
+    workerPort: number;
+    workerHost: string;
+  };
+  repos: {
+    hosts: string[];
+    allowSsh: boolean;
+    /** Largest mirror of one repository, in bytes. */
+    maxMirrorBytes: number;
+  };
   tasks: {
     timeoutSeconds: number;
     maxTurns: number;
     maxTokens: number;
     allowAgentNetwork: boolean;
+    /** Largest patch a task may produce, in bytes. */
+    maxPatchBytes: number;
   };
   log: { level: Env['LOG_LEVEL'] };
   redis: { url: string; prefix: string };
@@ -287,13 +337,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitPerMinute: e.PATCHBAY_RATE_LIMIT_PER_MINUTE,
       maxActiveTasks: e.PATCHBAY_MAX_ACTIVE_TASKS,
       bodyLimitBytes: e.PATCHBAY_BODY_LIMIT,
+      adminKey: e.PATCHBAY_ADMIN_KEY,
     },
-    repos: { hosts: e.PATCHBAY_REPO_HOSTS, allowSsh: e.PATCHBAY_ALLOW_SSH },
+    metrics: {
+      token: e.PATCHBAY_METRICS_TOKEN,
+      workerPort: e.PATCHBAY_WORKER_METRICS_PORT,
+      workerHost: e.PATCHBAY_WORKER_METRICS_HOST,
+    },
+    repos: {
+      hosts: e.PATCHBAY_REPO_HOSTS,
+      allowSsh: e.PATCHBAY_ALLOW_SSH,
+      maxMirrorBytes: e.PATCHBAY_MAX_REPO_BYTES,
+    },
     tasks: {
       timeoutSeconds: e.PATCHBAY_TASK_TIMEOUT_SECONDS,
       maxTurns: e.PATCHBAY_TASK_MAX_TURNS,
       maxTokens: e.PATCHBAY_TASK_MAX_TOKENS,
       allowAgentNetwork: e.PATCHBAY_ALLOW_AGENT_NETWORK,
+      maxPatchBytes: e.PATCHBAY_MAX_PATCH_BYTES,
     },
     log: { level: e.LOG_LEVEL },
     redis: { url: e.REDIS_URL, prefix: e.PATCHBAY_REDIS_PREFIX },
@@ -335,6 +396,11 @@ export function redactConfig(config: Config): Config {
     api: {
       ...config.api,
       keys: config.api.keys.map((k) => ({ tenant: k.tenant, sha256: '[redacted]' })),
+      adminKey: config.api.adminKey === undefined ? undefined : '[redacted]',
+    },
+    metrics: {
+      ...config.metrics,
+      token: config.metrics.token === undefined ? undefined : '[redacted]',
     },
     redis: { ...config.redis, url: redactUrl(config.redis.url) },
     model: {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -618,6 +618,26 @@ export async function exportWorkspace(
   const commit = await readCommit(mirror, sha, resolved);
   const entries = await listTree(mirror, sha, resolved);
   const meta = await workspaceMeta(mirror, commit, sha, entries, resolved);
+  // The archive is the same bytes every time for the same commit and options, and building it
+  // (a cat-file of every blob) is most of a task's provision time: the first export of a commit
+  // records it beside the pack, later ones stream that file. It goes with the export on eviction.
+  const recorded = join(
+    meta.dir,
+    `workspace-${createHash('sha256')
+      .update(
+        JSON.stringify([
+          options.branch ?? null,
+          resolved.uid,
+          resolved.gid,
+          resolved.maxBytes,
+          resolved.maxEntries,
+        ]),
+      )
+      .digest('hex')
+      .slice(0, 16)}.tar`,
+  );
+  const replay = await open(recorded, 'r').catch(() => undefined);
+  if (replay) return toReadable(replayFile(replay), resolved);
   const files: OpenFile[] = [];
   try {
     for (const [source, name] of [
@@ -699,5 +719,45 @@ export async function exportWorkspace(
       await Promise.all(files.map((f) => f.handle.close().catch(() => undefined)));
     }
   }
-  return toReadable(archive(), resolved);
+  return toReadable(recording(archive(), recorded), resolved);
+}
+
+/** Streams a recorded archive; the handle was opened first, so eviction cannot pull it away. */
+async function* replayFile(handle: FileHandle): AsyncGenerator<Buffer> {
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(BATCH_BYTES);
+      const { bytesRead } = await handle.read(buf, 0, BATCH_BYTES, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Passes `source` through and writes it to `path`, renamed into place only once the whole
+ * archive went through: a consumer that stops early, or an export that fails, leaves nothing.
+ */
+async function* recording(source: AsyncGenerator<Buffer>, path: string): AsyncGenerator<Buffer> {
+  const temp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  const out = await open(temp, 'wx').catch(() => undefined);
+  if (!out) {
+    // Not recordable (the export was just evicted, disk trouble): serve it unrecorded.
+    yield* source;
+    return;
+  }
+  let complete = false;
+  try {
+    for await (const chunk of source) {
+      await out.write(chunk);
+      yield chunk;
+    }
+    complete = true;
+  } finally {
+    await out.close().catch(() => undefined);
+    if (complete) await rename(temp, path).catch(() => rm(temp, { force: true }));
+    else await rm(temp, { force: true });
+  }
 }

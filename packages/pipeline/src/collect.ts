@@ -17,33 +17,45 @@ export interface CollectedPatch {
 /**
  * The agent's changes as `git diff --binary <base>` of the whole working tree (new files
  * included, ignored files not), computed inside the sandbox and treated as untrusted bytes.
+ *
+ * One exec stages everything, writes the patch to a file, prints its size and then the file list
+ * (`--raw --numstat -z`, one diff pass for both); a second round trip reads the patch. Fewer
+ * execs and diff passes matter for a patch of many files (bench/RESULTS.md, patch collection).
  */
 export async function collectPatch(
   sandbox: Sandbox,
   base: string,
   options: { maxBytes: number; signal: AbortSignal },
 ): Promise<CollectedPatch> {
-  const diff = `${GIT} diff --cached --binary --no-color --no-ext-diff --no-textconv -M ${base}`;
+  const diff = `${GIT} diff --cached --no-color --no-ext-diff --no-textconv -M`;
   const script = [
     'set -e',
     'mkdir -p /tmp/.patchbay',
+    // git warns on stderr (a repository's `.gitattributes` asking for CRLF makes `git add` warn
+    // about every file), and the exec channel interleaves stderr with the stdout parsed below:
+    // keep warnings out of it, and show them only when a step fails.
+    'exec 2>/tmp/.patchbay/collect.err',
+    "trap 'cat /tmp/.patchbay/collect.err' ERR",
     `${GIT} add -A -- .`,
-    `${diff} > ${PATCH_FILE}`,
+    `${diff} --binary ${base} > ${PATCH_FILE}`,
     `stat -c %s ${PATCH_FILE}`,
+    `${diff} --raw --numstat -z ${base}`,
   ].join('\n');
   const made = await sandbox.exec(['bash', '-c', script], {
     timeoutMs: 300_000,
     signal: options.signal,
-    maxOutputBytes: 64 * 1024,
+    maxOutputBytes: 32 * 1024 * 1024,
   });
+  const output = made.output.toString('utf8');
   if (made.exitCode !== 0) {
-    throw new PatchbayError(
-      'sandbox_error',
-      `collecting the patch failed: ${made.output.toString('utf8').slice(-2000)}`,
-    );
+    throw new PatchbayError('sandbox_error', `collecting the patch failed: ${output.slice(-2000)}`);
   }
-  const size = Number(made.output.toString('utf8').trim().split('\n').at(-1));
-  if (!Number.isSafeInteger(size))
+  if (made.droppedBytes > 0) {
+    throw new PatchbayError('sandbox_error', 'listing the changed files failed');
+  }
+  const newline = output.indexOf('\n');
+  const size = Number(output.slice(0, newline));
+  if (newline < 0 || !Number.isSafeInteger(size))
     throw new PatchbayError('sandbox_error', 'collecting the patch gave no size');
   if (size > options.maxBytes) {
     throw new PatchbayError(
@@ -59,18 +71,7 @@ export async function collectPatch(
       ? Buffer.alloc(0)
       : await sandbox.readFile(PATCH_FILE, { maxBytes: options.maxBytes, signal: options.signal });
 
-  const stats = await sandbox.exec(
-    [
-      'bash',
-      '-c',
-      `${diff.replace('--binary ', '')} --numstat -z && printf '\\0--\\0' && ${diff.replace('--binary ', '')} --name-status -z`,
-    ],
-    { timeoutMs: 120_000, signal: options.signal, maxOutputBytes: 32 * 1024 * 1024 },
-  );
-  if (stats.exitCode !== 0 || stats.droppedBytes > 0) {
-    throw new PatchbayError('sandbox_error', 'listing the changed files failed');
-  }
-  const [numstat = '', nameStatus = ''] = stats.output.toString('utf8').split('\0--\0');
+  const { nameStatus, numstat } = splitRawNumstat(output.slice(newline + 1));
   const files = parseChanges(numstat, nameStatus);
   return {
     patch,
@@ -78,6 +79,24 @@ export async function collectPatch(
     additions: files.reduce((sum, f) => sum + f.additions, 0),
     deletions: files.reduce((sum, f) => sum + f.deletions, 0),
   };
+}
+
+/**
+ * Splits `git diff --raw --numstat -z` output into what `--name-status -z` and `--numstat -z`
+ * would print. Raw records come first, each `:<modes> <oids> <status>\0<path>\0` (two paths for
+ * a rename or copy); the numstat part starts at the first record not opening with `:`.
+ */
+export function splitRawNumstat(output: string): { nameStatus: string; numstat: string } {
+  const tokens = output.split('\0');
+  const nameStatus: string[] = [];
+  let i = 0;
+  while (i < tokens.length && tokens[i]!.startsWith(':')) {
+    const status = tokens[i]!.split(' ').at(-1) ?? '';
+    const paths = status.startsWith('R') || status.startsWith('C') ? 2 : 1;
+    nameStatus.push(status, ...tokens.slice(i + 1, i + 1 + paths));
+    i += 1 + paths;
+  }
+  return { nameStatus: nameStatus.join('\0'), numstat: tokens.slice(i).join('\0') };
 }
 
 const STATUS: Record<string, FileChange['status']> = {

@@ -1,4 +1,4 @@
-export { collectPatch, parseChanges, type CollectedPatch } from './collect.js';
+export { collectPatch, parseChanges, splitRawNumstat, type CollectedPatch } from './collect.js';
 export { EventWriter } from './event-writer.js';
 export { OutputSink, type OutputSinkOptions } from './output.js';
 export {

@@ -24,6 +24,10 @@ export class StoreKeys {
   tenantStatus(tenant: string, status: TaskStatus): string {
     return `${this.prefix}:tenant:${enc(tenant)}:status:${status}`;
   }
+  /** Hash: status → how many tasks are in it, across tenants (kept by the create/update scripts). */
+  statusCounts(): string {
+    return `${this.prefix}:status-counts`;
+  }
   /** Stream: the task's live events, entry id `0-<seq>`, one field `e` holding the event JSON. */
   events(id: string): string {
     return `${this.prefix}:events:${enc(id)}`;

@@ -146,6 +146,23 @@ describe('RedisTaskStore', () => {
     await store.create(makeTask(), { maxActive: 1 });
   });
 
+  it('counts tasks by status across tenants as they move', async () => {
+    const [a, b, c] = [makeTask({ tenant: 'acme' }), makeTask({ tenant: 'other' }), makeTask()];
+    for (const task of [a, b, c]) await store.create(task);
+    await store.update(a.id, (t) => ({ ...t, status: 'running' }));
+    await store.update(a.id, (t) => ({ ...t, status: 'running', phase: 'agent' }));
+    await store.update(b.id, (t) => ({ ...t, status: 'cancelled' }));
+    // A terminal record is final: this update writes nothing and counts nothing.
+    await store.update(b.id, (t) => ({ ...t, status: 'running' }));
+    expect(await store.countByStatus()).toEqual({
+      queued: 1,
+      running: 1,
+      succeeded: 0,
+      failed: 0,
+      cancelled: 1,
+    });
+  });
+
   it('applies concurrent updates without losing any', async () => {
     const task = makeTask();
     await store.create(task);

@@ -1,4 +1,4 @@
-import { PatchbayError, Task, isTerminal } from '@patchbay/core';
+import { PatchbayError, Task, TaskStatus, isTerminal } from '@patchbay/core';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { StoreKeys } from './keys.js';
@@ -30,8 +30,8 @@ const Cursor = z.tuple([z.number(), z.string()]);
 // Check, cap and write in one script so that two concurrent creates cannot both pass the cap.
 const CREATE = new LuaScript(
   `
--- KEYS: record, secrets, tenant set, status set, queued set, running set
--- ARGV: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap)
+-- KEYS: record, secrets, tenant set, status set, queued set, running set, status counts
+-- ARGV: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap), status
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'conflict' end
 local cap = tonumber(ARGV[5])
 if cap >= 0 and redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[6]) >= cap then
@@ -41,9 +41,10 @@ redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
 return 'ok'
 `,
-  6,
+  7,
 );
 
 // Compare-and-set. Optimistic like WATCH/MULTI, but WATCH is per connection: on a client shared
@@ -51,16 +52,20 @@ return 'ok'
 // through. Comparing the exact JSON read inside the script is safe on a shared connection.
 const COMPARE_AND_SET = new LuaScript(
   `
--- KEYS: record, old status set, new status set, tenant set
--- ARGV: expected json, new json, id, score
+-- KEYS: record, old status set, new status set, tenant set, status counts
+-- ARGV: expected json, new json, id, score, old status, new status
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
-if KEYS[2] ~= KEYS[3] then redis.call('ZREM', KEYS[2], ARGV[3]) end
+if KEYS[2] ~= KEYS[3] then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('HINCRBY', KEYS[5], ARGV[5], -1)
+  redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
+end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 return 1
 `,
-  4,
+  5,
 );
 
 /**
@@ -95,6 +100,7 @@ export class RedisTaskStore implements TaskStore {
         k.tenantStatus(record.tenant, record.status),
         k.tenantStatus(record.tenant, 'queued'),
         k.tenantStatus(record.tenant, 'running'),
+        k.statusCounts(),
       ],
       [
         JSON.stringify(record),
@@ -102,6 +108,7 @@ export class RedisTaskStore implements TaskStore {
         score(record),
         record.id,
         options.maxActive ?? -1,
+        record.status,
       ],
     );
     switch (outcome) {
@@ -215,8 +222,9 @@ export class RedisTaskStore implements TaskStore {
           k.tenantStatus(next.tenant, current.task.status),
           k.tenantStatus(next.tenant, next.status),
           k.tenantTasks(next.tenant),
+          k.statusCounts(),
         ],
-        [current.raw, JSON.stringify(next), id, score(next)],
+        [current.raw, JSON.stringify(next), id, score(next), current.task.status, next.status],
       );
       if (written === 1) return next;
       // Lost the race: back off a little, with jitter so the losers do not collide again.
@@ -231,6 +239,18 @@ export class RedisTaskStore implements TaskStore {
       this.redis.zcard(this.keys.tenantStatus(tenant, 'running')),
     ]);
     return queued + running;
+  }
+
+  /**
+   * How many tasks are in each status, across tenants, for metrics: one `HGETALL` of a hash the
+   * create and update scripts keep in step with the records, rather than a scan of every tenant.
+   * Counts start with this store version: tasks created before it are not in them.
+   */
+  async countByStatus(): Promise<Record<TaskStatus, number>> {
+    const raw = await this.redis.hgetall(this.keys.statusCounts());
+    return Object.fromEntries(
+      TaskStatus.options.map((status) => [status, Math.max(0, Number(raw[status] ?? 0))]),
+    ) as Record<TaskStatus, number>;
   }
 
   async secrets(id: string): Promise<Record<string, string>> {

@@ -1,0 +1,197 @@
+import type { Task, TaskEvent, TaskSpec, TaskStatus } from '@patchbay/core';
+import { parseSse } from './sse.js';
+
+/** The server could not be reached at all (refused, DNS, reset before a response). */
+export class UnreachableError extends Error {
+  override readonly name = 'UnreachableError';
+}
+
+/** The server answered with an error status; `code` is the API's stable error code. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ClientOptions {
+  /** Base URL of the API, e.g. `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  /** Bearer key; omitted for a keyless local server. */
+  apiKey?: string | undefined;
+}
+
+/** One page of `GET /v1/tasks`. */
+export interface TaskPage {
+  tasks: Task[];
+  nextCursor: string | null;
+}
+
+/** How often a dropped event stream is reopened before giving up. */
+const MAX_RECONNECTS = 5;
+
+/**
+ * A thin HTTP client of the Patchbay API over `fetch`. Responses are trusted to match the API's
+ * schemas rather than parsed with zod: importing `@patchbay/core` at run time costs the CLI about
+ * 0.4 s per invocation, and the server already validates what it serializes.
+ */
+export class PatchbayClient {
+  private readonly baseUrl: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(options: ClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.headers = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
+  }
+
+  submit(spec: TaskSpec): Promise<Task> {
+    return this.json('POST', '/v1/tasks', spec);
+  }
+
+  get(id: string): Promise<Task> {
+    return this.json('GET', `/v1/tasks/${encodeURIComponent(id)}`);
+  }
+
+  list(query: { status?: TaskStatus; cursor?: string; limit?: number } = {}): Promise<TaskPage> {
+    const params = new URLSearchParams();
+    if (query.status) params.set('status', query.status);
+    if (query.cursor) params.set('cursor', query.cursor);
+    if (query.limit) params.set('limit', String(query.limit));
+    const qs = params.size > 0 ? `?${params.toString()}` : '';
+    return this.json('GET', `/v1/tasks${qs}`);
+  }
+
+  cancel(id: string): Promise<Task> {
+    return this.json('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /** The task's patch as raw bytes (it may hold binary hunks, so never decoded here). */
+  async patch(id: string): Promise<Uint8Array> {
+    const res = await this.request('GET', `/v1/tasks/${encodeURIComponent(id)}/patch`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  /** Every event recorded so far, paging through the JSON form of the log. */
+  async events(id: string): Promise<TaskEvent[]> {
+    const all: TaskEvent[] = [];
+    let after = 0;
+    for (;;) {
+      const page = await this.json<{ events: TaskEvent[]; nextAfter: number }>(
+        'GET',
+        `/v1/tasks/${encodeURIComponent(id)}/events?after=${after}&limit=1000`,
+      );
+      all.push(...page.events);
+      if (page.events.length < 1000) return all;
+      after = page.nextAfter;
+    }
+  }
+
+  /**
+   * The live event stream (SSE) until the task's terminal status event. A dropped connection is
+   * reopened with `Last-Event-ID`, so no event is lost or repeated across reconnects.
+   */
+  async *follow(id: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<TaskEvent> {
+    let after = 0;
+    let failures = 0;
+    for (;;) {
+      let res: Response;
+      try {
+        res = await this.request(
+          'GET',
+          `/v1/tasks/${encodeURIComponent(id)}/events`,
+          undefined,
+          {
+            accept: 'text/event-stream',
+            ...(after > 0 ? { 'last-event-id': String(after) } : {}),
+          },
+          options.signal,
+        );
+      } catch (err) {
+        if (err instanceof UnreachableError && after > 0 && ++failures <= MAX_RECONNECTS) {
+          await sleep(500 * failures, options.signal);
+          continue;
+        }
+        throw err;
+      }
+      try {
+        for await (const message of parseSse(res.body!)) {
+          if (message.data === '') continue;
+          const event = JSON.parse(message.data) as TaskEvent;
+          after = event.seq;
+          failures = 0;
+          yield event;
+          if (
+            event.type === 'status' &&
+            ['succeeded', 'failed', 'cancelled'].includes(event.status)
+          )
+            return;
+        }
+      } catch (err) {
+        if (options.signal?.aborted) throw err;
+        // The connection broke mid-stream: fall through and resume after the last seq.
+      }
+      if (++failures > MAX_RECONNECTS)
+        throw new UnreachableError(`event stream of ${id} kept closing before the task ended`);
+      await sleep(500 * failures, options.signal);
+    }
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.request(method, path, body);
+    return (await res.json()) as T;
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: {
+          ...this.headers,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new UnreachableError(
+        `cannot reach ${this.baseUrl}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+      );
+    }
+    if (res.ok) return res;
+    const text = await res.text();
+    let code = `http_${res.status}`;
+    let message = text.trim() || res.statusText;
+    try {
+      const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
+      if (parsed.error?.code) code = parsed.error.code;
+      if (parsed.error?.message) message = parsed.error.message;
+    } catch {
+      // Not the API's JSON error shape (a proxy's HTML page, say): keep the raw text.
+    }
+    throw new ApiError(res.status, code, message);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

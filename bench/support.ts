@@ -1,0 +1,86 @@
+/**
+ * Shared by the benchmarks in this folder: percentiles, the machine line, and writing one
+ * benchmark's section of RESULTS.md between its own markers (so benchmarks never clobber each
+ * other's figures).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+
+export interface Stats {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  mean: number;
+}
+
+export function stats(samples: readonly number[]): Stats {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number): number => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
+  return {
+    n: s.length,
+    p50: at(0.5),
+    p95: at(0.95),
+    p99: at(0.99),
+    mean: s.length === 0 ? NaN : s.reduce((a, b) => a + b, 0) / s.length,
+  };
+}
+
+export const fmt = (ms: number): string => `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+export const verdict = (ok: boolean): string => (ok ? 'met' : '**missed**');
+export const load = (): string => loadavg()[0]!.toFixed(1);
+
+export function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+export function machine(): string {
+  const cpu = cpus();
+  return (
+    `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores (nproc), ` +
+    `${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}; Node ${process.version}`
+  );
+}
+
+/** The header lines every section starts with. */
+export function header(
+  title: string,
+  command: string,
+  started: Date,
+  loadAtStart: string,
+): string[] {
+  return [
+    `## ${title}`,
+    '',
+    `- Machine: ${machine()}`,
+    `- Date: ${started.toISOString()}; load average (1 min) ${loadAtStart} at the start, ${load()} at the end (the machine is shared: other test suites ran beside the benchmark)`,
+    `- Command: \`${command}\` (also \`npm run bench\`)`,
+  ];
+}
+
+/** Replaces the section between `<!-- bench:<name>:start/end -->`, leaving the others as they are. */
+export async function writeSection(name: string, lines: readonly string[]): Promise<void> {
+  const start = `<!-- bench:${name}:start -->`;
+  const end = `<!-- bench:${name}:end -->`;
+  const section = [start, ...lines, end].join('\n');
+  process.stdout.write(`${section}\n`);
+  let text = '';
+  try {
+    text = await readFile(RESULTS, 'utf8');
+  } catch {
+    text = '# Benchmark results\n\nEach section is written by the benchmark named in it.\n';
+  }
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  text =
+    from >= 0 && to > from
+      ? text.slice(0, from) + section + text.slice(to + end.length)
+      : `${text.trimEnd()}\n\n${section}\n`;
+  await writeFile(RESULTS, text);
+  log(`wrote the ${name} section of ${RESULTS}`);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
