@@ -79,6 +79,8 @@ async function snapshot(): Promise<Map<string, string>> {
       );
       cursor = next;
       for (const key of keys) {
+        // Rate-limit counters count every request, refused ones too: that is their job.
+        if (key.startsWith(`${stack.config.redis.prefix}:ratelimit:`)) continue;
         const dump = await redis.dumpBuffer(key);
         out.set(key, dump === null ? '' : dump.toString('base64'));
       }
