@@ -118,8 +118,10 @@ describe('workers killed at random points', () => {
       expect(['succeeded', 'failed']).toContain(task.status);
       // The one way a task may fail here: its worker died under it on each of its 3 tries.
       if (task.status === 'failed') {
-        expect(task.error.code).toBe('internal_error');
-        expect(task.error.message).toMatch(/could not be completed: .*stalled/);
+        expect(task.error.code, task.error.message).toBe('worker_lost');
+        expect(task.error.message).toMatch(
+          /worker stopped before finishing it on every try \(.*stalled/,
+        );
       }
     }
     // Most tasks survive: a task fails only after its worker died under it three times.

@@ -126,7 +126,10 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     void pipeline
       .abandon(
         job.id ?? '',
-        new PatchbayError('internal_error', `the task could not be completed: ${err.message}`),
+        new PatchbayError(
+          'worker_lost',
+          `its worker stopped before finishing it on every try (${err.message})`,
+        ),
       )
       .catch((e: unknown) =>
         log.warn({ err: e, taskId: job.id }, 'marking an abandoned task failed'),

@@ -27,6 +27,8 @@ export const ERROR_CODES = [
   'sandbox_error',
   'patch_too_large',
   'cancelled',
+  /** The task's worker stopped (killed, crashed, lost its lock) on every try. */
+  'worker_lost',
   'internal_error',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -91,6 +93,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case 'verify_failed':
     case 'cancelled':
       return 422;
+    case 'worker_lost':
     case 'internal_error':
       return 500;
   }

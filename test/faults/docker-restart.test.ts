@@ -1,0 +1,198 @@
+import { LABELS, createDockerClient } from '@patchbay/sandbox';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scenarioScript, shell, steps } from '../support/scenarios.js';
+import { type Stack, call, startStack, waitForTask } from '../support/stack.js';
+
+/**
+ * The Docker engine restarted under running tasks. The engine is a private `dockerd` with its own
+ * socket, data root, exec root (hence its own containerd) and bridge interface, holding a copy of
+ * the sandbox image: the shared engine the other suites use is never touched. (Not `--bridge=none`:
+ * with it, dockerd deletes the host's `docker0`, which belongs to the shared engine.)
+ */
+/** Engine restarts (CI 1; the published figure uses 5), each under two running tasks. */
+const ROUNDS = Number(process.env.PATCHBAY_ENGINE_RESTARTS ?? 1);
+const run = promisify(execFile);
+let stack: Stack;
+let engine: ChildProcess | undefined;
+let dir = '';
+let socket = '';
+let bridge = '';
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function startEngine(): Promise<void> {
+  engine = spawn(
+    'dockerd',
+    [
+      `--host=unix://${socket}`,
+      `--data-root=${join(dir, 'data')}`,
+      `--exec-root=${join(dir, 'exec')}`,
+      `--pidfile=${join(dir, 'dockerd.pid')}`,
+      `--bridge=${bridge}`,
+      '--iptables=false',
+      '--ip-masq=false',
+      '--shutdown-timeout=2',
+    ],
+    { stdio: 'ignore' },
+  );
+  const client = createDockerClient(`unix://${socket}`);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await client.ping();
+      return;
+    } catch (err) {
+      if (engine.exitCode !== null) throw new Error(`dockerd exited with ${engine.exitCode}`);
+      if (Date.now() > deadline) throw err;
+      await delay(200);
+    }
+  }
+}
+
+async function stopEngine(): Promise<void> {
+  if (!engine || engine.exitCode !== null) return;
+  const exited = once(engine, 'exit');
+  engine.kill('SIGTERM');
+  await exited;
+}
+
+/** Copies an image from the shared engine into the private one (no registry here). */
+async function copyImage(image: string): Promise<void> {
+  const from = createDockerClient(process.env.DOCKER_HOST);
+  const to = createDockerClient(`unix://${socket}`);
+  const tar = await from.getImage(image).get();
+  const loading = await to.loadImage(tar);
+  loading.resume();
+  await finished(loading);
+  await to.getImage(image).inspect();
+}
+
+async function ourContainers(): Promise<string[]> {
+  const client = createDockerClient(`unix://${socket}`);
+  const list = await client.listContainers({
+    all: true,
+    filters: { label: [`${LABELS.managed}=true`] },
+  });
+  return list.map((c) => c.Id);
+}
+
+function submit(prompt: string) {
+  return call(stack, 'POST', '/v1/tasks', { repo: { url: stack.git.url('app.git') }, prompt });
+}
+
+/** A bridge interface of the private engine's own, on a /24 no route of this host uses. */
+async function createBridge(): Promise<void> {
+  const routes = (await run('ip', ['-4', 'route'])).stdout;
+  const free = Array.from({ length: 200 }, (_, i) => `10.254.${i + 20}`).filter(
+    (net) => !routes.includes(`${net}.`),
+  );
+  const net = free[Math.floor(Math.random() * free.length)];
+  if (net === undefined) throw new Error('no free /24 for the private engine');
+  bridge = `pbd-${randomBytes(3).toString('hex')}`;
+  await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
+  await run('ip', ['addr', 'add', `${net}.1/24`, 'dev', bridge]);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pb-dockerd-'));
+  socket = join(dir, 'docker.sock');
+  await createBridge();
+  await startEngine();
+  stack = await startStack({
+    repos: { 'app.git': async (repo) => void (await repo.commit({ 'a.txt': 'a\n' })) },
+    env: { DOCKER_HOST: `unix://${socket}`, PATCHBAY_WORKER_CONCURRENCY: '2' },
+    script: scenarioScript({
+      slow: steps([
+        shell('sleep 2; echo one > one.txt'),
+        shell('sleep 2; echo two > two.txt'),
+        shell('sleep 1; echo three > three.txt'),
+      ]),
+      quick: steps([shell('echo done > done.txt')]),
+    }),
+  });
+  await copyImage(stack.config.sandbox.image);
+}, 180_000);
+
+afterAll(async () => {
+  await stack?.close();
+  await stopEngine();
+  if (bridge !== '') await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('Docker engine restarted mid-task', () => {
+  it(`fails or retries the affected tasks with a code over ${ROUNDS} restart(s); the worker stays up and runs the next ones`, async () => {
+    const affected: string[] = [];
+    const duringOutage: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const running: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const res = await submit('SCENARIO:slow');
+        expect(res.status).toBe(202);
+        running.push(res.body.id);
+      }
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const phases = await Promise.all(
+          running.map(async (id) => (await call(stack, 'GET', `/v1/tasks/${id}`)).body.phase),
+        );
+        if (phases.every((phase) => phase === 'agent')) break;
+        if (Date.now() > deadline) throw new Error(`the tasks never reached the agent phase`);
+        await delay(100);
+      }
+      expect(await ourContainers()).toHaveLength(2);
+      affected.push(...running);
+
+      await stopEngine();
+      // Submitted while the engine is down: it may fail or wait, never hang or crash the worker.
+      const res = await submit('SCENARIO:quick');
+      expect(res.status).toBe(202);
+      duringOutage.push(res.body.id);
+      await delay(2000);
+      await startEngine();
+      for (const id of [...running, res.body.id]) await waitForTask(stack, id, {}, 120_000);
+    }
+
+    const outcomes: Record<string, number> = {};
+    for (const id of [...affected, ...duringOutage]) {
+      const task = (await call(stack, 'GET', `/v1/tasks/${id}`)).body;
+      const outcome =
+        task.status === 'succeeded' ? 'succeeded' : `${task.status}:${task.error?.code}`;
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      if (task.status === 'failed') expect(task.error.code).toBe('sandbox_error');
+      else expect(task.status).toBe('succeeded');
+      // A running task cannot have gone through the restart unnoticed: it failed, or ran again.
+      if (affected.includes(id) && task.status === 'succeeded')
+        expect(task.attempts).toBeGreaterThan(1);
+      const { body } = await call(stack, 'GET', `/v1/tasks/${id}/events?limit=1000`);
+      expect(body.events.at(-1)).toMatchObject({ type: 'status', status: task.status });
+    }
+    console.log(
+      `docker-restart: ${ROUNDS} engine restarts under ${affected.length} running tasks, ` +
+        `${duringOutage.length} submitted during the outages; outcomes ${JSON.stringify(outcomes)}`,
+    );
+
+    // The same worker process, still up, runs new tasks on the restarted engine.
+    const after = await submit('SCENARIO:slow');
+    const done = await waitForTask(stack, after.body.id, {}, 120_000);
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    const patch = await fetch(`${stack.url}/v1/tasks/${after.body.id}/patch`);
+    expect(await patch.text()).toContain('+three');
+
+    // Containers of the tasks cut short (stopped by the engine's shutdown) are reaped.
+    const reaped = Date.now() + 30_000;
+    while ((await ourContainers()).length > 0) {
+      if (Date.now() > reaped)
+        throw new Error(`containers left: ${(await ourContainers()).join(', ')}`);
+      await delay(500);
+    }
+  }, 600_000);
+});
