@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { retryUntilResolved } from '../support/retry.js';
 import { scenarioScript, shell, steps } from '../support/scenarios.js';
 import { type Stack, call, startStack, waitForTask } from '../support/stack.js';
 
@@ -44,17 +45,12 @@ async function startEngine(): Promise<void> {
     { stdio: 'ignore' },
   );
   const client = createDockerClient(`unix://${socket}`);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await client.ping();
-      return;
-    } catch (err) {
-      if (engine.exitCode !== null) throw new Error(`dockerd exited with ${engine.exitCode}`);
-      if (Date.now() > deadline) throw err;
-      await delay(200);
-    }
-  }
+  await retryUntilResolved(() => client.ping(), {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    abort: () =>
+      engine?.exitCode === null ? undefined : new Error(`dockerd exited with ${engine?.exitCode}`),
+  });
 }
 
 async function stopEngine(): Promise<void> {

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { retryUntilResolved } from '../support/retry.js';
 import { scenarioScript, shell, steps } from '../support/scenarios.js';
 import { type Stack, call, freePort, startStack, waitForTask } from '../support/stack.js';
 
@@ -39,16 +40,7 @@ async function startRedis(): Promise<void> {
   );
   const client = createRedis({ url: `redis://127.0.0.1:${port}` });
   try {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        await client.ping();
-        return;
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
+    await retryUntilResolved(() => client.ping(), { timeoutMs: 10_000 });
   } finally {
     client.disconnect();
   }

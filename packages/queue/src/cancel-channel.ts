@@ -78,6 +78,9 @@ export class CancelChannel {
 
   private async connect(): Promise<Redis> {
     const subscriber = this.createSubscriber();
+    // A duplicate does not inherit the listeners of its original: without one, ioredis reports
+    // every failed reconnect while Redis is down as an unhandled error.
+    subscriber.on('error', () => {});
     subscriber.on('message', (channel: string, taskId: string) => {
       if (channel !== this.channel) return;
       for (const handler of this.handlers) {
