@@ -149,7 +149,7 @@ async function main(): Promise<void> {
       ),
       `- Load: autocannon ${CONNECTIONS} connections, ${SECONDS} s per run, in its own process; server and Redis (shared, 127.0.0.1) on the same 2 cores. No worker: tasks stay queued. Rate limit and active-task cap raised via \`PATCHBAY_RATE_LIMIT_PER_MINUTE\` / \`PATCHBAY_MAX_ACTIVE_TASKS\`; both servers' Redis keys are deleted afterwards.`,
       '- Bare server: fastify without schemas, `HSET` + `queue.add` for POST, `HGETALL` for GET, on the same Redis and BullMQ.',
-      "- Patchbay's POST also does the per-tenant rate limit (one Redis call), the create script (record + tenant indexes + active-task cap), the `queued` event append, zod validation of the body and the response, and the repo URL check.",
+      "- Patchbay's POST also does the per-tenant rate limit (one Redis call, before anything is stored), one create script (record, tenant indexes, active-task cap and the `queued` event) where the bare server has its `HSET`, zod validation of the body and the response, and the repo URL check. Its GET also does the rate limit, sent in the same pipeline as the read (the API's Redis client auto-pipelines), and zod validation of the record and the response.",
       '- autocannon reports p50/p90/p97.5/p99 (no p95); p97.5 is the column nearest p95.',
       '',
       '| route, server | req/s | p50 | p90 | p97.5 | p99 | non-2xx + errors | load (1 min) after |',

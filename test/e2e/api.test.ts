@@ -1,6 +1,8 @@
-import { createHash } from 'node:crypto';
+import { startApi } from '@patchbay/api';
+import { createRedis } from '@patchbay/queue';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, call, startStack } from '../support/stack.js';
+import { type Stack, call, freePort, startStack } from '../support/stack.js';
 
 // No worker: tasks stay queued, which is what these tests of the HTTP surface need.
 let stack: Stack;
@@ -210,6 +212,56 @@ describe('the HTTP API', () => {
       await call(fresh, 'POST', `/v1/tasks/${second.body.id}/cancel`);
       expect((await call(fresh, 'POST', '/v1/tasks', body)).status).toBe(202);
     } finally {
+      await fresh.close();
+    }
+  });
+
+  it('limits requests per tenant and minute across API instances, storing nothing refused', async () => {
+    const fresh = await startStack({
+      worker: false,
+      repos: { 'app.git': async (repo) => void (await repo.commit({ 'a.txt': 'a\n' })) },
+      env: {
+        PATCHBAY_API_KEYS: `acme:${ACME},umbrella:${UMBRELLA}`,
+        PATCHBAY_RATE_LIMIT_PER_MINUTE: '4',
+      },
+    });
+    const other = await startApi({
+      ...fresh.config,
+      api: { ...fresh.config.api, port: await freePort() },
+    });
+    const redis = createRedis({ url: fresh.config.redis.url });
+    try {
+      const body = { repo: { url: fresh.git.url('app.git') }, prompt: 'x' };
+      const created = await call(fresh, 'POST', '/v1/tasks', body, acme);
+      expect(created.status).toBe(202);
+      const read = await call(other, 'GET', `/v1/tasks/${created.body.id}`, undefined, acme);
+      expect(read.status).toBe(200);
+      expect(read.headers.get('x-ratelimit-limit')).toBe('4');
+      expect(read.headers.get('x-ratelimit-remaining')).toBe('2');
+      expect((await call(fresh, 'GET', '/v1/tasks', undefined, acme)).status).toBe(200);
+      expect((await call(other, 'GET', '/v1/tasks', undefined, acme)).status).toBe(200);
+
+      // The fifth request of the minute, whichever instance and route it reaches.
+      const refused = [
+        await call(fresh, 'POST', '/v1/tasks', body, acme),
+        await call(other, 'POST', '/v1/tasks', body, acme),
+        await call(other, 'GET', `/v1/tasks/${created.body.id}`, undefined, acme),
+        await call(fresh, 'GET', `/v1/tasks/${randomUUID()}`, undefined, acme),
+      ];
+      for (const res of refused) {
+        expect(res.status).toBe(429);
+        expect(res.body.error.code).toBe('rate_limited');
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect(res.headers.get('x-ratelimit-remaining')).toBe('0');
+      }
+      const prefix = fresh.config.redis.prefix;
+      expect(await redis.zcard(`${prefix}:tenant:acme:tasks`)).toBe(1);
+      // Another tenant has a minute of its own.
+      const theirs = await call(other, 'POST', '/v1/tasks', body, umbrella);
+      expect(theirs.status).toBe(202);
+    } finally {
+      redis.disconnect();
+      await other.close();
       await fresh.close();
     }
   });

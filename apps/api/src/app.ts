@@ -1,4 +1,3 @@
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { ApiKey } from '@patchbay/core';
@@ -18,6 +17,7 @@ import { authenticate } from './auth.js';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './errors.js';
 import { eventRoutes } from './routes/events.js';
 import { type ApiMetrics, instrumentHttp, metricsRoutes } from './metrics.js';
+import { tenantRateLimit } from './rate-limit.js';
 import { healthRoutes, type HealthDeps } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 
@@ -84,23 +84,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     v1.decorateRequest('tenant', '');
     v1.addHook('onRequest', authenticate(deps.keys));
-    await v1.register(rateLimit, {
-      hook: 'preHandler',
-      max: deps.rateLimitPerMinute,
-      timeWindow: 60_000,
-      keyGenerator: (request) => request.tenant,
-      skipOnError: true,
-      ...(deps.rateLimitRedis
-        ? {
-            redis: deps.rateLimitRedis.redis,
-            nameSpace: `${deps.rateLimitRedis.prefix}:ratelimit:`,
-          }
-        : {}),
-      errorResponseBuilder: (_request, context) => ({
-        statusCode: 429,
-        code: 'rate_limited',
-        message: `rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`,
-      }),
+    await tenantRateLimit(v1, {
+      perMinute: deps.rateLimitPerMinute,
+      redis: deps.rateLimitRedis,
     });
     await v1.register(taskRoutes, { service: deps.service });
     await v1.register(eventRoutes, {

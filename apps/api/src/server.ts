@@ -41,10 +41,25 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   }
   const { prefix } = config.redis;
   const checkRepoUrl = createRepoUrlCheck(config.repos);
-  const redis = createRedis({ url: config.redis.url, name: 'patchbay-api', failFast: true });
+  // Auto-pipelined: a request's calls go out in one write with those of every other request of
+  // the same event-loop turn.
+  const redis = createRedis({
+    url: config.redis.url,
+    name: 'patchbay-api',
+    failFast: true,
+    autoPipelining: true,
+  });
+  // BullMQ defines some sixty scripts on its connection, and ioredis copies every script of a
+  // connection into each pipeline it makes: the queue has a connection of its own.
+  const queueRedis = createRedis({
+    url: config.redis.url,
+    name: 'patchbay-api-queue',
+    failFast: true,
+    autoPipelining: true,
+  });
   // Serve even when Redis is down (requests answer 503 until it is back), but not before a
   // healthy Redis had its moment to connect.
-  await whenReady(redis, 5000);
+  await Promise.all([whenReady(redis, 5000), whenReady(queueRedis, 5000)]);
   const docker = createDockerClient(config.docker.host);
   const artifacts = new FsArtifactStore({ root: join(config.dataDir, 'artifacts') });
   const store = new RedisTaskStore({ redis, prefix });
@@ -55,7 +70,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
     createBlockingConnection: () =>
       createRedis({ url: config.redis.url, name: 'patchbay-api-follow' }),
   });
-  const queue = new TaskQueue({ connection: redis, prefix });
+  const queue = new TaskQueue({ connection: queueRedis, prefix });
   const cancels = new CancelChannel({ redis, prefix });
   const service = new TaskService({
     store,
@@ -82,7 +97,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   const adminQueue =
     config.api.adminKey === undefined
       ? undefined
-      : new Queue(TASK_QUEUE_NAME, { connection: redis, prefix: bullPrefix(prefix) });
+      : new Queue(TASK_QUEUE_NAME, { connection: queueRedis, prefix: bullPrefix(prefix) });
   adminQueue?.on('error', () => {});
   const app = await buildApp({
     logger: { level: config.log.level },
@@ -92,7 +107,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
     rateLimitPerMinute: config.api.rateLimitPerMinute,
     rateLimitRedis: { redis, prefix },
     bodyLimitBytes: config.api.bodyLimitBytes,
-    isRedisDown: () => redis.status !== 'ready',
+    isRedisDown: () => redis.status !== 'ready' || queueRedis.status !== 'ready',
     pingRedis: () => redis.ping(),
     pingDocker: () => docker.ping(),
     ...(options.keepAliveMs === undefined ? {} : { keepAliveMs: options.keepAliveMs }),
@@ -108,6 +123,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
       await app.close();
       await Promise.allSettled([queue.close(), cancels.close(), adminQueue?.close()]);
       redis.disconnect();
+      queueRedis.disconnect();
     })());
 
   try {

@@ -12,6 +12,13 @@ export interface RedisConnectionOptions {
    * @default false
    */
   failFast?: boolean;
+  /**
+   * Commands issued in the same event-loop turn go to Redis as one pipeline (ioredis
+   * `enableAutoPipelining`): fewer writes and reads on a client shared by many concurrent
+   * requests. Not for connections that block (`XREAD BLOCK`, BullMQ workers) or subscribe.
+   * @default false
+   */
+  autoPipelining?: boolean;
 }
 
 /**
@@ -22,6 +29,7 @@ export function createRedis(options: RedisConnectionOptions): Redis {
   const redis = new Redis(options.url, {
     maxRetriesPerRequest: options.failFast ? 1 : null,
     enableOfflineQueue: !options.failFast,
+    enableAutoPipelining: options.autoPipelining ?? false,
     connectTimeout: 5000,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
     ...(options.name === undefined ? {} : { connectionName: options.name }),

@@ -1,5 +1,6 @@
-import { PatchbayError, TaskEvent, TaskEventBody, isTerminal } from '@patchbay/core';
+import { PatchbayError, TaskEvent, type TaskEventBody, isTerminal } from '@patchbay/core';
 import type { Redis } from 'ioredis';
+import { EVENT_FIELD, eventBodyJson, luaAppendEvent } from './event-entry.js';
 import { StoreKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import type { ArtifactStore, EventLog } from './types.js';
@@ -39,24 +40,17 @@ export interface RedisEventLogOptions {
   blockMs?: number;
 }
 
-/** Field of a stream entry holding the event JSON. */
-const FIELD = 'e';
 /** Entries fetched per XRANGE/XREAD round. */
 const BATCH = 500;
 
 // One script per append: the seq counter and the entries move together, so concurrent appenders
-// get strictly increasing seqs and entries in seq order. The entry id is `0-<seq>`, which lets
-// XRANGE/XREAD resume from a seq directly. The event JSON is built by splicing seq and time in
-// front of the body's fields rather than through cjson, which would turn `[]` into `{}`.
+// get strictly increasing seqs and entries in seq order.
 const APPEND = new LuaScript(
   `
 -- KEYS: stream, seq counter
 -- ARGV: max length, ISO time, body json...
 local seq = 0
-for i = 3, #ARGV do
-  seq = redis.call('INCR', KEYS[2])
-  local event = '{"seq":' .. seq .. ',"time":"' .. ARGV[2] .. '",' .. string.sub(ARGV[i], 2)
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-' .. seq, '${FIELD}', event)
+for i = 3, #ARGV do${luaAppendEvent({ stream: 'KEYS[1]', seqKey: 'KEYS[2]', time: 'ARGV[2]', body: 'ARGV[i]', maxLength: 'ARGV[1]' })}
 end
 return seq
 `,
@@ -95,14 +89,7 @@ export class RedisEventLog implements EventLog {
     if (list.length === 0) {
       return Number((await this.redis.get(this.keys.eventSeq(taskId))) ?? 0);
     }
-    const bodies = list.map((event) => {
-      // Parsing drops stray fields (a `seq` or `time` in a body would shadow the real ones).
-      const parsed = TaskEventBody.safeParse(event);
-      if (!parsed.success) {
-        throw new PatchbayError('internal_error', `invalid event: ${parsed.error.message}`);
-      }
-      return JSON.stringify(parsed.data);
-    });
+    const bodies = list.map(eventBodyJson);
     const seq = await APPEND.run(
       this.redis,
       [this.keys.events(taskId), this.keys.eventSeq(taskId)],
@@ -282,7 +269,7 @@ function checkAfter(after: number | undefined): number {
 }
 
 function parseEntry(taskId: string, [id, fields]: StreamEntry): TaskEvent {
-  const at = fields.indexOf(FIELD);
+  const at = fields.indexOf(EVENT_FIELD);
   const raw = at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
   if (raw === undefined) {
     throw new PatchbayError('internal_error', `event ${id} of task ${taskId} has no body`);

@@ -1,6 +1,10 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isPatchbayError, type Task } from '@patchbay/core';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FsArtifactStore } from './fs-artifact-store.js';
+import { RedisEventLog } from './redis-event-log.js';
 import { RedisTaskStore } from './redis-task-store.js';
 import { deletePrefix, makeTask, testRedis, uniquePrefix } from './test-support.js';
 
@@ -132,6 +136,38 @@ describe('RedisTaskStore', () => {
     expect((await store.list('acme', { limit: 100 })).tasks).toHaveLength(5);
     // Another tenant has its own cap.
     await store.create(makeTask({ tenant: 'other' }), { maxActive: 5 });
+  });
+
+  it('writes a first event with the record, as seq 1 of the log, and neither when refused', async () => {
+    const events = new RedisEventLog({
+      redis,
+      prefix,
+      artifacts: new FsArtifactStore({ root: join(tmpdir(), 'patchbay-unused') }),
+      createBlockingConnection: testRedis,
+    });
+    const queued = { type: 'status', status: 'queued', phase: null } as const;
+    const task = makeTask();
+    await store.create(task, { maxActive: 1, firstEvent: queued });
+    expect(await events.read(task.id)).toEqual([{ seq: 1, time: expect.any(String), ...queued }]);
+    expect(await events.append(task.id, { type: 'status', status: 'running', phase: null })).toBe(
+      2,
+    );
+
+    const refused = makeTask();
+    const err = await rejection(store.create(refused, { maxActive: 1, firstEvent: queued }));
+    expect(isPatchbayError(err, 'rate_limited')).toBe(true);
+    expect(await store.get(refused.id)).toBeNull();
+    expect(await redis.keys(`${prefix}:events:${refused.id}*`)).toEqual([]);
+    // An event that does not parse stops the create before anything is written.
+    const bad = makeTask();
+    const invalid = { type: 'nope' } as unknown as typeof queued;
+    expect(
+      isPatchbayError(
+        await rejection(store.create(bad, { firstEvent: invalid })),
+        'internal_error',
+      ),
+    ).toBe(true);
+    expect(await store.get(bad.id)).toBeNull();
   });
 
   it('frees cap room when a task ends', async () => {

@@ -1,6 +1,7 @@
-import { PatchbayError, Task, TaskStatus, isTerminal } from '@patchbay/core';
+import { PatchbayError, Task, type TaskEventBody, TaskStatus, isTerminal } from '@patchbay/core';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { eventBodyJson, luaAppendEvent } from './event-entry.js';
 import { StoreKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import type { TaskListQuery, TaskPage, TaskStore } from './types.js';
@@ -8,7 +9,10 @@ import type { TaskListQuery, TaskPage, TaskStore } from './types.js';
 export interface RedisTaskStoreOptions {
   /** A shared, non-blocking client (the store never blocks on it). */
   redis: Redis;
-  /** Every key lives under `${prefix}:`. */
+  /**
+   * Every key lives under `${prefix}:`. A `firstEvent` of `create` goes to the log that a
+   * `RedisEventLog` with the same prefix reads.
+   */
   prefix: string;
   /**
    * How many times `update` retries after a concurrent write before giving up with `conflict`.
@@ -27,11 +31,14 @@ const Secrets = z.record(z.string(), z.string());
 /** A cursor names the last task of the previous page: its score and its id (ties broken by id). */
 const Cursor = z.tuple([z.number(), z.string()]);
 
-// Check, cap and write in one script so that two concurrent creates cannot both pass the cap.
+// Check, cap and write in one script so that two concurrent creates cannot both pass the cap, and
+// so that the record and its first event exist together or not at all.
 const CREATE = new LuaScript(
   `
--- KEYS: record, secrets, tenant set, status set, queued set, running set, status counts
--- ARGV: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap), status
+-- KEYS: record, secrets, tenant set, status set, queued set, running set, status counts,
+--       event stream, event seq counter
+-- ARGV: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap), status,
+--       first event body json ('' = none), ISO time
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'conflict' end
 local cap = tonumber(ARGV[5])
 if cap >= 0 and redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[6]) >= cap then
@@ -42,9 +49,12 @@ if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
 redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
+if ARGV[7] ~= '' then
+  local seq${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', time: 'ARGV[8]', body: 'ARGV[7]' })}
+end
 return 'ok'
 `,
-  7,
+  9,
 );
 
 // Compare-and-set. Optimistic like WATCH/MULTI, but WATCH is per connection: on a client shared
@@ -86,10 +96,15 @@ export class RedisTaskStore implements TaskStore {
 
   async create(
     task: Task,
-    options: { secrets?: Record<string, string>; maxActive?: number } = {},
+    options: {
+      secrets?: Record<string, string>;
+      maxActive?: number;
+      firstEvent?: TaskEventBody;
+    } = {},
   ): Promise<void> {
     const record = checkRecord(task);
     const secrets = options.secrets ?? {};
+    const firstEvent = options.firstEvent === undefined ? '' : eventBodyJson(options.firstEvent);
     const k = this.keys;
     const outcome = await CREATE.run(
       this.redis,
@@ -101,6 +116,8 @@ export class RedisTaskStore implements TaskStore {
         k.tenantStatus(record.tenant, 'queued'),
         k.tenantStatus(record.tenant, 'running'),
         k.statusCounts(),
+        k.events(record.id),
+        k.eventSeq(record.id),
       ],
       [
         JSON.stringify(record),
@@ -109,6 +126,8 @@ export class RedisTaskStore implements TaskStore {
         record.id,
         options.maxActive ?? -1,
         record.status,
+        firstEvent,
+        new Date().toISOString(),
       ],
     );
     switch (outcome) {

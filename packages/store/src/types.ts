@@ -20,10 +20,17 @@ export interface TaskStore {
    * Stores a new task and, apart from the record, its secrets. Atomic with the per-tenant cap:
    * rejects with `PatchbayError('rate_limited')` when the tenant already has `maxActive` queued or
    * running tasks, and with `conflict` when the id exists.
+   *
+   * `firstEvent` is appended to the task's event log (as seq 1, the log of a new task being empty)
+   * in the same atomic step, so that no record exists without it and no event without the record.
    */
   create(
     task: Task,
-    options?: { secrets?: Record<string, string>; maxActive?: number },
+    options?: {
+      secrets?: Record<string, string>;
+      maxActive?: number;
+      firstEvent?: TaskEventBody;
+    },
   ): Promise<void>;
   /** The record, whoever owns it (worker side). */
   get(id: string): Promise<Task | null>;

@@ -116,11 +116,13 @@ export class TaskService {
       attempts: 0,
       cancelRequested: false,
     };
+    // The `queued` event is written with the record, so it is seq 1 and in place before the job
+    // exists: a worker cannot take the task and log `running` ahead of it.
     await this.#deps.store.create(task, {
       ...(environment.secrets ? { secrets: environment.secrets } : {}),
       maxActive: defaults.maxActiveTasks,
+      firstEvent: { type: 'status', status: 'queued', phase: null },
     });
-    await this.#deps.events.append(task.id, { type: 'status', status: 'queued', phase: null });
     try {
       await this.#deps.queue.enqueue(task.id);
     } catch (err) {

@@ -2,6 +2,7 @@ import { TaskSpec, TaskStatus } from '@patchbay/core';
 import type { TaskService } from '@patchbay/tasks';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { afterRateLimit } from '../rate-limit.js';
 import { ErrorBody, TaskIdParams, TaskView, toView } from '../schemas.js';
 
 export interface TaskRoutesDeps {
@@ -69,8 +70,10 @@ export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { s
         params: TaskIdParams,
         response: { 200: TaskView, ...errors },
       },
+      config: { rateLimitAlongside: true },
     },
-    async (request) => toView(await service.get(request.tenant, request.params.id)),
+    async (request) =>
+      toView(await afterRateLimit(request, service.get(request.tenant, request.params.id))),
   );
 
   app.post(
