@@ -4,13 +4,18 @@
  *
  * - Task start: job picked up (the `running` status event) → the agent's first tool call answered
  *   (its `tool_output` event), for a ~2,000-file / ~20 MB repository whose mirror is warm, with the
- *   warm pool and cold, split by phase.
+ *   warm pool and cold, split by phase; with the branch answered from the mirror
+ *   (`PATCHBAY_REF_REFRESH_SECONDS`, BENCH_REF_REFRESH_SECONDS, default 60) and with a fetch every
+ *   task (0, the service's default).
  * - Tool call overhead: a no-op `shell` through the whole agent loop (in process, real sandbox,
  *   scripted model over HTTP), minus the time spent inside model calls.
  * - End to end: 20 tool calls and a 3-file patch, submit → `GET /patch` answers 200.
  *
  *   node --import tsx bench/task.bench.ts
  *   BENCH_SAMPLES=5 node --import tsx bench/task.bench.ts
+ *   BENCH_PARTS=warm,cold node --import tsx bench/task.bench.ts   (some parts only; printed, not written)
+ *
+ * Parts: overhead, warm, cold (ref refresh window on), warm-fetch, cold-fetch (window 0), e2e.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -31,6 +36,22 @@ const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 15);
 const REPO_FILES = 2000;
 const REPO_FILE_BYTES = 10_000;
 const IMAGE = process.env.PATCHBAY_SANDBOX_IMAGE ?? 'patchbay/sandbox:latest';
+/** `PATCHBAY_REF_REFRESH_SECONDS` of the task start rows that skip the fetch, and of end to end. */
+const REFRESH_SECONDS = Number(process.env.BENCH_REF_REFRESH_SECONDS ?? 60);
+const ALL_PARTS = ['overhead', 'warm', 'cold', 'warm-fetch', 'cold-fetch', 'e2e'] as const;
+/** Task start parts: warm pool size and ref refresh window. */
+const START_PARTS = [
+  ['warm', 2, REFRESH_SECONDS],
+  ['cold', 0, REFRESH_SECONDS],
+  ['warm-fetch', 2, 0],
+  ['cold-fetch', 0, 0],
+] as const;
+type Part = (typeof ALL_PARTS)[number];
+const PARTS = new Set<Part>(
+  process.env.BENCH_PARTS === undefined
+    ? ALL_PARTS
+    : ALL_PARTS.filter((p) => process.env.BENCH_PARTS!.split(',').includes(p)),
+);
 
 const SCENARIOS = {
   first: steps([{ name: 'shell', arguments: { command: ['true'] } }]),
@@ -88,11 +109,18 @@ function startOf(events: Event[]): Start {
   };
 }
 
-async function taskStart(pool: number): Promise<{ starts: Start[]; load: string }> {
+async function taskStart(
+  pool: number,
+  refreshSeconds: number,
+): Promise<{ starts: Start[]; load: string }> {
   const stack = await startStack({
     repos: { 'big.git': bigRepo(REPO_FILES, REPO_FILE_BYTES) },
     script: scenarioScript(SCENARIOS),
-    env: { PATCHBAY_WARM_POOL_SIZE: String(pool), PATCHBAY_MAX_ACTIVE_TASKS: '1000' },
+    env: {
+      PATCHBAY_WARM_POOL_SIZE: String(pool),
+      PATCHBAY_MAX_ACTIVE_TASKS: '1000',
+      PATCHBAY_REF_REFRESH_SECONDS: String(refreshSeconds),
+    },
   });
   try {
     // The first task makes the mirror (a full clone); it is not counted.
@@ -117,7 +145,11 @@ async function endToEnd(): Promise<{ ms: number[]; load: string }> {
   const stack = await startStack({
     repos: { 'big.git': bigRepo(REPO_FILES, REPO_FILE_BYTES) },
     script: scenarioScript(SCENARIOS),
-    env: { PATCHBAY_WARM_POOL_SIZE: '1', PATCHBAY_MAX_ACTIVE_TASKS: '1000' },
+    env: {
+      PATCHBAY_WARM_POOL_SIZE: '1',
+      PATCHBAY_MAX_ACTIVE_TASKS: '1000',
+      PATCHBAY_REF_REFRESH_SECONDS: String(REFRESH_SECONDS),
+    },
   });
   try {
     await waitForTask(stack, await submit(stack, 'SCENARIO:first'));
@@ -233,15 +265,39 @@ async function toolOverhead(): Promise<{ argv: Overhead; string: Overhead; load:
   }
 }
 
+/** Runs only the task start parts named in BENCH_PARTS and prints them; RESULTS.md is left alone. */
+async function someParts(): Promise<void> {
+  for (const [part, pool, refresh] of START_PARTS) {
+    if (!PARTS.has(part)) continue;
+    const loadBefore = load();
+    log(`task start, ${part}: ${SAMPLES} tasks (load ${loadBefore})`);
+    const r = await taskStart(pool, refresh);
+    const cells = (['total', 'fetch', 'provision', 'agentToFirstCall', 'firstCall'] as const).map(
+      (k) => {
+        const s = stats(r.starts.map((x) => x[k]));
+        return `${k} ${fmt(s.p50)} / ${fmt(s.p95)}`;
+      },
+    );
+    process.stdout.write(
+      `${part}: ${r.starts.length} tasks, p50 / p95: ${cells.join(', ')}; load ${loadBefore} → ${r.load}\n`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
+  if (PARTS.size < ALL_PARTS.length) return someParts();
   const started = new Date();
   const loadStart = load();
   log('tool call overhead');
   const overhead = await toolOverhead();
   log(`task start, warm pool: ${SAMPLES} tasks`);
-  const warm = await taskStart(2);
+  const warm = await taskStart(2, REFRESH_SECONDS);
   log(`task start, cold: ${SAMPLES} tasks`);
-  const cold = await taskStart(0);
+  const cold = await taskStart(0, REFRESH_SECONDS);
+  log(`task start, warm pool, fetch every task: ${SAMPLES} tasks`);
+  const warmFetch = await taskStart(2, 0);
+  log(`task start, cold, fetch every task: ${SAMPLES} tasks`);
+  const coldFetch = await taskStart(0, 0);
   log(`end to end: ${SAMPLES} tasks`);
   const e2e = await endToEnd();
 
@@ -272,17 +328,21 @@ async function main(): Promise<void> {
     ),
     `- Stack: \`test/support/stack.ts\` — git server (smart HTTP, \`git http-backend\`), scripted model (Responses API over HTTP), API and one worker (concurrency 1) in this process, Redis and Docker shared with the rest of the machine. Sandbox \`${IMAGE}\`, 1 GiB, no network.`,
     `- Repository: ${REPO_FILES} files of ${REPO_FILE_BYTES / 1000} kB (random hex, ~${((REPO_FILES * REPO_FILE_BYTES) / 1e6).toFixed(0)} MB) in one commit; the first task of each stack makes the mirror and is not counted, so every measured fetch finds the commit in the mirror.`,
+    `- Ref refresh: the tasks name the branch \`main\`. Rows marked "ref from mirror" (and end to end) run with \`PATCHBAY_REF_REFRESH_SECONDS=${REFRESH_SECONDS}\` set by this benchmark, so after the first task the branch is answered from the mirror without a fetch; rows marked "fetch every task" run with \`0\`, the service's default, an incremental \`git fetch\` per task.`,
+    '- The sandbox is made (or taken from the pool) while the ref is resolved; the fetch column is `running` → `provision` (ref resolved, sandbox being made beside it), the provision column the rest of the sandbox plus the tree going in.',
     '',
     '### Task start (job picked up → first tool call answered)',
     '',
     'From the `running` status event (written when the worker takes the job) to the first `tool_output` event, from event timestamps (stamped by Redis-side append; appends are batched, so a stamp can be up to one append round trip late). Each cell is p50 / p95.',
     '',
-    '| sandbox | tasks | total | fetch (resolve ref in mirror) | provision (container + tree) | agent → first tool call (model turn) | first tool call (`["true"]`) | load after |',
+    '| sandbox, ref | tasks | total | fetch (resolve ref; sandbox made beside it) | provision (rest of sandbox + tree) | agent → first tool call (model turn) | first tool call (`["true"]`) | load after |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...startRow(`warm pool (\`PATCHBAY_WARM_POOL_SIZE=2\`)`, warm),
-    ...startRow('cold (`PATCHBAY_WARM_POOL_SIZE=0`)', cold),
+    ...startRow(`warm pool (\`PATCHBAY_WARM_POOL_SIZE=2\`), ref from mirror`, warm),
+    ...startRow('cold (`PATCHBAY_WARM_POOL_SIZE=0`), ref from mirror', cold),
+    ...startRow('warm pool, fetch every task', warmFetch),
+    ...startRow('cold, fetch every task', coldFetch),
     '',
-    `Targets p50 ≤ 300 ms with the warm pool — ${miss(warmTotal.p50, 300)} (p50 ${fmt(warmTotal.p50)}); ≤ 600 ms cold — ${miss(coldTotal.p50, 600)} (p50 ${fmt(coldTotal.p50)}).`,
+    `Targets p50 ≤ 300 ms with the warm pool — ${miss(warmTotal.p50, 300)} (p50 ${fmt(warmTotal.p50)}); ≤ 600 ms cold — ${miss(coldTotal.p50, 600)} (p50 ${fmt(coldTotal.p50)}); ref from the mirror (\`PATCHBAY_REF_REFRESH_SECONDS=${REFRESH_SECONDS}\`). Fetching every task: warm p50 ${fmt(stats(warmFetch.starts.map((x) => x.total)).p50)}, cold p50 ${fmt(stats(coldFetch.starts.map((x) => x.total)).p50)}.`,
     '',
     '### Tool call overhead (no-op `shell` through the agent loop)',
     '',
@@ -298,7 +358,7 @@ async function main(): Promise<void> {
     '',
     '### End to end (20 tool calls, 3-file patch; submit → patch downloadable)',
     '',
-    'Warm pool of 1, warm mirror; the client polls `GET /v1/tasks/:id/patch` every 10 ms from the moment the submit returns.',
+    `Warm pool of 1, warm mirror, \`PATCHBAY_REF_REFRESH_SECONDS=${REFRESH_SECONDS}\`; the client polls \`GET /v1/tasks/:id/patch\` every 10 ms from the moment the submit returns.`,
     '',
     '| tasks | p50 | p95 | mean | load after |',
     '| ---: | ---: | ---: | ---: | ---: |',

@@ -162,6 +162,29 @@ describe('MirrorCache.resolve', () => {
     expect(requestsFor('app.git')).toBe(before);
   });
 
+  it('answers the default branch from the mirror within refreshAfterMs, and asks again after', async () => {
+    const cache = await newCache({ refreshAfterMs: 300 });
+    const url = server.url('app.git');
+    const first = await cache.resolve(url, null);
+    expect(first.fetched).toBe(true);
+    const before = requestsFor('app.git');
+    const again = await cache.resolve(url, null);
+    expect(again).toMatchObject({ sha: first.sha, fetched: false });
+    expect(requestsFor('app.git')).toBe(before);
+    await new Promise((r) => setTimeout(r, 350));
+    expect((await cache.resolve(url, null)).fetched).toBe(true);
+    expect(requestsFor('app.git')).toBeGreaterThan(before);
+  });
+
+  it('always asks the remote with refreshAfterMs 0', async () => {
+    const cache = await newCache({ refreshAfterMs: 0 });
+    const url = server.url('app.git');
+    await cache.resolve(url, 'main');
+    expect((await cache.resolve(url, 'main')).fetched).toBe(true);
+    expect((await cache.resolve(url, null)).fetched).toBe(true);
+    expect((await cache.resolve(url, null)).fetched).toBe(true);
+  });
+
   it('serialises concurrent resolves of one repository', async () => {
     await server.addRepo('busy.git', async (repo) => {
       await repo.commit({ 'a.txt': 'a' });

@@ -68,6 +68,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     policy: { hosts: config.repos.hosts, allowSsh: config.repos.allowSsh },
     allowSsh: config.repos.allowSsh,
     maxMirrorBytes: config.repos.maxMirrorBytes,
+    refreshAfterMs: config.repos.refreshAfterMs,
     logger: log.child({ component: 'git' }),
   });
   const repos: RepoSource = {

@@ -92,6 +92,14 @@ describe('API keys', () => {
     );
   });
 
+  it('reads how long a fetched ref is reused', () => {
+    expect(loadConfig({ PATCHBAY_REF_REFRESH_SECONDS: '5' }).repos.refreshAfterMs).toBe(5000);
+    expect(loadConfig({}).repos.refreshAfterMs).toBe(0);
+    expect(() => loadConfig({ PATCHBAY_REF_REFRESH_SECONDS: '-1' })).toThrow(
+      /PATCHBAY_REF_REFRESH_SECONDS/,
+    );
+  });
+
   it('reads the repository host list and flags', () => {
     const config = loadConfig({
       PATCHBAY_REPO_HOSTS: 'github.com, http://127.0.0.1:9418',
@@ -101,6 +109,7 @@ describe('API keys', () => {
       hosts: ['github.com', 'http://127.0.0.1:9418'],
       allowSsh: true,
       maxMirrorBytes: 2 * 1024 ** 3,
+      refreshAfterMs: 0,
     });
     expect(loadConfig({}).repos.hosts).toEqual(['github.com', 'gitlab.com', 'bitbucket.org']);
     expect(() => loadConfig({ PATCHBAY_ALLOW_SSH: 'maybe' })).toThrow(

@@ -138,6 +138,11 @@ export const EnvSchema = z.object({
     .describe(
       'Largest repository mirror kept on a worker; a larger one fails the task with repo_too_large.',
     ),
+  PATCHBAY_REF_REFRESH_SECONDS: wholeNumber(0, 3600)
+    .default(0)
+    .describe(
+      'Seconds a branch or tag (or the default branch) this worker fetched is reused from its mirror without a fetch, missing pushes made since; 0 fetches for every task.',
+    ),
   OPENAI_API_KEY: z.string().min(1).optional().describe('Key for the model API (secret).'),
   OPENAI_BASE_URL: url
     .optional()
@@ -270,6 +275,8 @@ export interface Config {
     allowSsh: boolean;
     /** Largest mirror of one repository, in bytes. */
     maxMirrorBytes: number;
+    /** A ref fetched less than this long ago is resolved from the mirror; 0 always fetches. */
+    refreshAfterMs: number;
   };
   tasks: {
     timeoutSeconds: number;
@@ -348,6 +355,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       hosts: e.PATCHBAY_REPO_HOSTS,
       allowSsh: e.PATCHBAY_ALLOW_SSH,
       maxMirrorBytes: e.PATCHBAY_MAX_REPO_BYTES,
+      refreshAfterMs: e.PATCHBAY_REF_REFRESH_SECONDS * 1000,
     },
     tasks: {
       timeoutSeconds: e.PATCHBAY_TASK_TIMEOUT_SECONDS,

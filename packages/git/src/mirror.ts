@@ -64,8 +64,8 @@ export interface MirrorCacheOptions {
    */
   staleLockMs?: number;
   /**
-   * A branch or tag resolved less than this long ago (by this process) is answered from the
-   * mirror without asking the remote. 0 always asks: a branch may have moved.
+   * A branch or tag (or the default branch) resolved less than this long ago (by this process)
+   * is answered from the mirror without asking the remote. 0 always asks: a branch may have moved.
    * @default 0
    */
   refreshAfterMs?: number;
@@ -146,6 +146,11 @@ async function exists(path: string): Promise<boolean> {
 /** Short stable name of a ref, for the mirror's own refs (ref names may nest: `a` and `a/b`). */
 function refKey(name: string): string {
   return createHash('sha256').update(name).digest('hex').slice(0, 32);
+}
+
+/** Where the mirror keeps what a fetch of `name` (a ref, or HEAD) found. */
+function localRef(name: string): string {
+  return name === 'HEAD' ? 'refs/patchbay/head' : `refs/patchbay/r/${refKey(name)}`;
 }
 
 type FetchFailure = 'ref_not_found' | 'redirect' | 'auth' | 'not_found' | 'network' | 'git_error';
@@ -347,22 +352,18 @@ export class MirrorCache {
     });
     switch (wanted.kind) {
       case 'head':
-        return done(await this.fetchName(mirror, checked, 'HEAD', signal), true);
       case 'name': {
-        const recent = this.lastFetched.get(`${mirror.gitDir}\0${wanted.name}`);
+        const name = wanted.kind === 'head' ? 'HEAD' : wanted.name;
+        const recent = this.lastFetched.get(`${mirror.gitDir}\0${name}`);
         if (
           this.refreshAfterMs > 0 &&
           recent !== undefined &&
           Date.now() - recent < this.refreshAfterMs
         ) {
-          const sha = await this.localCommit(
-            mirror,
-            `refs/patchbay/r/${refKey(wanted.name)}`,
-            signal,
-          );
+          const sha = await this.localCommit(mirror, localRef(name), signal);
           if (sha !== undefined) return done(sha, false);
         }
-        return done(await this.fetchName(mirror, checked, wanted.name, signal), true);
+        return done(await this.fetchName(mirror, checked, name, signal), true);
       }
       case 'sha': {
         // Checked again under the lock: a concurrent resolve may have fetched it meanwhile.
@@ -406,7 +407,7 @@ export class MirrorCache {
     name: string,
     signal: AbortSignal | undefined,
   ): Promise<string> {
-    const local = name === 'HEAD' ? 'refs/patchbay/head' : `refs/patchbay/r/${refKey(name)}`;
+    const local = localRef(name);
     await this.fetch(mirror, checked, [`+${name}:${local}`], signal);
     const sha = await this.localCommit(mirror, local, signal);
     if (sha === undefined) {

@@ -384,8 +384,15 @@ function dirEntry(entry: TreeEntry, commit: CommitInfo, resolved: Resolved): Tar
   };
 }
 
-/** A Readable over an async generator of byte chunks, ended with a timeout and abort. */
-function toReadable(source: AsyncGenerator<Buffer>, resolved: Resolved): Readable {
+/**
+ * A Readable over an async generator of byte chunks, ended with a timeout and abort. `cleanup`
+ * runs when the stream closes, read or not (a generator never started never runs its `finally`).
+ */
+function toReadable(
+  source: AsyncGenerator<Buffer>,
+  resolved: Resolved,
+  cleanup?: () => void,
+): Readable {
   const stream = Readable.from(source, { objectMode: false, highWaterMark: BATCH_BYTES });
   // cat-file has its own timeout; this one also covers a consumer that stopped reading.
   const timer = setTimeout(() => {
@@ -400,6 +407,7 @@ function toReadable(source: AsyncGenerator<Buffer>, resolved: Resolved): Readabl
   stream.once('close', () => {
     clearTimeout(timer);
     resolved.signal?.removeEventListener('abort', onAbort);
+    cleanup?.();
   });
   return stream;
 }
@@ -616,13 +624,14 @@ export async function exportWorkspace(
     }
   }
   const commit = await readCommit(mirror, sha, resolved);
-  const entries = await listTree(mirror, sha, resolved);
-  const meta = await workspaceMeta(mirror, commit, sha, entries, resolved);
   // The archive is the same bytes every time for the same commit and options, and building it
   // (a cat-file of every blob) is most of a task's provision time: the first export of a commit
   // records it beside the pack, later ones stream that file. It goes with the export on eviction.
+  // A recording exists only once an export with these options passed every check of the tree
+  // (paths, sizes, entry count), so a replay does not list the tree again.
+  const exportDir = join(mirror.exportsDir, sha);
   const recorded = join(
-    meta.dir,
+    exportDir,
     `workspace-${createHash('sha256')
       .update(
         JSON.stringify([
@@ -637,7 +646,14 @@ export async function exportWorkspace(
       .slice(0, 16)}.tar`,
   );
   const replay = await open(recorded, 'r').catch(() => undefined);
-  if (replay) return toReadable(replayFile(replay), resolved);
+  if (replay) {
+    // Marks the export as used, for eviction by last use.
+    const now = new Date();
+    await utimes(exportDir, now, now).catch(() => undefined);
+    return toReadable(replayFile(replay), resolved, () => void replay.close().catch(() => {}));
+  }
+  const entries = await listTree(mirror, sha, resolved);
+  const meta = await workspaceMeta(mirror, commit, sha, entries, resolved);
   const files: OpenFile[] = [];
   try {
     for (const [source, name] of [
@@ -722,12 +738,15 @@ export async function exportWorkspace(
   return toReadable(recording(archive(), recorded), resolved);
 }
 
+/** Read size of a recorded archive: few, large reads (it is already in whole tar blocks). */
+const REPLAY_READ_BYTES = 1024 * 1024;
+
 /** Streams a recorded archive; the handle was opened first, so eviction cannot pull it away. */
 async function* replayFile(handle: FileHandle): AsyncGenerator<Buffer> {
   try {
     for (;;) {
-      const buf = Buffer.allocUnsafe(BATCH_BYTES);
-      const { bytesRead } = await handle.read(buf, 0, BATCH_BYTES, null);
+      const buf = Buffer.allocUnsafe(REPLAY_READ_BYTES);
+      const { bytesRead } = await handle.read(buf, 0, REPLAY_READ_BYTES, null);
       if (bytesRead === 0) return;
       yield buf.subarray(0, bytesRead);
     }

@@ -78,9 +78,9 @@ export class HandBack extends Error {
 
 /**
  * The task pipeline: fetch → provision → setup → agent → collect → verify → publish, with the
- * sandbox removed on every way out. Task-level failures end the task with a stable code and do
- * not throw; the pipeline throws only to hand a task back to the queue (shutdown, or an
- * unexpected error with tries left).
+ * sandbox removed on every way out (it is made during `fetch`, beside the fetch). Task-level
+ * failures end the task with a stable code and do not throw; the pipeline throws only to hand a
+ * task back to the queue (shutdown, or an unexpected error with tries left).
  */
 export class Pipeline {
   readonly #deps: PipelineDeps;
@@ -125,13 +125,23 @@ export class Pipeline {
     const log = this.#deps.log;
     let task = existing;
     let sandbox: Sandbox | undefined;
+    // The sandbox is made while the repository is fetched; on a way out before it is in hand,
+    // its making is called off (and what it made removed) through this controller.
+    const acquisition = new AbortController();
+    const onStop = (): void => acquisition.abort(signal.reason);
+    signal.addEventListener('abort', onStop, { once: true });
+    let acquiring: Promise<Sandbox> | undefined;
     // The container goes before the task is marked finished, so that a finished task never
     // still holds one; `finally` repeats it for the paths that hand the task back.
     let removed: Promise<void> | undefined;
     const teardown = (): Promise<void> =>
-      (removed ??= (sandbox?.destroy() ?? Promise.resolve()).catch((err: unknown) =>
-        log.warn({ err, taskId }, 'removing the sandbox failed'),
-      ));
+      (removed ??= (async () => {
+        if (sandbox === undefined && acquiring !== undefined) {
+          acquisition.abort(new PatchbayError('cancelled', 'the sandbox is no longer needed'));
+          sandbox = await acquiring.catch(() => undefined);
+        }
+        await sandbox?.destroy();
+      })().catch((err: unknown) => log.warn({ err, taskId }, 'removing the sandbox failed')));
     const phase = async (name: TaskPhase): Promise<void> => {
       signal.throwIfAborted();
       task = (await store.update(taskId, (t) => ({ ...t, phase: name }))) ?? task;
@@ -153,21 +163,27 @@ export class Pipeline {
       events.emit({ type: 'status', status: 'running', phase: task.phase });
 
       await phase('fetch');
-      const base = await this.#deps.repos.resolve(task.repo.url, task.repo.ref, signal);
-      task = (await store.update(taskId, (t) => ({ ...t, baseCommit: base }))) ?? task;
-
-      await phase('provision');
       const setupNeedsNetwork = task.environment.setup !== null;
       const agentNetwork = task.environment.network === 'on' && this.#options.allowAgentNetwork;
-      sandbox = await this.#deps.sandboxes.create(
+      // Neither needs the other: the sandbox (from the pool, or a new container) is made while
+      // the repository is fetched. The `fetch` phase covers both; `provision` waits for the
+      // sandbox if it is not ready yet, then puts the tree in.
+      acquiring = this.#deps.sandboxes.create(
         {
           image: task.environment.image,
           taskId,
           env: task.environment.env,
           network: setupNeedsNetwork || agentNetwork ? 'bridge' : 'none',
         },
-        { signal },
+        { signal: acquisition.signal },
       );
+      // Its failure is seen where it is awaited; until then it must not count as unhandled.
+      acquiring.catch(() => undefined);
+      const base = await this.#deps.repos.resolve(task.repo.url, task.repo.ref, signal);
+      task = (await store.update(taskId, (t) => ({ ...t, baseCommit: base }))) ?? task;
+
+      await phase('provision');
+      sandbox = await acquiring;
       await this.#deps.repos.checkout(sandbox, task.repo.url, base, signal);
 
       const budget = { remaining: this.#options.outputEventBytes };
@@ -333,6 +349,7 @@ export class Pipeline {
     } finally {
       clearTimeout(timer);
       context.signal.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onStop);
       await teardown();
     }
   }

@@ -6,6 +6,7 @@ import {
   OUT_TAIL,
   decodeExit,
   encodeFrame,
+  encodeHeader,
   encodeStart,
   encodeU32,
   type ExitFrame,
@@ -20,6 +21,9 @@ export interface CommandSink {
   /** The command cannot finish: the channel died, or the server refused it. */
   onError(err: Error): void;
 }
+
+/** Stdin payloads smaller than this are copied behind their header (one small write). */
+const COPY_BELOW = 16 * 1024;
 
 /** Bytes of diagnostics kept from the exec server's stderr. */
 const STDERR_KEEP = 4096;
@@ -84,10 +88,22 @@ export class ExecChannel {
     return id;
   }
 
-  /** Stdin bytes for a command; an empty buffer closes its stdin. */
+  /**
+   * Stdin bytes for a command; an empty buffer closes its stdin. `data` is written as it is,
+   * not copied: the caller must not change it afterwards.
+   */
   stdin(id: number, data: Buffer): void {
-    if (this.#death === undefined && this.#commands.has(id))
+    if (this.#death !== undefined || !this.#commands.has(id)) return;
+    if (data.length < COPY_BELOW) {
       this.#socket.write(encodeFrame(FrameType.Stdin, id, data));
+      return;
+    }
+    // Header and payload leave in one writev; copying megabytes behind a header costs more
+    // (fresh pages, then garbage) than the transfer itself.
+    this.#socket.cork();
+    this.#socket.write(encodeHeader(FrameType.Stdin, id, data.length));
+    this.#socket.write(data);
+    this.#socket.uncork();
   }
 
   kill(id: number): void {

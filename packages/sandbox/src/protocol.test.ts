@@ -5,6 +5,7 @@ import {
   FrameType,
   decodeExit,
   encodeFrame,
+  encodeHeader,
   encodeStart,
 } from './protocol.js';
 
@@ -21,6 +22,15 @@ function cuts(bytes: Buffer): Buffer[][] {
   for (let i = 0; i <= bytes.length; i++) out.push([bytes.subarray(0, i), bytes.subarray(i)]);
   return out;
 }
+
+describe('encodeHeader', () => {
+  it('is the head of the frame encodeFrame makes, for a payload written after it', () => {
+    const payload = Buffer.from('some stdin bytes');
+    expect(Buffer.concat([encodeHeader(FrameType.Stdin, 42, payload.length), payload])).toEqual(
+      encodeFrame(FrameType.Stdin, 42, payload),
+    );
+  });
+});
 
 describe('FrameParser', () => {
   it('reassembles frames however the stream is cut', () => {

@@ -66,6 +66,18 @@ export function encodeFrame(type: number, id: number, payload?: Buffer): Buffer 
   return out;
 }
 
+/**
+ * The header alone of a frame whose payload is written separately: large payloads (stdin) go to
+ * the socket as they are, not copied behind a header.
+ */
+export function encodeHeader(type: number, id: number, payloadBytes: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER);
+  out.writeUInt32LE(payloadBytes, 0);
+  out.writeUInt8(type, 4);
+  out.writeUInt32LE(id, 5);
+  return out;
+}
+
 export function encodeStart(id: number, s: StartFrame): Buffer {
   const fixed = Buffer.allocUnsafe(24);
   fixed.writeUInt32LE((s.raw ? START_RAW : 0) | (s.stdin ? START_STDIN : 0), 0);
