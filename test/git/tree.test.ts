@@ -1,5 +1,16 @@
 import { spawn } from 'node:child_process';
-import { lstat, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -397,6 +408,32 @@ describe('exportWorkspace', () => {
     await extract(await cache.exportWorkspace(url, sha, { branch: 'two' }), dir);
     expect((await hostGit(dir, 'symbolic-ref', 'HEAD')).out.trim()).toBe('refs/heads/two');
     expect((await hostGit(dir, 'status', '--porcelain', '--ignored=no')).out).toBe('');
+  });
+
+  it('removes temporary exports and recordings a dead worker left, once they are stale', async () => {
+    const kept = await cache.resolve(server.url('root-only.git'));
+    await streamError(await cache.exportWorkspace(server.url('root-only.git'), kept.sha));
+    const exports = join(cacheRoot, 'exports');
+    const old = new Date(Date.now() - 60 * 60_000);
+    const staleDir = join(exports, `${'0'.repeat(40)}.tmp-dead01`);
+    const staleFile = join(exports, kept.sha, 'workspace-0000.tar.tmp-dead02');
+    const freshDir = join(exports, `${'1'.repeat(40)}.tmp-live01`);
+    await mkdir(staleDir);
+    await writeFile(join(staleDir, 'pack.pack'), 'partial');
+    await writeFile(staleFile, 'partial');
+    await mkdir(freshDir);
+    await utimes(staleDir, old, old);
+    await utimes(staleFile, old, old);
+    // Making an export sweeps: the stale leftovers go, a temporary still being written stays.
+    const url = server.url('tree.git');
+    const { sha } = await cache.resolve(url, 'main');
+    await rm(join(exports, sha), { recursive: true, force: true });
+    await streamError(await cache.exportWorkspace(url, sha));
+    await expect(stat(staleDir)).rejects.toThrow();
+    await expect(stat(staleFile)).rejects.toThrow();
+    expect((await stat(freshDir)).isDirectory()).toBe(true);
+    expect((await stat(join(exports, kept.sha))).isDirectory()).toBe(true);
+    await rm(freshDir, { recursive: true });
   });
 
   it('checks out into anything with putArchive', async () => {

@@ -534,11 +534,31 @@ async function readMeta(dir: string): Promise<WorkspaceMeta | undefined> {
   return { dir, packName: pack.replace(/\.pack$/, '') };
 }
 
-/** Keeps the newest `maxCachedExports` exports (by last use). */
+/**
+ * A temporary export or recording untouched this long was left by a worker that died while
+ * writing it (a live one writes to it all the time, and its consumer has a shorter timeout).
+ */
+const STALE_TEMP_MS = 15 * 60_000;
+
+/**
+ * Keeps the newest `maxCachedExports` exports (by last use), and removes the temporary exports
+ * and recordings that dead workers left behind.
+ */
 async function evictExports(mirror: Mirror): Promise<void> {
-  const names = (await readdir(mirror.exportsDir).catch(() => [] as string[])).filter(
-    (n) => !n.includes('.tmp-'),
+  const all = await readdir(mirror.exportsDir).catch(() => [] as string[]);
+  const names = all.filter((n) => !n.includes('.tmp-'));
+  await removeStaleTemps(
+    mirror.exportsDir,
+    all.filter((n) => n.includes('.tmp-')),
   );
+  for (const name of names) {
+    const dir = join(mirror.exportsDir, name);
+    const inside = await readdir(dir).catch(() => [] as string[]);
+    await removeStaleTemps(
+      dir,
+      inside.filter((n) => n.includes('.tmp-')),
+    );
+  }
   if (names.length <= mirror.maxCachedExports) return;
   const aged = await Promise.all(
     names.map(async (name) => ({
@@ -552,6 +572,18 @@ async function evictExports(mirror: Mirror): Promise<void> {
   aged.sort((a, b) => b.mtime - a.mtime);
   for (const { name } of aged.slice(mirror.maxCachedExports)) {
     await rm(join(mirror.exportsDir, name), { recursive: true, force: true });
+  }
+}
+
+async function removeStaleTemps(dir: string, temps: readonly string[]): Promise<void> {
+  const cutoff = Date.now() - STALE_TEMP_MS;
+  for (const name of temps) {
+    const path = join(dir, name);
+    const mtime = await stat(path).then(
+      (s) => s.mtimeMs,
+      () => Date.now(),
+    );
+    if (mtime < cutoff) await rm(path, { recursive: true, force: true });
   }
 }
 
