@@ -102,7 +102,7 @@ async function main(): Promise<void> {
       loadStart,
     ),
     `- A real sandbox (\`${IMAGE}\`, default limits) holding a ${FILES}-file repository (40 lines each, 40 directories); each changed file gets one appended line.`,
-    '- `collectPatch`: `git add -A` + `git diff --cached --binary` to a file + size (one exec), `readFile` of the patch, then `--numstat -z` and `--name-status -z` (one exec).',
+    '- `collectPatch`: `git add -A`, `git diff --cached --binary` to a file, its size and the file list (`--raw --numstat -z`) in one exec, then a `readFile` of the patch.',
     '- Bare: one exec of `git add -A && git diff --cached --binary <base>` streaming the diff back — the least any collection can do.',
     '',
     '| changed files | patch size | runs | collect p50 | collect p95 | bare p50 | bare p95 | overhead (p50) | load (1 min) after |',
