@@ -164,7 +164,7 @@ async function main(): Promise<void> {
   } finally {
     await bare.close();
     await stack.close();
-    await deleteKeys(REDIS_URL, `${barePrefix}:*`);
+    await deleteKeys(REDIS_URL, barePrefix);
   }
 }
 

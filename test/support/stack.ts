@@ -5,6 +5,7 @@ import {
 } from '@patchbay/agent/testing';
 import { startApi, type ApiServer } from '@patchbay/api';
 import { type Config, loadConfig } from '@patchbay/core';
+import { deletePrefix } from '@patchbay/core/testing';
 import { createRedis } from '@patchbay/queue';
 import { startWorker, type WorkerHandle } from '@patchbay/worker';
 import { randomBytes } from 'node:crypto';
@@ -104,22 +105,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await worker?.close(0);
       await api.close();
       await Promise.allSettled([git.close(), model.close()]);
-      await deleteKeys(config.redis.url, `${config.redis.prefix}:*`);
+      await deleteKeys(config.redis.url, config.redis.prefix);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
 
 /** Removes one test's keys (never the whole database: other tests share it). */
-export async function deleteKeys(url: string, pattern: string): Promise<void> {
+export async function deleteKeys(url: string, prefix: string): Promise<void> {
   const redis = createRedis({ url });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    await deletePrefix(redis, prefix);
   } finally {
     redis.disconnect();
   }

@@ -1,4 +1,5 @@
 import { EMPTY_USAGE, PatchbayError, type Task, type TaskEventBody } from '@patchbay/core';
+import { makeTask } from '@patchbay/core/testing';
 import type { Sandbox, SandboxProvider, SandboxSpec } from '@patchbay/sandbox';
 import type { ArtifactStore, EventLog, TaskStore } from '@patchbay/store';
 import { describe, expect, it } from 'vitest';
@@ -6,33 +7,11 @@ import { Pipeline } from './pipeline.js';
 import type { AgentRunner, RepoSource } from './ports.js';
 
 function newTask(): Task {
-  return {
+  return makeTask({
     id: 'task-1',
-    tenant: 't',
-    status: 'queued',
-    phase: null,
-    createdAt: new Date().toISOString(),
-    startedAt: null,
-    finishedAt: null,
     repo: { url: 'https://example.com/r.git', ref: 'main' },
-    prompt: 'do it',
-    environment: {
-      image: 'img',
-      setup: null,
-      verify: null,
-      env: {},
-      secretNames: [],
-      network: 'none',
-    },
-    model: { name: 'm', reasoningEffort: null },
     limits: { timeoutSeconds: 60, maxTurns: 5, maxTokens: 10_000 },
-    baseCommit: null,
-    result: null,
-    usage: EMPTY_USAGE,
-    error: null,
-    attempts: 0,
-    cancelRequested: false,
-  };
+  });
 }
 
 const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
