@@ -37,6 +37,11 @@ export interface PatchbayErrorOptions {
   cause?: unknown;
   /** Extra, non-secret facts for the API body or event (limits, offending field, …). */
   details?: Record<string, unknown>;
+  /**
+   * The failure may pass on another try (e.g. the Docker engine could not be reached): a task
+   * that meets it is retried while it has tries left, and fails with this code after the last.
+   */
+  retryable?: boolean;
 }
 
 /** The one error class with a stable code; HTTP status and retry policy are derived from the code. */
@@ -44,11 +49,13 @@ export class PatchbayError extends Error {
   override readonly name = 'PatchbayError';
   readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
+  readonly retryable: boolean;
 
   constructor(code: ErrorCode, message: string, options: PatchbayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options.details;
+    this.retryable = options.retryable ?? false;
   }
 }
 

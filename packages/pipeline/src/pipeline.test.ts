@@ -177,6 +177,29 @@ describe('Pipeline: sandbox made beside the fetch', () => {
     expect(h.made).toHaveLength(0);
   });
 
+  it('retries a retryable sandbox error while tries are left, and fails with it after the last', async () => {
+    const unreachable = () =>
+      Promise.reject(
+        new PatchbayError('sandbox_error', 'the Docker engine could not be reached', {
+          retryable: true,
+        }),
+      );
+    const h = harness({ resolve: () => Promise.resolve(sha), create: unreachable });
+    await expect(
+      h.pipeline.run('task-1', { ...context(), attempt: 1, finalAttempt: false }),
+    ).rejects.toMatchObject({ code: 'sandbox_error', retryable: true });
+    // Not finished: the queue runs it again.
+    expect(h.task().status).toBe('running');
+    expect(h.events.at(-1)).toMatchObject({
+      type: 'error',
+      code: 'sandbox_error',
+      message: expect.stringMatching(/will be retried$/),
+    });
+    await h.pipeline.run('task-1', { ...context(), attempt: 3, finalAttempt: true });
+    expect(h.task().status).toBe('failed');
+    expect(h.task().error?.code).toBe('sandbox_error');
+  });
+
   it('cancels during the fetch: the sandbox being made is called off and nothing is left', async () => {
     const queue = new AbortController();
     const h = harness({

@@ -322,6 +322,17 @@ export class Pipeline {
         });
         await events.drain().catch(() => undefined);
         throw new HandBack('worker shutting down', { cause: err });
+      } else if (err instanceof PatchbayError && err.retryable && !context.finalAttempt) {
+        log.warn({ err, taskId, attempt: context.attempt }, 'task will be retried');
+        await teardown();
+        events.emit({
+          type: 'error',
+          code: err.code,
+          message: `${err.message}; the task will be retried`,
+          phase: task.phase,
+        });
+        await events.drain().catch(() => undefined);
+        throw err;
       } else if (err instanceof PatchbayError) {
         await teardown();
         await this.#finish(task, events, 'failed', { code: err.code, message: err.message });

@@ -181,9 +181,22 @@ function cancelled(): PatchbayError {
   return new PatchbayError('cancelled', 'creating the sandbox was cancelled');
 }
 
+/** Connection failures of the engine's socket: the engine is down or restarting. */
+const ENGINE_UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
 function createError(err: unknown, image: string, serverStderr: string): PatchbayError {
   const status = (err as { statusCode?: number }).statusCode;
   const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown }).code;
+  if (status === undefined && typeof code === 'string' && ENGINE_UNREACHABLE.has(code))
+    return new PatchbayError(
+      'sandbox_error',
+      `the Docker engine could not be reached: ${message}`,
+      {
+        cause: err,
+        retryable: true,
+      },
+    );
   if (status === 404 && /image/i.test(message))
     return sandboxError(`sandbox image ${image} was not found on the Docker engine`, err);
   if (serverStderr !== '')
