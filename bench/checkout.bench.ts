@@ -8,17 +8,15 @@
  *   node --import tsx bench/checkout.bench.ts
  *   BENCH_SAMPLES=5 node --import tsx bench/checkout.bench.ts
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MirrorCache } from '@patchbay/git';
-import { DockerSandboxProvider, LABELS, createDockerClient } from '@patchbay/sandbox';
 import { startGitServer } from '../test/support/git-server.js';
 import { bigRepo } from './fixtures.js';
-import { fmt, header, load, log, stats, writeSection } from './support.js';
+import { benchSandboxes, fmt, header, load, log, stats, writeSection } from './support.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 10);
 const IMAGE = process.env.PATCHBAY_SANDBOX_IMAGE ?? 'patchbay/sandbox:latest';
@@ -32,14 +30,8 @@ async function main(): Promise<void> {
     root,
     policy: { hosts: [`http://${git.host}:${git.port}`] },
   });
-  const docker = createDockerClient(process.env.DOCKER_HOST);
-  const namespace = `bench-${randomUUID().slice(0, 8)}`;
-  const provider = new DockerSandboxProvider({
-    docker,
-    namespace,
-    warmPoolSize: 0,
-    reaperIntervalMs: 0,
-  });
+  const sandboxes = benchSandboxes();
+  const provider = sandboxes.provider;
   const url = git.url('big.git');
   const built = { drain: [] as number[], checkout: [] as number[] };
   const replayed = { drain: [] as number[], checkout: [] as number[] };
@@ -88,14 +80,9 @@ async function main(): Promise<void> {
       replayed.checkout.push(await checkout());
     }
   } finally {
-    await provider.close();
+    await sandboxes.close();
     await git.close();
     await rm(root, { recursive: true, force: true });
-    const left = await docker.listContainers({
-      all: true,
-      filters: { label: [`${LABELS.namespace}=${namespace}`] },
-    });
-    await Promise.allSettled(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
   }
   const row = (name: string, xs: number[]): string => {
     const s = stats(xs);

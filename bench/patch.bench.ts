@@ -7,10 +7,9 @@
  *   node --import tsx bench/patch.bench.ts
  *   BENCH_SAMPLES=5 node --import tsx bench/patch.bench.ts
  */
-import { randomUUID } from 'node:crypto';
 import { collectPatch } from '@patchbay/pipeline';
-import { DockerSandboxProvider, LABELS, createDockerClient, type Sandbox } from '@patchbay/sandbox';
-import { fmt, header, load, log, stats, writeSection } from './support.js';
+import { type Sandbox } from '@patchbay/sandbox';
+import { benchSandboxes, fmt, header, load, log, stats, writeSection } from './support.js';
 
 const IMAGE = process.env.PATCHBAY_SANDBOX_IMAGE ?? 'patchbay/sandbox:latest';
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 15);
@@ -31,14 +30,8 @@ async function sh(sandbox: Sandbox, script: string): Promise<string> {
 async function main(): Promise<void> {
   const started = new Date();
   const loadStart = load();
-  const docker = createDockerClient(process.env.DOCKER_HOST);
-  const namespace = `bench-${randomUUID().slice(0, 8)}`;
-  const provider = new DockerSandboxProvider({
-    docker,
-    namespace,
-    warmPoolSize: 0,
-    reaperIntervalMs: 0,
-  });
+  const sandboxes = benchSandboxes();
+  const provider = sandboxes.provider;
   const rows: string[] = [];
   const verdicts: string[] = [];
   try {
@@ -87,12 +80,7 @@ async function main(): Promise<void> {
     }
     await sandbox.destroy();
   } finally {
-    await provider.close();
-    const left = await docker.listContainers({
-      all: true,
-      filters: { label: [`${LABELS.namespace}=${namespace}`] },
-    });
-    await Promise.allSettled(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+    await sandboxes.close();
   }
   await writeSection('patch', [
     ...header(

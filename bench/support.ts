@@ -1,8 +1,10 @@
 /**
- * Shared by the benchmarks in this folder: percentiles, the machine line, and writing one
+ * Shared by the benchmarks in this folder: percentiles, the machine line, writing one
  * benchmark's section of RESULTS.md between its own markers (so benchmarks never clobber each
- * other's figures).
+ * other's figures), and a sandbox provider of a benchmark's own.
  */
+import { DockerSandboxProvider, LABELS, createDockerClient } from '@patchbay/sandbox';
+import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -84,3 +86,29 @@ export async function writeSection(name: string, lines: readonly string[]): Prom
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A sandbox provider for one benchmark: its own namespace, no warm pool, no reaper. `close`
+ * closes it and removes any container of that namespace still there (a run that failed midway).
+ */
+export function benchSandboxes(): { provider: DockerSandboxProvider; close(): Promise<void> } {
+  const docker = createDockerClient(process.env.DOCKER_HOST);
+  const namespace = `bench-${randomUUID().slice(0, 8)}`;
+  const provider = new DockerSandboxProvider({
+    docker,
+    namespace,
+    warmPoolSize: 0,
+    reaperIntervalMs: 0,
+  });
+  return {
+    provider,
+    close: async () => {
+      await provider.close();
+      const left = await docker.listContainers({
+        all: true,
+        filters: { label: [`${LABELS.namespace}=${namespace}`] },
+      });
+      await Promise.allSettled(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+    },
+  };
+}

@@ -17,7 +17,6 @@
  *
  * Parts: overhead, warm, cold (ref refresh window on), warm-fetch, cold-fetch (window 0), e2e.
  */
-import { randomUUID } from 'node:crypto';
 import {
   Agent,
   createModelClient,
@@ -26,11 +25,10 @@ import {
   type TurnResult,
 } from '@patchbay/agent';
 import { startScriptedModelServer, type ScriptedCall } from '@patchbay/agent/testing';
-import { DockerSandboxProvider, LABELS, createDockerClient } from '@patchbay/sandbox';
 import { scenarioScript, shell, steps } from '../test/support/scenarios.js';
 import { type Stack, call, startStack, waitForTask } from '../test/support/stack.js';
 import { bigRepo, workCalls } from './fixtures.js';
-import { fmt, header, load, log, sleep, stats, writeSection } from './support.js';
+import { benchSandboxes, fmt, header, load, log, sleep, stats, writeSection } from './support.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 15);
 const REPO_FILES = 2000;
@@ -214,14 +212,8 @@ async function toolOverhead(): Promise<{ argv: Overhead; string: Overhead; load:
     }),
     appendOnly: false,
   });
-  const docker = createDockerClient(process.env.DOCKER_HOST);
-  const namespace = `bench-${randomUUID().slice(0, 8)}`;
-  const provider = new DockerSandboxProvider({
-    docker,
-    namespace,
-    warmPoolSize: 0,
-    reaperIntervalMs: 0,
-  });
+  const sandboxes = benchSandboxes();
+  const provider = sandboxes.provider;
   try {
     const client = timed(
       createModelClient({ model: 'gpt-test', baseURL: model.url, apiKey: 'sk-bench' }),
@@ -255,13 +247,8 @@ async function toolOverhead(): Promise<{ argv: Overhead; string: Overhead; load:
     await sandbox.destroy();
     return { ...result, load: load() };
   } finally {
-    await provider.close();
+    await sandboxes.close();
     await model.close();
-    const left = await docker.listContainers({
-      all: true,
-      filters: { label: [`${LABELS.namespace}=${namespace}`] },
-    });
-    await Promise.allSettled(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
   }
 }
 
