@@ -7,43 +7,18 @@
  *   BENCH_SAMPLES=50 node --import tsx bench/sandbox.bench.ts   # quicker, for a look
  */
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, release, totalmem } from 'node:os';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
-import { DockerSandboxProvider, LABELS, createDockerClient, type Sandbox } from '@patchbay/sandbox';
+import { createDockerClient, type Sandbox } from '@patchbay/sandbox';
+import { benchSandboxes, fmt, header, load, log, stats, verdict, writeSection } from './support.js';
 
 const IMAGE = process.env.PATCHBAY_SANDBOX_IMAGE ?? 'patchbay/sandbox:latest';
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
 const TAR_MB = 50;
 const TAR_RUNS = 5;
-const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-const START = '<!-- bench:sandbox:start -->';
-const END = '<!-- bench:sandbox:end -->';
 
 const docker = createDockerClient(process.env.DOCKER_HOST);
-const namespace = `bench-${randomUUID().slice(0, 8)}`;
-
-interface Stats {
-  n: number;
-  p50: number;
-  p95: number;
-  mean: number;
-}
-
-function stats(samples: number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number): number => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
-  return {
-    n: s.length,
-    p50: at(0.5),
-    p95: at(0.95),
-    mean: s.reduce((a, b) => a + b, 0) / s.length,
-  };
-}
 
 async function timeEach(n: number, fn: () => Promise<unknown>): Promise<number[]> {
   const out: number[] = [];
@@ -53,10 +28,6 @@ async function timeEach(n: number, fn: () => Promise<unknown>): Promise<number[]
     out.push(performance.now() - t);
   }
   return out;
-}
-
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
 }
 
 /** `docker exec` through the engine API, the fastest way a worker could use it. */
@@ -125,35 +96,23 @@ async function ready(sandbox: Sandbox): Promise<void> {
   if (r.exitCode !== 0) throw new Error('first exec failed');
 }
 
-async function machine(): Promise<string> {
+/** The Docker engine's version and setup, for the section's header. */
+async function engine(): Promise<string> {
   const version = await docker.version();
-  const info = (await docker.info()) as { CgroupVersion?: string; Driver?: string; NCPU?: number };
-  const cpu = cpus();
+  const info = (await docker.info()) as { CgroupVersion?: string; Driver?: string };
   return (
-    `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ` +
-    `Linux ${release()}; Docker engine ${version.Version} (API ${version.ApiVersion}), ` +
-    `cgroup v${info.CgroupVersion ?? '?'}, ${info.Driver ?? '?'}; Node ${process.version}`
+    `Docker engine ${version.Version} (API ${version.ApiVersion}), ` +
+    `cgroup v${info.CgroupVersion ?? '?'}, ${info.Driver ?? '?'}`
   );
 }
 
-const fmt = (ms: number): string => `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
-
 async function main(): Promise<void> {
   const started = new Date();
-  const loadStart = loadavg()[0]!;
-  const cold = new DockerSandboxProvider({
-    docker,
-    namespace,
-    warmPoolSize: 0,
-    reaperIntervalMs: 0,
-  });
-  const warm = new DockerSandboxProvider({
-    docker,
-    namespace,
-    warmPoolSize: 1,
-    warmPoolImages: [IMAGE],
-    reaperIntervalMs: 0,
-  });
+  const loadStart = load();
+  const coldSandboxes = benchSandboxes();
+  const warmSandboxes = benchSandboxes(IMAGE);
+  const cold = coldSandboxes.provider;
+  const warm = warmSandboxes.provider;
   try {
     // --- exec round trip ---------------------------------------------------------------
     const sb = await cold.create({ image: IMAGE, taskId: 'bench-exec' });
@@ -214,14 +173,14 @@ async function main(): Promise<void> {
 
     // --- report ------------------------------------------------------------------------
     const ratio = apiExec.p50 / channel.p50;
-    const verdict = (ok: boolean): string => (ok ? 'met' : '**missed**');
-    const section = [
-      START,
-      '## Sandbox (`packages/sandbox`)',
-      '',
-      `- Machine: ${await machine()}`,
-      `- Date: ${started.toISOString()}; load average (1 min) ${loadStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end (the machine is shared: other work runs beside the benchmark)`,
-      `- Command: \`${process.env.BENCH_SAMPLES ? `BENCH_SAMPLES=${SAMPLES} ` : ''}node --import tsx bench/sandbox.bench.ts\` (also \`npm run bench\`)`,
+    await writeSection('sandbox', [
+      ...header(
+        'Sandbox (`packages/sandbox`)',
+        `${process.env.BENCH_SAMPLES ? `BENCH_SAMPLES=${SAMPLES} ` : ''}node --import tsx bench/sandbox.bench.ts`,
+        started,
+        loadStart,
+      ),
+      `- ${await engine()}`,
       `- Image: \`${IMAGE}\`, operator default limits (1 CPU, 2 GiB), no network`,
       '',
       '### Exec round trip of a no-op command',
@@ -254,36 +213,10 @@ async function main(): Promise<void> {
       `| \`getArchive\` of the same tree out of the sandbox (the tree's source; one run) | 1 | ${getMBps.toFixed(0)} MB/s | |`,
       '',
       "(The engine's own archive API cannot write into a read-only-root container, even into its tmpfs.)",
-      END,
-    ].join('\n');
-    process.stdout.write(`${section}\n`);
-    await writeSection(section);
-    log(`wrote ${RESULTS}`);
+    ]);
   } finally {
-    await Promise.allSettled([cold.close(), warm.close()]);
-    const left = await docker.listContainers({
-      all: true,
-      filters: { label: [`${LABELS.namespace}=${namespace}`] },
-    });
-    await Promise.allSettled(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+    await Promise.allSettled([coldSandboxes.close(), warmSandboxes.close()]);
   }
-}
-
-/** Replaces this benchmark's section of RESULTS.md, leaving the others as they are. */
-async function writeSection(section: string): Promise<void> {
-  let text = '';
-  try {
-    text = await readFile(RESULTS, 'utf8');
-  } catch {
-    text = '# Benchmark results\n\nEach section is written by the benchmark named in it.\n';
-  }
-  const from = text.indexOf(START);
-  const to = text.indexOf(END);
-  text =
-    from >= 0 && to > from
-      ? text.slice(0, from) + section + text.slice(to + END.length)
-      : `${text.trimEnd()}\n\n${section}\n`;
-  await writeFile(RESULTS, text);
 }
 
 await main();

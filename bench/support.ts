@@ -88,17 +88,23 @@ export async function writeSection(name: string, lines: readonly string[]): Prom
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A sandbox provider for one benchmark: its own namespace, no warm pool, no reaper. `close`
- * closes it and removes any container of that namespace still there (a run that failed midway).
+ * A sandbox provider for one benchmark: its own namespace, no reaper, and no warm pool unless
+ * `warmPoolImage` names one (then one container of it kept ready). `close` closes it and
+ * removes any container of that namespace still there (a run that failed midway).
  */
-export function benchSandboxes(): { provider: DockerSandboxProvider; close(): Promise<void> } {
+export function benchSandboxes(warmPoolImage?: string): {
+  provider: DockerSandboxProvider;
+  close(): Promise<void>;
+} {
   const docker = createDockerClient(process.env.DOCKER_HOST);
   const namespace = `bench-${randomUUID().slice(0, 8)}`;
   const provider = new DockerSandboxProvider({
     docker,
     namespace,
-    warmPoolSize: 0,
     reaperIntervalMs: 0,
+    ...(warmPoolImage === undefined
+      ? { warmPoolSize: 0 }
+      : { warmPoolSize: 1, warmPoolImages: [warmPoolImage] }),
   });
   return {
     provider,
