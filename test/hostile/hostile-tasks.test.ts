@@ -38,6 +38,7 @@ beforeAll(async () => {
       PATCHBAY_SANDBOX_MEMORY: '512m',
       PATCHBAY_SANDBOX_WORKSPACE_SIZE: '128m',
       PATCHBAY_SANDBOX_PIDS: '256',
+      PATCHBAY_SANDBOX_TMP_SIZE: '64m',
     },
     script: scenarioScript({
       // Keys: the process environment of every process it can see, its own, and the usual files.
@@ -108,8 +109,45 @@ beforeAll(async () => {
       // A fork bomb whose leader exits at once: its orphans outlive the command (background
       // processes are allowed to) and hold every pid the sandbox may have.
       'fork-orphans': steps([
+        shell('echo kept > kept.txt'),
         shell(':(){ :|:& };:; echo left-behind', { timeout_ms: 10_000 }),
         shell('echo after', { timeout_ms: 10_000 }),
+      ]),
+      // How the agent may leave the sandbox for collect and verify: each keeps one change that
+      // must reach the patch.
+      'dev-server': steps([
+        shell('echo kept > kept.txt'),
+        shell('(python3 -m http.server 8000 >/dev/null 2>&1 &); (sleep 600 &); setsid sleep 600 &'),
+      ]),
+      'full-tmp': steps([
+        shell('echo kept > kept.txt'),
+        shell(
+          'dd if=/dev/zero of=/tmp/fill bs=1M count=2000 2>&1 | grep -o "No space left on device"',
+          {
+            timeout_ms: 60_000,
+          },
+        ),
+      ]),
+      'full-workspace': steps([
+        shell('echo kept > kept.txt && printf "fill.bin\\n" > .gitignore'),
+        shell(
+          'dd if=/dev/zero of=fill.bin bs=1M count=2000 2>&1 | grep -o "No space left on device"',
+          {
+            timeout_ms: 60_000,
+          },
+        ),
+      ]),
+      unreadable: steps([
+        shell(
+          'echo kept > kept.txt && chmod 000 kept.txt && mkdir -p locked/in && echo deep > locked/in/f.txt && chmod 000 locked/in locked && chmod 000 README.md',
+        ),
+      ]),
+      'broken-git': steps([
+        shell(
+          'echo kept > kept.txt && git update-index --assume-unchanged README.md && echo "# changed" > README.md && ' +
+            'printf "[core]\\n\\thooksPath = /tmp\\n\\tbare = true\\n" > .git/config && rm -rf .git/objects && echo garbage > .git/index && echo junk > .git/HEAD && ' +
+            'printf "[core]\\n\\texcludesFile = /dev/null\\n[alias]\\n\\tdiff = !false\\n" > ~/.gitconfig',
+        ),
       ]),
       // A diff past the 1 MiB patch cap.
       'huge-diff': steps([shell('head -c 3m /dev/urandom | base64 > big.txt && ls -la big.txt')]),
@@ -216,18 +254,38 @@ describe('a hostile agent', () => {
 
   it('contains a fork bomb that outlives its command to its own sandbox, and ends in bounded time', async () => {
     const started = Date.now();
-    const id = await submit('fork-orphans');
+    const id = await submit('fork-orphans', { environment: { verify: 'test -f kept.txt' } });
     const task = await waitForTask(stack, id, {}, 120_000);
-    // The sandbox is spent (no pid left to run git in it), so the task either finished before
-    // noticing or failed with the sandbox's code; either way it ended, and the next test shows
-    // the worker unharmed.
-    console.log(`fork-orphans: ${task.status} ${task.error?.code ?? ''}`);
-    if (task.status === 'failed') expect(task.error.code).toBe('sandbox_error');
-    else expect(task.status).toBe('succeeded');
+    // The sandbox was spent (no pid left), but the worker quiesced it before collecting and
+    // verifying: the agent's work is kept and the repository's tests ran.
+    expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
+    expect(task.result.verify.passed).toBe(true);
+    expect(await patchOf(id)).toContain('+++ b/kept.txt');
     expect(Date.now() - started).toBeLessThan(120_000);
     expect(
       await docker.listContainers({ all: true, filters: { label: [`${LABELS.task}=${id}`] } }),
     ).toEqual([]);
+  });
+
+  it.each([
+    ['dev-server', ['kept.txt']],
+    ['full-tmp', ['kept.txt']],
+    ['full-workspace', ['.gitignore', 'kept.txt']],
+    ['unreadable', ['kept.txt', 'locked/in/f.txt']],
+    ['broken-git', ['README.md', 'kept.txt']],
+  ])('%s: the patch is still collected and verify still runs', async (scenario, files) => {
+    const id = await submit(scenario, { environment: { verify: 'test -s kept.txt' } });
+    const task = await waitForTask(stack, id, {}, 120_000);
+    expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
+    expect(task.result.verify.passed, task.result.verify.output).toBe(true);
+    expect(task.result.files.map((f: { path: string }) => f.path).sort()).toEqual(files);
+    // The agent really left the sandbox in that state.
+    if (scenario.startsWith('full-'))
+      expect(outputs(await eventsOf(id))[1]).toContain('No space left on device');
+    const patch = await patchOf(id);
+    for (const file of files) expect(patch).toContain(`+++ b/${file}`);
+    if (scenario === 'broken-git') expect(patch).toContain('+# changed');
+    if (scenario === 'unreadable') expect(patch).not.toContain('README.md');
   });
 
   it('cannot write outside /workspace with apply_patch, directly or through symlinks', async () => {

@@ -73,7 +73,8 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
   });
   const repos: RepoSource = {
     resolve: async (url, ref, signal) => (await mirrors.resolve(url, ref, { signal })).sha,
-    checkout: (sandbox, url, sha, signal) => mirrors.checkout(sandbox, url, sha, { signal }),
+    checkout: (sandbox, url, sha, signal, path) =>
+      mirrors.checkout(sandbox, url, sha, { signal, ...(path === undefined ? {} : { path }) }),
   };
   // Declared before the task worker exists: the gauge reads it lazily, at scrape time.
   let runningTasks = (): number => 0;

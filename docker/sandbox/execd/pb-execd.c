@@ -17,6 +17,8 @@
  *   STDIN  (3)  bytes for the command's stdin; an empty payload closes it
  *   KILL   (4)  kill the command's process tree (cancellation)
  *   CREDIT (5)  u32: more output bytes a RAW command may send
+ *   QUIESCE (6) empty: kill every process of the sandbox but execd and init (every command's
+ *               tree, and whatever the commands left running) -> QUIESCED with the same id
  * execd -> worker
  *   PONG   (129)
  *   OUT    (130) u8 stream (1 stdout, 2 stderr; | 0x80 for the tail part), bytes
@@ -24,6 +26,7 @@
  *   EXIT   (132) i32 exit code (-1: signalled), i32 signal, u64 dropped bytes, u32 wall ms,
  *                u32 flags (1 timed out, 2 killed on request, 4 OOM kill during the command)
  *   ERROR  (133) message (a malformed START)
+ *   QUIESCED (134) u32 processes killed, u32 processes still there (0 unless they would not die)
  *
  * A timeout or a KILL kills the command's whole process tree. A command is over when its own
  * process has exited and its output pipes have closed, or EXIT_GRACE_MS after it exited:
@@ -61,11 +64,13 @@ enum {
   C_STDIN = 3,
   C_KILL = 4,
   C_CREDIT = 5,
+  C_QUIESCE = 6,
   S_PONG = 129,
   S_OUT = 130,
   S_ACK = 131,
   S_EXIT = 132,
   S_ERROR = 133,
+  S_QUIESCED = 134,
 };
 
 #define F_RAW 1u
@@ -634,6 +639,45 @@ static void kill_all(void) {
     if (!c->reaped) kill_tree(c->pid);
 }
 
+/*
+ * Empties the sandbox of everything but execd and init: what the agent left running (a dev
+ * server, a runaway job, a fork bomb filling the pids limit) must not stop the worker from
+ * collecting the agent's work. kill(-1) reaches every process this user may signal, which in the
+ * sandbox is all of them but init and execd itself; the kernel delivers it under the task list
+ * lock, so nothing forks past it. Rounds repeat until /proc holds nothing else (zombies
+ * included, since they still count against the pids limit), for at most about two seconds.
+ */
+static void reap(void);
+
+static void quiesce(uint32_t id) {
+  static struct pinfo *procs;
+  static size_t procs_cap;
+  pid_t self = getpid();
+  uint32_t killed = 0, left = 0;
+  for (struct cmd *c = cmds; c; c = c->next)
+    if (!c->reaped) c->killed = 1;
+  for (int round = 0; round < 400; round++) {
+    size_t n = scan_procs(&procs, &procs_cap);
+    left = 0;
+    uint32_t alive = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (procs[i].pid == self || procs[i].pid == 1) continue;
+      left++;
+      if (procs[i].state != 'Z' && procs[i].state != 'X') alive++;
+    }
+    if (round == 0) killed = alive;
+    if (left == 0) break;
+    if (alive > 0) kill(-1, SIGKILL);
+    reap();
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  uint8_t p[8];
+  put_u32(p, killed);
+  put_u32(p + 4, left);
+  frame(S_QUIESCED, id, p, sizeof p, 0, 0);
+}
+
 static void handle_frames(void) {
   size_t pos = 0;
   while (inbuf.len - pos >= HDR) {
@@ -667,6 +711,9 @@ static void handle_frames(void) {
       break;
     case C_CREDIT:
       if ((c = find_cmd(id)) && len >= 4) c->credit += get_u32(p);
+      break;
+    case C_QUIESCE:
+      quiesce(id);
       break;
     default:
       send_error(id, "unknown frame type");

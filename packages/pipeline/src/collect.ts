@@ -1,11 +1,31 @@
 import { type FileChange, PatchbayError } from '@patchbay/core';
 import type { Sandbox } from '@patchbay/sandbox';
 
-const PATCH_FILE = '/tmp/.patchbay/patch.diff';
+/**
+ * Patchbay's own scratch space in the sandbox (a tmpfs of its own, see the Docker driver), so that
+ * a full /tmp, home or workspace cannot stop the collection. Emptied before each use: nothing of
+ * the agent's belongs there.
+ */
+export const SCRATCH_DIR = '/run/patchbay';
+const DIR = `${SCRATCH_DIR}/collect`;
+const PATCH_FILE = `${DIR}/patch.diff`;
+/** Where a pristine copy of the base's objects goes when the agent damaged its `.git`. */
+const BASE_DIR = `${DIR}/base`;
+/** Exit code of the collect script when the workspace's object store cannot give the base. */
+const BASE_UNREADABLE = 3;
 
-/** git inside the sandbox with nothing of the repository's able to run: no hooks, no drivers. */
-const GIT =
-  'git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c diff.external= -c core.quotePath=false';
+/** Puts the repository at the base commit (its `.git` with the objects) into `path`. */
+export type BaseRestorer = (sandbox: Sandbox, path: string, signal: AbortSignal) => Promise<void>;
+
+export interface CollectOptions {
+  maxBytes: number;
+  signal: AbortSignal;
+  /**
+   * Used when the workspace's `.git` no longer holds the base commit's objects (the agent
+   * deleted or broke them). Without it, such a workspace fails the collection with a clear error.
+   */
+  restoreBase?: BaseRestorer;
+}
 
 export interface CollectedPatch {
   patch: Buffer;
@@ -18,34 +38,37 @@ export interface CollectedPatch {
  * The agent's changes as `git diff --binary <base>` of the whole working tree (new files
  * included, ignored files not), computed inside the sandbox and treated as untrusted bytes.
  *
- * One exec stages everything, writes the patch to a file, prints its size and then the file list
- * (`--raw --numstat -z`, one diff pass for both); a second round trip reads the patch. Fewer
- * execs and diff passes matter for a patch of many files (bench/RESULTS.md, patch collection).
+ * Whatever state the agent left the container in, the collection must not lose its work:
+ * - every process the agent left running is killed first ({@link Sandbox.quiesce}), so a full
+ *   process table or a runaway job cannot stop the commands below;
+ * - nothing of the agent's git setup is trusted: the diff comes from a git directory of
+ *   Patchbay's own in the scratch tmpfs (its own config and a pristine index read from the base
+ *   tree), which borrows the workspace's objects through `alternates`; the agent's `.git/config`,
+ *   `.git/index` (with its skip-worktree or assume-unchanged bits), hooks and `~/.gitconfig`
+ *   play no part. When the workspace's objects cannot give the base (the agent deleted or
+ *   damaged them), `restoreBase` brings a pristine copy and the collection runs again;
+ * - files and directories the agent made unreadable to itself are made readable (their mode as
+ *   git records it, the executable bit, does not change);
+ * - only the scratch tmpfs is written, so a full workspace, /tmp or home does not matter.
+ *
+ * One exec prepares, stages, writes the patch (cut one byte past the cap), prints its size and
+ * then the file list (`--raw --numstat -z`, one diff pass for both); a second round trip reads the
+ * patch (bench/RESULTS.md, patch collection).
  */
 export async function collectPatch(
   sandbox: Sandbox,
   base: string,
-  options: { maxBytes: number; signal: AbortSignal },
+  options: CollectOptions,
 ): Promise<CollectedPatch> {
-  const diff = `${GIT} diff --cached --no-color --no-ext-diff --no-textconv -M`;
-  const script = [
-    'set -e',
-    'mkdir -p /tmp/.patchbay',
-    // git warns on stderr (a repository's `.gitattributes` asking for CRLF makes `git add` warn
-    // about every file), and the exec channel interleaves stderr with the stdout parsed below:
-    // keep warnings out of it, and show them only when a step fails.
-    'exec 2>/tmp/.patchbay/collect.err',
-    "trap 'cat /tmp/.patchbay/collect.err' ERR",
-    `${GIT} add -A -- .`,
-    `${diff} --binary ${base} > ${PATCH_FILE}`,
-    `stat -c %s ${PATCH_FILE}`,
-    `${diff} --raw --numstat -z ${base}`,
-  ].join('\n');
-  const made = await sandbox.exec(['bash', '-c', script], {
-    timeoutMs: 300_000,
-    signal: options.signal,
-    maxOutputBytes: 32 * 1024 * 1024,
-  });
+  await sandbox.quiesce();
+  let made = await runCollect(sandbox, base, options, false);
+  if (made.exitCode === BASE_UNREADABLE) {
+    if (options.restoreBase === undefined) throw baseUnreadable(made.output);
+    await sandbox.quiesce();
+    await options.restoreBase(sandbox, BASE_DIR, options.signal);
+    made = await runCollect(sandbox, base, options, true);
+    if (made.exitCode === BASE_UNREADABLE) throw baseUnreadable(made.output);
+  }
   const output = made.output.toString('utf8');
   if (made.exitCode !== 0) {
     throw new PatchbayError('sandbox_error', `collecting the patch failed: ${output.slice(-2000)}`);
@@ -60,10 +83,8 @@ export async function collectPatch(
   if (size > options.maxBytes) {
     throw new PatchbayError(
       'patch_too_large',
-      `the patch is ${size} bytes, more than the ${options.maxBytes} allowed`,
-      {
-        details: { bytes: size, maxBytes: options.maxBytes },
-      },
+      `the patch is more than the ${options.maxBytes} bytes allowed`,
+      { details: { maxBytes: options.maxBytes } },
     );
   }
   const patch =
@@ -79,6 +100,68 @@ export async function collectPatch(
     additions: files.reduce((sum, f) => sum + f.additions, 0),
     deletions: files.reduce((sum, f) => sum + f.deletions, 0),
   };
+}
+
+function baseUnreadable(output: Buffer): PatchbayError {
+  return new PatchbayError(
+    'sandbox_error',
+    `the base commit could not be read to collect the patch: ${output.toString('utf8').slice(-1000)}`,
+    { details: { reason: 'base_unreadable' } },
+  );
+}
+
+/** git with nothing of the repository's able to run: no hooks, no drivers, no fsmonitor. */
+const GIT =
+  'git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c diff.external= -c core.quotePath=false';
+
+async function runCollect(
+  sandbox: Sandbox,
+  base: string,
+  options: CollectOptions,
+  restored: boolean,
+): Promise<{ exitCode: number | null; output: Buffer; droppedBytes: number }> {
+  if (!/^[0-9a-f]{40,64}$/.test(base)) throw new PatchbayError('internal_error', 'bad base commit');
+  const diff = `${GIT} diff --cached --no-color --no-ext-diff --no-textconv -M`;
+  const alternates = restored
+    ? `${BASE_DIR}/.git/objects\n/workspace/.git/objects`
+    : '/workspace/.git/objects';
+  const script = [
+    'set -e',
+    // Keeps a restored base, clears everything else (the agent may have filled the scratch).
+    `mkdir -p ${DIR}`,
+    `find ${DIR} -mindepth 1 -maxdepth 1 ! -name base -exec rm -rf {} +`,
+    `mkdir -p ${DIR}/git/objects/info ${DIR}/git/refs`,
+    // git warns on stderr (a repository's `.gitattributes` asking for CRLF makes `git add` warn
+    // about every file), and the exec channel interleaves stderr with the stdout parsed below:
+    // keep warnings out of it, and show them only when a step fails.
+    `exec 2>${DIR}/err`,
+    `trap 'cat ${DIR}/err' ERR`,
+    `printf '${alternates}\n' > ${DIR}/git/objects/info/alternates`,
+    `printf 'ref: refs/heads/patchbay\n' > ${DIR}/git/HEAD`,
+    `printf '[core]\n\trepositoryformatversion = 0\n\tbare = false\n' > ${DIR}/git/config`,
+    `export GIT_DIR=${DIR}/git GIT_WORK_TREE=/workspace GIT_INDEX_FILE=${DIR}/index`,
+    'export GIT_CONFIG_GLOBAL=/dev/null GIT_NO_REPLACE_OBJECTS=1 GIT_OPTIONAL_LOCKS=0',
+    'unset GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_COMMON_DIR GIT_NAMESPACE',
+    // Directories the agent cannot list and files it cannot read; find acts on a directory
+    // before it descends into it.
+    'find /workspace -xdev \\( -type d ! -perm -u=rx -exec chmod u+rx {} \\; \\) -o \\( -type f ! -perm -u=r -exec chmod u+r {} \\; \\) || true',
+    `if ! ${GIT} read-tree ${base} 2>>${DIR}/err; then cat ${DIR}/err; exit ${BASE_UNREADABLE}; fi`,
+    'cd /workspace',
+    `${GIT} add -A -- .`,
+    // Cut one byte past the cap: a larger patch is refused, and must not fill the scratch first.
+    'set +e',
+    `${diff} --binary ${base} | head -c ${options.maxBytes + 1} > ${PATCH_FILE}`,
+    'codes=("${PIPESTATUS[@]}")',
+    'set -e',
+    `if [ "\${codes[1]}" != 0 ] || { [ "\${codes[0]}" != 0 ] && [ "\${codes[0]}" != 141 ]; }; then cat ${DIR}/err; exit 1; fi`,
+    `stat -c %s ${PATCH_FILE}`,
+    `${diff} --raw --numstat -z ${base}`,
+  ].join('\n');
+  return sandbox.exec(['bash', '-c', script], {
+    timeoutMs: 300_000,
+    signal: options.signal,
+    maxOutputBytes: 32 * 1024 * 1024,
+  });
 }
 
 /**

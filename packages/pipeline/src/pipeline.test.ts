@@ -57,6 +57,7 @@ function harness(options: {
         broken: false,
         // The patch collection's one exec: an empty patch, no files.
         exec: () => Promise.resolve({ exitCode: 0, output: Buffer.from('0\n'), droppedBytes: 0 }),
+        quiesce: () => Promise.resolve({ killed: 0 }),
         destroy: () => {
           destroyed.push(id);
           return Promise.resolve();

@@ -249,12 +249,15 @@ export class Pipeline {
       const collected = await collectPatch(sandbox, base, {
         maxBytes: this.#options.maxPatchBytes,
         signal,
+        restoreBase: (target, path, stop) =>
+          this.#deps.repos.checkout(target, task.repo.url, base, stop, path),
       });
       await this.#deps.artifacts.put(taskId, ARTIFACTS.patch, collected.patch);
 
       let verify: VerifyResult | null = null;
       if (task.environment.verify !== null && outcome.stopReason !== 'timeout') {
         await phase('verify');
+        // Collecting quiesced the sandbox already; nothing has run since.
         const sink = new OutputSink({ phase: 'verify', emit: events.emit, budget });
         const result = await sandbox.exec(task.environment.verify, {
           env: task.environment.env,

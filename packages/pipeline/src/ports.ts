@@ -5,8 +5,17 @@ import type { Sandbox } from '@patchbay/sandbox';
 export interface RepoSource {
   /** Resolves `ref` (the default branch when null) to a full commit sha, fetching as needed. */
   resolve(url: string, ref: string | null, signal: AbortSignal): Promise<string>;
-  /** Makes /workspace of the sandbox a git repository whose HEAD is `sha`, with a clean status. */
-  checkout(sandbox: Sandbox, url: string, sha: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Makes a directory of the sandbox (/workspace unless `path` says otherwise) a git repository
+   * whose HEAD is `sha`, with a clean status.
+   */
+  checkout(
+    sandbox: Sandbox,
+    url: string,
+    sha: string,
+    signal: AbortSignal,
+    path?: string,
+  ): Promise<void>;
 }
 
 /** Why the agent stopped. Every reason but `completed` means a budget ran out. */

@@ -36,7 +36,11 @@ const STDERR_KEEP = 4096;
 export class ExecChannel {
   #socket: Duplex;
   #commands = new Map<number, CommandSink>();
-  #pings = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  /** Requests that are not commands (ping, quiesce), answered by one frame with their id. */
+  #requests = new Map<
+    number,
+    { resolve: (payload: Buffer) => void; reject: (err: Error) => void }
+  >();
   #nextId = 1;
   #death: Error | undefined;
   #stderr = '';
@@ -117,25 +121,40 @@ export class ExecChannel {
   }
 
   /** Resolves when the server answers: it is up and the stream works end to end. */
-  ping(timeoutMs: number): Promise<void> {
+  async ping(timeoutMs: number): Promise<void> {
+    await this.#request(FrameType.Ping, timeoutMs, 'answer');
+  }
+
+  /**
+   * Kills every process in the sandbox but the exec server and init: every running command's
+   * tree and whatever commands left behind. Resolves with how many processes were killed and how
+   * many would not go.
+   */
+  async quiesce(timeoutMs: number): Promise<{ killed: number; left: number }> {
+    const payload = await this.#request(FrameType.Quiesce, timeoutMs, 'quiesce the sandbox');
+    if (payload.length < 8) throw new Error('the exec server sent a short QUIESCED frame');
+    return { killed: payload.readUInt32LE(0), left: payload.readUInt32LE(4) };
+  }
+
+  #request(type: number, timeoutMs: number, what: string): Promise<Buffer> {
     if (this.#death !== undefined) return Promise.reject(this.#death);
     const id = this.#allocId();
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#pings.delete(id);
-        reject(new Error(`the exec server did not answer within ${timeoutMs} ms`));
+        this.#requests.delete(id);
+        reject(new Error(`the exec server did not ${what} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#pings.set(id, {
-        resolve: () => {
+      this.#requests.set(id, {
+        resolve: (payload) => {
           clearTimeout(timer);
-          resolve();
+          resolve(payload);
         },
         reject: (err) => {
           clearTimeout(timer);
           reject(err);
         },
       });
-      this.#socket.write(encodeFrame(FrameType.Ping, id));
+      this.#socket.write(encodeFrame(type, id));
     });
   }
 
@@ -155,10 +174,11 @@ export class ExecChannel {
 
   #onFrame(type: number, id: number, payload: Buffer): void {
     switch (type) {
-      case FrameType.Pong: {
-        const ping = this.#pings.get(id);
-        this.#pings.delete(id);
-        ping?.resolve();
+      case FrameType.Pong:
+      case FrameType.Quiesced: {
+        const request = this.#requests.get(id);
+        this.#requests.delete(id);
+        request?.resolve(payload);
         return;
       }
       case FrameType.Out: {
@@ -196,11 +216,11 @@ export class ExecChannel {
     if (this.#death !== undefined) return;
     this.#death = err;
     const commands = [...this.#commands.values()];
-    const pings = [...this.#pings.values()];
+    const requests = [...this.#requests.values()];
     this.#commands.clear();
-    this.#pings.clear();
+    this.#requests.clear();
     for (const sink of commands) sink.onError(err);
-    for (const ping of pings) ping.reject(err);
+    for (const request of requests) request.reject(err);
     const onDeath = this.#onDeath;
     this.#onDeath = undefined;
     onDeath?.(err);

@@ -72,6 +72,7 @@ export function containerCreateOptions(
       '/workspace': tmpfs(limits.workspaceBytes, '0755', owner),
       '/tmp': tmpfs(limits.tmpBytes, '1777'),
       [o.user.home]: tmpfs(o.homeBytes, '0755', owner),
+      '/run/patchbay': tmpfs(o.scratchBytes, '0700', owner),
     },
     NetworkMode: network === 'bridge' ? o.bridgeNetwork : 'none',
     IpcMode: 'private',

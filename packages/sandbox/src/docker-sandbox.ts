@@ -366,6 +366,17 @@ export class DockerSandbox implements Sandbox {
     return out;
   }
 
+  async quiesce(options: { timeoutMs?: number } = {}): Promise<{ killed: number }> {
+    this.#assertAlive();
+    const { killed, left } = await this.#channel
+      .quiesce(options.timeoutMs ?? 30_000)
+      .catch(async (err: unknown) => {
+        throw await this.#failure(err as Error);
+      });
+    if (left > 0) throw sandboxError(`${left} processes were still in the sandbox after killing`);
+    return { killed };
+  }
+
   async disableNetwork(): Promise<void> {
     this.#assertAlive();
     const info = await this.#container.inspect();

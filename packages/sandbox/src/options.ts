@@ -71,6 +71,13 @@ export interface DockerSandboxProviderOptions {
   /** Size cap of the agent user's home (a tmpfs, like /tmp). @default 512 MiB */
   homeBytes?: number;
   /**
+   * Size cap of /run/patchbay, the worker's own scratch tmpfs in the sandbox (the patch being
+   * collected, a pristine copy of the base when the agent broke its `.git`), apart from the
+   * agent's /tmp and workspace so that filling those cannot stop a collection.
+   * @default 1 GiB
+   */
+  scratchBytes?: number;
+  /**
    * Ready containers kept per image. 0 turns the pool off. A pooled container serves one task
    * and is then destroyed.
    * @default 1
@@ -121,6 +128,7 @@ export interface ResolvedProviderOptions {
   namespace: string;
   limits: SandboxLimits;
   homeBytes: number;
+  scratchBytes: number;
   warmPoolSize: number;
   warmPoolImages: readonly string[];
   reaperIntervalMs: number;
@@ -165,6 +173,7 @@ export function resolveProviderOptions(o: DockerSandboxProviderOptions): Resolve
     namespace: o.namespace ?? 'patchbay',
     limits,
     homeBytes: o.homeBytes ?? 512 * MiB,
+    scratchBytes: o.scratchBytes ?? 1024 * MiB,
     warmPoolSize: o.warmPoolSize ?? 1,
     warmPoolImages: o.warmPoolImages ?? [],
     reaperIntervalMs: o.reaperIntervalMs ?? 60_000,
@@ -181,7 +190,13 @@ export function resolveProviderOptions(o: DockerSandboxProviderOptions): Resolve
   if (!/^[A-Za-z0-9_.-]+$/.test(resolved.workerId)) invalid('workerId must match [A-Za-z0-9_.-]+');
   if (!/^[A-Za-z0-9_.-]+$/.test(resolved.namespace))
     invalid('namespace must match [A-Za-z0-9_.-]+');
-  for (const key of ['homeBytes', 'maxAgeMs', 'transferTimeoutMs', 'readyTimeoutMs'] as const) {
+  for (const key of [
+    'homeBytes',
+    'scratchBytes',
+    'maxAgeMs',
+    'transferTimeoutMs',
+    'readyTimeoutMs',
+  ] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] <= 0)
       invalid(`${key} must be a positive integer`);
   }

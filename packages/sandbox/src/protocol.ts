@@ -10,12 +10,14 @@ export const FrameType = {
   Stdin: 3,
   Kill: 4,
   Credit: 5,
+  Quiesce: 6,
   // execd -> worker
   Pong: 129,
   Out: 130,
   Ack: 131,
   Exit: 132,
   Error: 133,
+  Quiesced: 134,
 } as const;
 
 export const START_RAW = 1;

@@ -73,7 +73,12 @@ describe('hardening', () => {
     expect(h.NetworkMode).toBe('none');
     expect(h.Binds ?? []).toEqual([]);
     expect(info.Mounts).toEqual([]);
-    expect(Object.keys(h.Tmpfs ?? {}).sort()).toEqual(['/home/agent', '/tmp', '/workspace']);
+    expect(Object.keys(h.Tmpfs ?? {}).sort()).toEqual([
+      '/home/agent',
+      '/run/patchbay',
+      '/tmp',
+      '/workspace',
+    ]);
     expect(info.Config.User).toBe('1000:1000');
     expect(info.Config.Labels).toMatchObject({
       'patchbay.managed': 'true',
@@ -159,6 +164,30 @@ describe('hardening', () => {
     expect(after.output.toString()).toBe('alive\n');
     // The host could still make processes all along, and can now.
     expect(execFileSync('true').length).toBe(0);
+  });
+
+  it('quiesces: kills what commands left running, a fork bomb filling the pids limit included', async () => {
+    // The leader returns at once; its orphans fill the pids limit and outlive it.
+    const bomb = await tight.exec('bomb() { bomb | bomb & }; bomb; echo left', {
+      timeoutMs: 10_000,
+    });
+    expect(bomb.output.toString()).toContain('left');
+    await tight
+      .exec('sleep 600 & setsid sleep 600 & disown', { timeoutMs: 10_000 })
+      .catch(() => {});
+    const { killed } = await tight.quiesce();
+    expect(killed).toBeGreaterThan(2);
+    // Nothing but the init, the exec server and ps itself, at once (no waiting for a reaper).
+    expect(await processes(tight)).toHaveLength(3);
+    const after = await tight.exec('echo alive');
+    expect(after.output.toString()).toBe('alive\n');
+    // A command running while the sandbox is quiesced is killed with the rest.
+    const running = sb.exec('sleep 60', { timeoutMs: 90_000 });
+    await new Promise((r) => setTimeout(r, 200));
+    await sb.quiesce();
+    const ended = await running;
+    expect(ended.exitCode).not.toBe(0);
+    expect(ended.durationMs).toBeLessThan(10_000);
   });
 
   it('kills a command that allocates past the memory limit and reports it as out of memory', async () => {

@@ -104,6 +104,13 @@ export interface Sandbox {
   putArchive(tar: Readable, options?: { path?: string; signal?: AbortSignal }): Promise<void>;
   /** A path (file or directory) as a tar stream. */
   getArchive(path: string, options?: { signal?: AbortSignal }): Promise<Readable>;
+  /**
+   * Kills every process of the sandbox but its own exec server: running commands and whatever
+   * they left behind (a dev server, a runaway job, a fork bomb filling the process limit). Run
+   * before the worker collects or verifies, so that how the agent left the container cannot
+   * stop it. Rejects with `sandbox_error` when a process would not die.
+   */
+  quiesce(options?: { timeoutMs?: number }): Promise<{ killed: number }>;
   /** Takes the network away (after the setup phase): only loopback is left. */
   disableNetwork(): Promise<void>;
   /** Removes the container and its volumes. Idempotent; never throws for an already-gone one. */

@@ -55,6 +55,10 @@ abstract class BaseFakeSandbox implements Sandbox {
     return Promise.reject(new Error('not supported by this fake'));
   }
 
+  quiesce(): Promise<{ killed: number }> {
+    return Promise.resolve({ killed: 0 });
+  }
+
   disableNetwork(): Promise<void> {
     return Promise.resolve();
   }
