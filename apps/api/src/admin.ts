@@ -3,7 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyPluginAsync } from 'fastify';
-import { presentedSecret, sameSecret } from './bearer.js';
+import { presentsSecret } from '@patchbay/core';
 
 /** Where the queue dashboard is mounted. */
 export const ADMIN_QUEUES_PATH = '/admin/queues';
@@ -22,8 +22,7 @@ export interface AdminRouteOptions {
  */
 export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, options) => {
   app.addHook('onRequest', async (request, reply) => {
-    const presented = presentedSecret(request.headers.authorization);
-    if (presented !== undefined && sameSecret(presented, options.key)) return;
+    if (presentsSecret(request.headers.authorization, options.key)) return;
     await reply
       .code(401)
       .header('www-authenticate', 'Basic realm="patchbay admin", charset="UTF-8"')

@@ -1,4 +1,4 @@
-import { type ApiKey, PatchbayError, tenantForKey } from '@patchbay/core';
+import { type ApiKey, PatchbayError, bearerToken, tenantForKey } from '@patchbay/core';
 import type { FastifyRequest } from 'fastify';
 
 /** The tenant every request belongs to when the server runs without keys (loopback only). */
@@ -18,8 +18,8 @@ export function authenticate(keys: readonly ApiKey[]) {
       return;
     }
     const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer\s+(\S{1,512})\s*$/i.exec(header) : null;
-    const tenant = match ? tenantForKey(keys, match[1]!) : null;
+    const token = bearerToken(header);
+    const tenant = token === undefined ? null : tenantForKey(keys, token);
     if (tenant === null) {
       throw new PatchbayError(
         'unauthorized',

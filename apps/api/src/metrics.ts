@@ -1,8 +1,7 @@
-import type { TaskStatus } from '@patchbay/core';
+import { presentsSecret, type TaskStatus } from '@patchbay/core';
 import type { QueueCounts } from '@patchbay/queue';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { presentedSecret, sameSecret } from './bearer.js';
 
 /** Where the API's gauges read from at scrape time. */
 export interface ApiMetricsSources {
@@ -91,7 +90,7 @@ export function instrumentHttp(app: FastifyInstance, metrics: ApiMetrics): void 
 
 export interface MetricsRouteOptions {
   registry: Registry;
-  /** When set, scrapes must send `Authorization: Bearer <token>`. */
+  /** When set, scrapes must present it (a bearer token, or basic auth's password). */
   token?: string | undefined;
 }
 
@@ -103,8 +102,7 @@ export interface MetricsRouteOptions {
 export const metricsRoutes: FastifyPluginAsync<MetricsRouteOptions> = async (app, options) => {
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     if (options.token !== undefined) {
-      const presented = presentedSecret(request.headers.authorization);
-      if (presented === undefined || !sameSecret(presented, options.token)) {
+      if (!presentsSecret(request.headers.authorization, options.token)) {
         return reply
           .code(401)
           .header('www-authenticate', 'Bearer realm="metrics"')

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { WorkerMetrics } from './metrics.js';
+import type { AddressInfo } from 'node:net';
+import { WorkerMetrics, serveMetrics } from './metrics.js';
 
 async function value(metrics: WorkerMetrics, name: string, labels: Record<string, string> = {}) {
   const metric = await metrics.registry.getSingleMetric(name)!.get();
@@ -64,5 +65,32 @@ describe('WorkerMetrics', () => {
     ).toEqual([1]);
     expect(await value(metrics, 'patchbay_sandboxes_running')).toEqual([3]);
     expect(await value(metrics, 'patchbay_worker_tasks_running')).toEqual([1]);
+  });
+});
+
+describe('serveMetrics', () => {
+  it('answers scrapes that present the token as a bearer or as basic auth, and only those', async () => {
+    const metrics = new WorkerMetrics({ runningSandboxes: async () => 0, runningTasks: () => 0 });
+    const server = await serveMetrics(metrics.registry, {
+      host: '127.0.0.1',
+      port: 0,
+      token: 'scrape-token',
+    });
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+      const status = async (authorization?: string) =>
+        (await fetch(url, authorization === undefined ? {} : { headers: { authorization } }))
+          .status;
+      const basic = (user: string, password: string) =>
+        `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+      expect(await status('Bearer scrape-token')).toBe(200);
+      expect(await status(basic('prometheus', 'scrape-token'))).toBe(200);
+      expect(await status()).toBe(401);
+      expect(await status('Bearer scrape-tokeN')).toBe(401);
+      expect(await status(basic('scrape-token', 'x'))).toBe(401);
+      expect(await status('Bearer scrape-token trailing')).toBe(401);
+    } finally {
+      server.close();
+    }
   });
 });

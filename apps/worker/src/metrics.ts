@@ -1,6 +1,5 @@
-import { isTerminal, type TaskEventBody } from '@patchbay/core';
+import { isTerminal, presentsSecret, type TaskEventBody } from '@patchbay/core';
 import type { EventLog } from '@patchbay/store';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -148,11 +147,10 @@ export class WorkerMetrics {
   }
 }
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
-
 /**
  * Serves `GET /metrics` on its own small HTTP server: a worker has no API to hang it on, and
- * Prometheus scrapes each worker pod directly. With `token`, a scrape must send it as a bearer.
+ * Prometheus scrapes each worker pod directly. With `token`, a scrape must present it
+ * (a bearer token, or basic auth's password), as at the API's /metrics.
  */
 export async function serveMetrics(
   registry: Registry,
@@ -164,8 +162,7 @@ export async function serveMetrics(
       return;
     }
     if (options.token !== undefined) {
-      const presented = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-      if (!timingSafeEqual(digest(presented), digest(options.token))) {
+      if (!presentsSecret(req.headers.authorization, options.token)) {
         res.writeHead(401, { 'www-authenticate': 'Bearer realm="metrics"' }).end('unauthorized\n');
         return;
       }
