@@ -83,6 +83,19 @@ describe('the service launcher (npm start)', () => {
     );
   });
 
+  it.each(['apps/api/src/main.ts', 'apps/worker/src/main.ts'])(
+    '%s stops with one line naming a bad repository host entry',
+    async (entry) => {
+      const run = launch(entry, { PATCHBAY_REPO_HOSTS: 'github.com,ftp://files.example' });
+      runs.push(run);
+      expect(await run.exited).toBe(2);
+      expect(run.stderr().trim()).toMatch(
+        /^patchbay-(api|worker): invalid configuration: PATCHBAY_REPO_HOSTS: repository host entry "ftp:\/\/files.example": the scheme must be https, http or ssh/,
+      );
+      expect(run.stderr().trim().split('\n')).toHaveLength(1);
+    },
+  );
+
   it('never prints the model key, even when it is malformed config elsewhere', async () => {
     const run = launch('apps/worker/src/main.ts', {
       OPENAI_API_KEY: 'sk-test-secret',

@@ -115,5 +115,13 @@ describe('API keys', () => {
     expect(() => loadConfig({ PATCHBAY_ALLOW_SSH: 'maybe' })).toThrow(
       /PATCHBAY_ALLOW_SSH: expected true or false/,
     );
+    // Every entry is parsed as the URL policy reads it.
+    for (const bad of ['http://*.example.com', 'exa mple.com', 'host:99999', '-oProxy=x']) {
+      expect(() => loadConfig({ PATCHBAY_REPO_HOSTS: `github.com,${bad}` })).toThrow(
+        new RegExp(
+          `^invalid configuration: PATCHBAY_REPO_HOSTS: repository host entry "${bad.replace(/[.*+?]/g, '\\$&')}"`,
+        ),
+      );
+    }
   });
 });

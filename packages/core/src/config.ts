@@ -2,6 +2,7 @@ import { hostname, homedir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { HostSyntaxError, parseHostRule } from './hosts.js';
 
 /**
  * The environment Patchbay reads, one variable per field. Each `describe` text is the variable's
@@ -26,6 +27,18 @@ const list = z.string().transform((s) =>
     .map((item) => item.trim())
     .filter((item) => item.length > 0),
 );
+
+/** Repository hosts, each entry parsed as the URL policy will read it, so a bad one stops start. */
+const repoHosts = list.superRefine((entries, ctx) => {
+  for (const entry of entries) {
+    try {
+      parseHostRule(entry);
+    } catch (err) {
+      if (!(err instanceof HostSyntaxError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+    }
+  }
+});
 
 /** `tenant:key` pairs; a key written `sha256:<hex>` is stored hashed already. */
 const apiKeys = z.string().transform((s, ctx) => {
@@ -108,7 +121,7 @@ export const EnvSchema = z.object({
     .default(20)
     .describe('Queued plus running tasks a tenant may have at once.'),
   PATCHBAY_BODY_LIMIT: byteSize.prefault('1m').describe('Largest request body.'),
-  PATCHBAY_REPO_HOSTS: list
+  PATCHBAY_REPO_HOSTS: repoHosts
     .prefault('github.com,gitlab.com,bitbucket.org')
     .describe(
       'Hosts tasks may fetch from over https; an entry written http://host[:port] also allows plain http to it.',

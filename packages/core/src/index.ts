@@ -43,4 +43,21 @@ export {
   capText,
   type TaskEventType,
 } from './events.js';
-export { tenantForKey } from './auth.js';
+export { bearerToken, presentedSecret, presentsSecret, sameSecret, tenantForKey } from './auth.js';
+export {
+  HostSyntaxError,
+  normaliseHost,
+  parseHostRule,
+  type HostRule,
+  type HostScheme,
+} from './hosts.js';
+export {
+  formatIPv4,
+  formatIPv6,
+  looksLikeIPv4,
+  parseIPv4Loose,
+  parseIPv6,
+  specialRangeOf,
+  type SpecialAddressKind,
+  type SpecialRange,
+} from './ip.js';

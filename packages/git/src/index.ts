@@ -12,7 +12,6 @@ export {
   type RepoUrlPolicyOptions,
   type RepoUrlRefusal,
 } from './url-policy.js';
-export { specialRangeOf, type SpecialAddressKind, type SpecialRange } from './ip.js';
 export {
   GitRunner,
   PASSED_ENV,

@@ -1,6 +1,6 @@
 import { isPatchbayError } from '@patchbay/core';
 import { describe, expect, it } from 'vitest';
-import { formatIPv6, parseIPv4Loose, parseIPv6, specialRangeOf } from './ip.js';
+import { formatIPv6, parseIPv4Loose, parseIPv6, specialRangeOf } from '@patchbay/core';
 import {
   checkRepoUrl,
   checkRepoUrlSyntax,

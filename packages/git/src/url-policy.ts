@@ -1,15 +1,15 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { PatchbayError } from '@patchbay/core';
 import {
-  formatIPv4,
-  formatIPv6,
-  looksLikeIPv4,
-  parseIPv4Loose,
-  parseIPv6,
+  HostSyntaxError,
+  PatchbayError,
+  normaliseHost as normaliseHostSyntax,
+  parseHostRule,
   specialRangeOf,
+  type HostRule,
+  type HostScheme,
   type SpecialRange,
-} from './ip.js';
+} from '@patchbay/core';
 
 /** Hosts tasks may fetch from when the operator lists none. */
 export const DEFAULT_REPO_HOSTS: readonly string[] = ['github.com', 'gitlab.com', 'bitbucket.org'];
@@ -67,24 +67,9 @@ export interface RepoUrlPolicyOptions {
   trustListedHosts?: boolean;
 }
 
-type Scheme = 'https' | 'http' | 'ssh';
+type Scheme = HostScheme;
 
 const DEFAULT_PORTS: Record<Scheme, number> = { https: 443, http: 80, ssh: 22 };
-
-interface HostRule {
-  /** The entry as the operator wrote it, for messages. */
-  entry: string;
-  /** `default`: an entry without scheme (https, plus ssh when enabled). */
-  scheme: Scheme | 'default';
-  /** Exact host, or `*.suffix` / `*`. */
-  host: string;
-  /** The port allowed; the scheme's default when the entry names none. */
-  port: number | undefined;
-  /** Named exactly, as opposed to matched by a wildcard. */
-  exact: boolean;
-  /** The entry names a special address itself (an IP literal, or localhost). */
-  namesAddress: boolean;
-}
 
 /** A policy with its host entries parsed once; make it at startup with {@link compileRepoUrlPolicy}. */
 export class RepoUrlPolicy {
@@ -153,85 +138,25 @@ const refuse = (reason: RepoUrlRefusal, message: string, extra?: Record<string, 
  * error and throws `validation_error` naming it.
  */
 export function compileRepoUrlPolicy(options: RepoUrlPolicyOptions = {}): RepoUrlPolicy {
-  const rules = (options.hosts ?? DEFAULT_REPO_HOSTS).map(parseRule);
+  const rules = (options.hosts ?? DEFAULT_REPO_HOSTS).map((entry) => {
+    try {
+      return parseHostRule(entry);
+    } catch (err) {
+      if (!(err instanceof HostSyntaxError)) throw err;
+      throw new PatchbayError('validation_error', err.message, { details: { entry } });
+    }
+  });
   return new RepoUrlPolicy(rules, options.allowSsh ?? false, options.trustListedHosts ?? true);
 }
 
-function parseRule(entry: string): HostRule {
-  const bad = (why: string) =>
-    new PatchbayError('validation_error', `repository host entry "${entry}": ${why}`, {
-      details: { entry },
-    });
-  const text = entry.trim().toLowerCase().replace(/\/+$/, '');
-  const match = /^(?:([a-z]+):\/\/)?(\*|\*\.[^/:[\]]+|\[[^\]]+\]|[^/:[\]*]+)(?::(\d+))?$/.exec(
-    text,
-  );
-  if (!match)
-    throw bad('expected [scheme://]host[:port], host being a name, an address or *.suffix');
-  const rawScheme = match[1];
-  const rawHost = match[2]!;
-  const rawPort = match[3];
-  if (rawScheme !== undefined && !['https', 'http', 'ssh'].includes(rawScheme)) {
-    throw bad('the scheme must be https, http or ssh');
-  }
-  const scheme = (rawScheme ?? 'default') as HostRule['scheme'];
-  const port = rawPort === undefined ? undefined : Number(rawPort);
-  if (port !== undefined && (port < 1 || port > 65535)) throw bad('the port is out of range');
-  if (rawHost === '*' || rawHost.startsWith('*.')) {
-    if (scheme === 'http') throw bad('plain http is only allowed to hosts named exactly');
-    const suffix = rawHost === '*' ? '*' : `*.${normaliseHostOrThrow(rawHost.slice(2), bad)}`;
-    return { entry, scheme, host: suffix, port, exact: false, namesAddress: false };
-  }
-  const host = normaliseHostOrThrow(rawHost, bad);
-  const namesAddress = isIP(host) !== 0 || host === 'localhost' || host.endsWith('.localhost');
-  return { entry, scheme, host, port, exact: true, namesAddress };
-}
-
-function normaliseHostOrThrow(raw: string, bad: (why: string) => Error): string {
-  try {
-    return normaliseHost(raw);
-  } catch (err) {
-    throw bad(err instanceof Refusal ? err.message : String(err));
-  }
-}
-
-/**
- * Lower-cases a host, drops one trailing dot, and reads numeric hosts the way curl and
- * getaddrinfo do (every IPv4 spelling becomes a dotted quad; IPv6 becomes its canonical form),
- * so that `0x7f.1`, `2130706433.` and `127.0.0.1` are one host to the allowlist and range checks.
- */
+/** A URL's host, normalised ({@link normaliseHostSyntax}), or a refusal saying why not. */
 function normaliseHost(raw: string): string {
-  if (raw.startsWith('[')) {
-    if (!raw.endsWith(']')) throw refuse('invalid_host', 'the IPv6 address has no closing ]');
-    const inner = raw.slice(1, -1);
-    // A zone id (%eth0) only ever names a link-local interface of this machine.
-    const value = inner.includes('%') ? undefined : parseIPv6(inner);
-    if (value === undefined) throw refuse('invalid_host', 'not a valid IPv6 address');
-    return formatIPv6(value);
+  try {
+    return normaliseHostSyntax(raw);
+  } catch (err) {
+    if (err instanceof HostSyntaxError) throw refuse(err.reason, err.message);
+    throw err;
   }
-  let host = raw.toLowerCase();
-  if (host.endsWith('.')) host = host.slice(0, -1);
-  if (host === '') throw refuse('invalid_host', 'the host is empty');
-  if (host.startsWith('-')) {
-    throw refuse(
-      'option_injection',
-      'the host starts with "-", which git and ssh read as an option',
-    );
-  }
-  if (looksLikeIPv4(host)) {
-    const value = parseIPv4Loose(host);
-    if (value === undefined)
-      throw refuse('invalid_host', 'the host is neither a name nor an IPv4 address');
-    return formatIPv4(value);
-  }
-  if (host.length > 253)
-    throw refuse('invalid_host', 'the host name is longer than 253 characters');
-  for (const label of host.split('.')) {
-    if (!/^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/.test(label)) {
-      throw refuse('invalid_host', 'the host is not a valid DNS name');
-    }
-  }
-  return host;
 }
 
 interface ParsedUrl {
