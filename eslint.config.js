@@ -1,6 +1,18 @@
 import js from '@eslint/js';
 import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = import.meta.dirname;
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+/** The npm workspaces (apps/*, packages/*), each with the package.json its imports answer to. */
+const workspaces = manifest.workspaces.flatMap((pattern) => {
+  const parent = pattern.replace('/*', '');
+  return readdirSync(join(root, parent), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => `${parent}/${d.name}`);
+});
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', 'coverage/**'] },
@@ -25,6 +37,12 @@ export default tseslint.config(
       // fastify plugins and handlers are async by contract, awaiting or not.
       '@typescript-eslint/require-await': 'off',
       'import-x/no-cycle': 'error',
+      // Each workspace declares what it imports (its own package.json, no development
+      // dependencies); its tests may also use the root's development dependencies (below).
+      'import-x/no-extraneous-dependencies': [
+        'error',
+        { devDependencies: false, includeTypes: true },
+      ],
       // Packages are used through their exports only: no reaching into another package's files.
       'no-restricted-imports': [
         'error',
@@ -40,6 +58,28 @@ export default tseslint.config(
             },
           ],
         },
+      ],
+    },
+  },
+  // Plain JavaScript (this file) has no types to check.
+  { files: ['*.js'], ...tseslint.configs.disableTypeChecked },
+  // Tests of a workspace: its own dependencies plus the root's (vitest and the like).
+  ...workspaces.map((dir) => ({
+    files: [`${dir}/**/*.test.ts`, `${dir}/**/test-support.ts`, `${dir}/**/testing/**`],
+    rules: {
+      'import-x/no-extraneous-dependencies': [
+        'error',
+        { devDependencies: true, includeTypes: true, packageDir: [root, join(root, dir)] },
+      ],
+    },
+  })),
+  // The end-to-end suite, benchmarks, provisioning and config files: the root package.json.
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'infra/**/*.ts', '*.config.*', '*.js'],
+    rules: {
+      'import-x/no-extraneous-dependencies': [
+        'error',
+        { devDependencies: true, includeTypes: true, packageDir: root },
       ],
     },
   },

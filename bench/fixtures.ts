@@ -28,7 +28,7 @@ export function bigRepo(files: number, bytes: number): RepoBuilder {
 }
 
 /** A patch that edits the three files `bigRepo` adds. */
-export const THREE_FILE_PATCH = `*** Begin Patch
+const THREE_FILE_PATCH = `*** Begin Patch
 *** Update File: a.txt
 @@
 -alpha

@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-export const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 
 export interface Stats {
   n: number;
@@ -39,7 +39,7 @@ export function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-export function machine(): string {
+function machine(): string {
   const cpu = cpus();
   return (
     `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores (nproc), ` +

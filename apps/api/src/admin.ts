@@ -6,7 +6,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { presentsSecret } from '@patchbay/core';
 
 /** Where the queue dashboard is mounted. */
-export const ADMIN_QUEUES_PATH = '/admin/queues';
+const ADMIN_QUEUES_PATH = '/admin/queues';
 
 export interface AdminRouteOptions {
   /** The admin key; every dashboard request (pages, assets, its JSON API) must present it. */

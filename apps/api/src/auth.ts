@@ -2,7 +2,7 @@ import { type ApiKey, PatchbayError, bearerToken, tenantForKey } from '@patchbay
 import type { FastifyRequest } from 'fastify';
 
 /** The tenant every request belongs to when the server runs without keys (loopback only). */
-export const LOCAL_TENANT = 'local';
+const LOCAL_TENANT = 'local';
 
 declare module 'fastify' {
   interface FastifyRequest {

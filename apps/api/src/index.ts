@@ -1,2 +1,2 @@
-export { buildApp, type AppDeps } from './app.js';
+export { type AppDeps } from './app.js';
 export { startApi, type ApiServer, type ApiServerOptions } from './server.js';

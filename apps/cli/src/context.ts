@@ -38,7 +38,7 @@ export interface CommandContext {
  * servers). The CLI reads its own two variables here rather than through the service's config:
  * they configure a client, not the service.
  */
-export function contextFor(command: Command): CommandContext {
+function contextFor(command: Command): CommandContext {
   const options = command.optsWithGlobals<GlobalOptions>();
   const server = options.server ?? process.env.PATCHBAY_URL ?? DEFAULT_SERVER;
   const key = options.key ?? (process.env.PATCHBAY_API_KEY || undefined);

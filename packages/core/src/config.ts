@@ -256,7 +256,7 @@ export const EnvSchema = z.object({
 export type Env = z.infer<typeof EnvSchema>;
 
 /** Variables whose values are never printed (a Redis URL may carry a password). */
-export const SECRET_VARIABLES = [
+const SECRET_VARIABLES = [
   'OPENAI_API_KEY',
   'REDIS_URL',
   'PATCHBAY_API_KEYS',
@@ -432,7 +432,7 @@ export function redactConfig(config: Config): Config {
 }
 
 /** Drops the password (and user) from a URL such as `redis://:secret@host:6379`. */
-export function redactUrl(raw: string): string {
+function redactUrl(raw: string): string {
   try {
     const u = new URL(raw);
     if (u.password !== '' || u.username !== '') {

@@ -1,10 +1,7 @@
 export {
   ConfigError,
-  EnvSchema,
-  SECRET_VARIABLES,
   loadConfig,
   redactConfig,
-  redactUrl,
   type ApiKey,
   type Config,
   type Env,
@@ -23,10 +20,7 @@ export {
   EMPTY_USAGE,
   FileChange,
   ReasoningEffort,
-  SPEC_LIMITS,
-  TERMINAL_STATUSES,
   Task,
-  TaskError,
   TaskPhase,
   TaskResult,
   TaskSpec,
@@ -43,7 +37,7 @@ export {
   capText,
   type TaskEventType,
 } from './events.js';
-export { bearerToken, presentedSecret, presentsSecret, sameSecret, tenantForKey } from './auth.js';
+export { bearerToken, presentsSecret, tenantForKey } from './auth.js';
 export {
   HostSyntaxError,
   normaliseHost,
@@ -52,9 +46,7 @@ export {
   type HostScheme,
 } from './hosts.js';
 export {
-  formatIPv4,
   formatIPv6,
-  looksLikeIPv4,
   parseIPv4Loose,
   parseIPv6,
   specialRangeOf,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ERROR_CODES } from './errors.js';
 
 /** Request-size limits of a task spec; documented in the OpenAPI schema through zod. */
-export const SPEC_LIMITS = {
+const SPEC_LIMITS = {
   urlLength: 2048,
   refLength: 256,
   promptBytes: 64 * 1024,
@@ -13,7 +13,7 @@ export const SPEC_LIMITS = {
 
 export const TaskStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
 export type TaskStatus = z.infer<typeof TaskStatus>;
-export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
+const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
 export function isTerminal(status: TaskStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }
@@ -123,7 +123,7 @@ export const TaskSpec = z
   );
 export type TaskSpec = z.infer<typeof TaskSpec>;
 
-export const TaskError = z.object({
+const TaskError = z.object({
   code: z.enum(ERROR_CODES),
   message: z.string(),
   phase: TaskPhase.nullable().optional(),

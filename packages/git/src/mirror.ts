@@ -156,7 +156,7 @@ function localRef(name: string): string {
 type FetchFailure = 'ref_not_found' | 'redirect' | 'auth' | 'not_found' | 'network' | 'git_error';
 
 /** Sorts a failed fetch by git's (LC_ALL=C) message. */
-export function classifyFetchFailure(stderr: string): FetchFailure {
+function classifyFetchFailure(stderr: string): FetchFailure {
   if (
     /couldn't find remote ref|not our ref|no such remote ref|Remote branch .* not found|unadvertised object/i.test(
       stderr,

@@ -8,7 +8,7 @@ import { PatchbayError } from '@patchbay/core';
  * where programs are. Nothing else from the worker's environment reaches git — no GIT_DIR,
  * GIT_CONFIG_*, GIT_TRACE*, credentials or API keys.
  */
-export const PASSED_ENV = [
+const PASSED_ENV = [
   'PATH',
   'http_proxy',
   'https_proxy',

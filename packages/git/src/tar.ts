@@ -8,7 +8,7 @@
  * `hdrcharset=BINARY` when it is not UTF-8 so GNU tar and Go's archive/tar keep the bytes.
  */
 
-export const BLOCK = 512;
+const BLOCK = 512;
 
 export type TarEntryType = 'file' | 'directory' | 'symlink';
 

@@ -12,7 +12,7 @@ import {
 } from '@patchbay/core';
 
 /** Hosts tasks may fetch from when the operator lists none. */
-export const DEFAULT_REPO_HOSTS: readonly string[] = ['github.com', 'gitlab.com', 'bitbucket.org'];
+const DEFAULT_REPO_HOSTS: readonly string[] = ['github.com', 'gitlab.com', 'bitbucket.org'];
 
 /**
  * Why a repository URL was refused; `details.reason` of the `repo_url_refused` error. Stable:

@@ -6,7 +6,7 @@ import type { Sandbox } from '@patchbay/sandbox';
  * a full /tmp, home or workspace cannot stop the collection. Emptied before each use: nothing of
  * the agent's belongs there.
  */
-export const SCRATCH_DIR = '/run/patchbay';
+const SCRATCH_DIR = '/run/patchbay';
 const DIR = `${SCRATCH_DIR}/collect`;
 const PATCH_FILE = `${DIR}/patch.diff`;
 /** Where a pristine copy of the base's objects goes when the agent damaged its `.git`. */

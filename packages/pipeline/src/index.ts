@@ -1,8 +1,7 @@
-export { collectPatch, parseChanges, splitRawNumstat, type CollectedPatch } from './collect.js';
-export { EventWriter } from './event-writer.js';
-export { OutputSink, type OutputSinkOptions } from './output.js';
+export { collectPatch, type CollectedPatch } from './collect.js';
+
+export { type OutputSinkOptions } from './output.js';
 export {
-  HandBack,
   Pipeline,
   type Logger,
   type PipelineDeps,

@@ -72,7 +72,7 @@ function stopFor(reason: unknown): unknown {
 }
 
 /** Thrown to the queue when a task must be retried elsewhere rather than ended here. */
-export class HandBack extends Error {
+class HandBack extends Error {
   override readonly name = 'HandBack';
 }
 

@@ -22,7 +22,7 @@ export function bullPrefix(prefix: string): string {
  */
 const TASK_ID = /^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$/;
 
-export function checkTaskId(taskId: string): string {
+function checkTaskId(taskId: string): string {
   if (!TASK_ID.test(taskId)) {
     throw new PatchbayError(
       'validation_error',

@@ -3,8 +3,6 @@ export { DockerSandboxProvider } from './provider.js';
 export type { DockerSandbox } from './docker-sandbox.js';
 export { LABELS } from './container.js';
 export {
-  DEFAULT_LIMITS,
-  resolveLimits,
   sandboxOptionsFromConfig,
   type DockerSandboxProviderOptions,
   type ReapReason,

@@ -20,12 +20,12 @@ export const FrameType = {
   Quiesced: 134,
 } as const;
 
-export const START_RAW = 1;
-export const START_STDIN = 2;
+const START_RAW = 1;
+const START_STDIN = 2;
 
-export const EXIT_TIMED_OUT = 1;
-export const EXIT_KILLED = 2;
-export const EXIT_OOM = 4;
+const EXIT_TIMED_OUT = 1;
+const EXIT_KILLED = 2;
+const EXIT_OOM = 4;
 
 /** Stream byte of an OUT frame: 1 stdout, 2 stderr, with this bit set for the tail part. */
 export const OUT_TAIL = 0x80;

@@ -1,4 +1,4 @@
 export type { ArtifactStore, EventLog, TaskListQuery, TaskPage, TaskStore } from './types.js';
 export { FsArtifactStore, type FsArtifactStoreOptions } from './fs-artifact-store.js';
-export { EVENTS_ARTIFACT, RedisEventLog, type RedisEventLogOptions } from './redis-event-log.js';
-export { MAX_PAGE_SIZE, RedisTaskStore, type RedisTaskStoreOptions } from './redis-task-store.js';
+export { RedisEventLog, type RedisEventLogOptions } from './redis-event-log.js';
+export { RedisTaskStore, type RedisTaskStoreOptions } from './redis-task-store.js';

@@ -23,7 +23,7 @@ export interface RedisTaskStoreOptions {
 }
 
 /** Largest page `list` serves. */
-export const MAX_PAGE_SIZE = 200;
+const MAX_PAGE_SIZE = 200;
 const DEFAULT_PAGE_SIZE = 20;
 
 const Secrets = z.record(z.string(), z.string());

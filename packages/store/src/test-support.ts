@@ -1,7 +1,7 @@
 import { REDIS_URL } from '@patchbay/core/testing';
 import { Redis } from 'ioredis';
 
-export { REDIS_URL, deletePrefix, makeTask, uniquePrefix } from '@patchbay/core/testing';
+export { deletePrefix, makeTask, uniquePrefix } from '@patchbay/core/testing';
 
 export function testRedis(): Redis {
   return new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: false });

@@ -14,7 +14,7 @@ interface SubmitOptions {
 }
 
 /** The task spec the flags describe; only what was given, so server defaults apply to the rest. */
-export function specFrom(repo: string, prompt: string, options: SubmitOptions): TaskSpec {
+function specFrom(repo: string, prompt: string, options: SubmitOptions): TaskSpec {
   const environment = {
     ...(options.image ? { image: options.image } : {}),
     ...(options.setup ? { setup: options.setup } : {}),

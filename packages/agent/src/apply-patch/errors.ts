@@ -12,18 +12,16 @@
  * - `context_not_found`: an update's context or old lines are not in the file.
  * - `io_error`: the file system failed (permissions, disk full, sandbox gone, …).
  */
-export const APPLY_PATCH_ERROR_CODES = [
-  'invalid_patch',
-  'invalid_hunk',
-  'no_changes',
-  'invalid_path',
-  'not_found',
-  'is_directory',
-  'not_text',
-  'context_not_found',
-  'io_error',
-] as const;
-export type ApplyPatchErrorCode = (typeof APPLY_PATCH_ERROR_CODES)[number];
+export type ApplyPatchErrorCode =
+  | 'invalid_patch'
+  | 'invalid_hunk'
+  | 'no_changes'
+  | 'invalid_path'
+  | 'not_found'
+  | 'is_directory'
+  | 'not_text'
+  | 'context_not_found'
+  | 'io_error';
 
 /** Files a patch changed, each list in patch order, paths as the patch wrote them. */
 export interface AffectedPaths {

@@ -74,7 +74,7 @@ export function toChatMessages(
   return messages;
 }
 
-export function toChatTools(tools: readonly ToolDefinition[]): ChatCompletionFunctionTool[] {
+function toChatTools(tools: readonly ToolDefinition[]): ChatCompletionFunctionTool[] {
   return tools.map((tool) => ({
     type: 'function',
     function: {
@@ -147,7 +147,7 @@ const ChatChunk = z.looseObject({
   usage: z.unknown(),
 });
 
-export function fromChatUsage(raw: unknown): Pick<TurnResult, 'usage' | 'usageReported'> {
+function fromChatUsage(raw: unknown): Pick<TurnResult, 'usage' | 'usageReported'> {
   const parsed = ChatUsage.safeParse(raw);
   if (!parsed.success) return { usage: emptyUsage(), usageReported: false };
   const u = parsed.data;

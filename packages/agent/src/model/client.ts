@@ -10,7 +10,7 @@ import {
 } from './retry.js';
 import type { ModelClient, ModelWire, TurnEvent, TurnRequest, TurnResult } from './types.js';
 
-export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
 export interface ModelClientOptions {
   /** The model a turn uses when it names none (`PATCHBAY_MODEL`). */
@@ -70,7 +70,7 @@ export interface ResolvedModelClientOptions {
   logLevel: 'off' | 'error' | 'warn' | 'info' | 'debug';
 }
 
-export function resolveModelClientOptions(options: ModelClientOptions): ResolvedModelClientOptions {
+function resolveModelClientOptions(options: ModelClientOptions): ResolvedModelClientOptions {
   if (options.model.trim() === '') throw new RangeError('a default model name is required');
   const streamIdleTimeoutMs = options.streamIdleTimeoutMs ?? 300_000;
   if (!(streamIdleTimeoutMs > 0)) {
@@ -98,7 +98,7 @@ export function modelClientOptionsFromConfig(model: Config['model']): ModelClien
  * Builds the OpenAI SDK client the model client runs on. Everything is passed explicitly so the
  * SDK reads no environment variable of its own, and its retries are off: the policy is ours.
  */
-export function createOpenAI(options: ResolvedModelClientOptions): OpenAI {
+function createOpenAI(options: ResolvedModelClientOptions): OpenAI {
   return new OpenAI({
     // The SDK refuses to start without a key; servers that check none ignore this one.
     apiKey: options.apiKey ?? 'patchbay-no-key',
@@ -113,7 +113,7 @@ export function createOpenAI(options: ResolvedModelClientOptions): OpenAI {
 }
 
 /** A {@link ModelClient} speaking the configured wire through the official `openai` SDK. */
-export class OpenAIModelClient implements ModelClient {
+class OpenAIModelClient implements ModelClient {
   readonly wire: ModelWire;
   readonly defaultModel: string;
   readonly #openai: OpenAI;

@@ -1,32 +1,19 @@
 export {
-  DEFAULT_BASE_URL,
-  OpenAIModelClient,
   createModelClient,
-  createOpenAI,
   modelClientOptionsFromConfig,
-  resolveModelClientOptions,
   type ModelClientOptions,
   type ModelLogger,
   type ResolvedModelClientOptions,
 } from './client.js';
-export { backoffDelay, parseRetryAfter, resolveRetryOptions, type RetryOptions } from './retry.js';
+export { type RetryOptions } from './retry.js';
 export {
   AbortError,
-  ContentPart,
   ConversationItem,
   FunctionCallItem,
-  FunctionCallOutputItem,
-  InputTextPart,
   MessageItem,
-  MessageRole,
   ModelWire,
-  OutputTextPart,
   ReasoningEffort,
-  ReasoningItem,
   ReasoningSummary,
-  ReasoningTextPart,
-  RefusalPart,
-  SummaryTextPart,
   assistantText,
   functionCallOutput,
   functionCalls,
@@ -42,4 +29,4 @@ export {
   type TurnRequest,
   type TurnResult,
 } from './types.js';
-export { UsageAccumulator, addUsage, emptyUsage, totalTokens } from './usage.js';
+export { UsageAccumulator, totalTokens } from './usage.js';

@@ -112,7 +112,7 @@ function messageToWire(item: MessageItem): WireInputItem {
   return { type: 'message', role: item.role, content };
 }
 
-export function toResponsesTools(tools: readonly ToolDefinition[]): FunctionTool[] {
+function toResponsesTools(tools: readonly ToolDefinition[]): FunctionTool[] {
   return tools.map((tool) => ({
     type: 'function',
     name: tool.name,

@@ -7,13 +7,13 @@ import { z } from 'zod';
  * zod schemas because a conversation is also read back from storage (event logs, resumed runs)
  * and must be parsed there.
  */
-export const InputTextPart = z.object({ type: z.literal('input_text'), text: z.string() });
+const InputTextPart = z.object({ type: z.literal('input_text'), text: z.string() });
 export type InputTextPart = z.infer<typeof InputTextPart>;
 
-export const OutputTextPart = z.object({ type: z.literal('output_text'), text: z.string() });
+const OutputTextPart = z.object({ type: z.literal('output_text'), text: z.string() });
 export type OutputTextPart = z.infer<typeof OutputTextPart>;
 
-export const RefusalPart = z.object({ type: z.literal('refusal'), refusal: z.string() });
+const RefusalPart = z.object({ type: z.literal('refusal'), refusal: z.string() });
 export type RefusalPart = z.infer<typeof RefusalPart>;
 
 export const ContentPart = z.discriminatedUnion('type', [
@@ -23,7 +23,7 @@ export const ContentPart = z.discriminatedUnion('type', [
 ]);
 export type ContentPart = z.infer<typeof ContentPart>;
 
-export const MessageRole = z.enum(['user', 'assistant', 'system', 'developer']);
+const MessageRole = z.enum(['user', 'assistant', 'system', 'developer']);
 export type MessageRole = z.infer<typeof MessageRole>;
 
 /** A message: the task prompt (`user`), an assistant answer, or extra instructions. */
@@ -56,10 +56,10 @@ export const FunctionCallOutputItem = z.object({
 });
 export type FunctionCallOutputItem = z.infer<typeof FunctionCallOutputItem>;
 
-export const SummaryTextPart = z.object({ type: z.literal('summary_text'), text: z.string() });
+const SummaryTextPart = z.object({ type: z.literal('summary_text'), text: z.string() });
 export type SummaryTextPart = z.infer<typeof SummaryTextPart>;
 
-export const ReasoningTextPart = z.object({ type: z.literal('reasoning_text'), text: z.string() });
+const ReasoningTextPart = z.object({ type: z.literal('reasoning_text'), text: z.string() });
 export type ReasoningTextPart = z.infer<typeof ReasoningTextPart>;
 
 /**

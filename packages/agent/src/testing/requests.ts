@@ -612,7 +612,7 @@ function contentText(content: string | readonly Record<string, unknown>[]): stri
     .join('');
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
+function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

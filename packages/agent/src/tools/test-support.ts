@@ -19,7 +19,7 @@ export interface ExecCall {
 export type ExecAnswer = Partial<Omit<ExecResult, 'output'>> & { output?: string | Buffer };
 
 /** A finished command's result, with defaults for what `answer` leaves out. */
-export function execResult(answer: ExecAnswer = {}): ExecResult {
+function execResult(answer: ExecAnswer = {}): ExecResult {
   const { output = '', ...rest } = answer;
   return {
     exitCode: 0,
