@@ -144,7 +144,8 @@ const ChatChunk = z.looseObject({
       }),
     )
     .nullish(),
-  usage: z.unknown(),
+  // OpenAI sends `usage: null` on every chunk but the last; llama.cpp leaves the key out.
+  usage: z.unknown().optional(),
 });
 
 function fromChatUsage(raw: unknown): Pick<TurnResult, 'usage' | 'usageReported'> {

@@ -625,3 +625,59 @@ describe('model client configuration', () => {
     );
   });
 });
+
+describe('llama.cpp-shaped streams', () => {
+  it('reads chat chunks that leave out `usage` and tool-call ids without a call_ prefix', async () => {
+    // What llama-server 3.21.1 streams (see test/compat): no `usage` key until the last chunk.
+    const { createServer } = await import('node:http');
+    const chunk = (body: object) => `data: ${JSON.stringify({ id: 'chatcmpl-1', ...body })}\n\n`;
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(
+        chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: null } }] }) +
+          chunk({
+            choices: [
+              {
+                index: 0,
+                delta: {
+                  tool_calls: [
+                    {
+                      index: 0,
+                      id: 'HdLvEGTNeVrFPQksKFrpsjYnB0KLEL2I',
+                      type: 'function',
+                      function: { name: 'shell', arguments: '{"command":"echo hi"}' },
+                    },
+                  ],
+                },
+              },
+            ],
+          }) +
+          chunk({ choices: [{ index: 0, finish_reason: 'tool_calls', delta: {} }] }) +
+          chunk({ choices: [], usage: { completion_tokens: 26, prompt_tokens: 167 } }) +
+          'data: [DONE]\n\n',
+      );
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const { port } = server.address() as { port: number };
+      const client = createModelClient({
+        model: 'tiny',
+        wire: 'chat',
+        baseURL: `http://127.0.0.1:${port}/v1`,
+        retry: { maxAttempts: 1 },
+      });
+      const turn = await client.turn({ instructions: 'x', input: [userMessage('go')], tools: [] });
+      expect(functionCalls(turn.output)).toEqual([
+        expect.objectContaining({
+          call_id: 'HdLvEGTNeVrFPQksKFrpsjYnB0KLEL2I',
+          name: 'shell',
+          arguments: '{"command":"echo hi"}',
+        }),
+      ]);
+      expect(turn.usage).toMatchObject({ inputTokens: 167, outputTokens: 26 });
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -205,7 +205,7 @@ const WireResponse = z.looseObject({
   model: z.string().nullish(),
   status: z.string().nullish(),
   output: z.array(z.unknown()).nullish(),
-  usage: z.unknown(),
+  usage: z.unknown().optional(),
   incomplete_details: z.looseObject({ reason: z.string().nullish() }).nullish(),
   error: z.looseObject({ code: z.string().nullish(), message: z.string().nullish() }).nullish(),
 });
