@@ -1,4 +1,5 @@
 import type { Task, TaskEvent, TaskSpec, TaskStatus } from '@patchbay/core';
+import type { IncomingMessage } from 'node:http';
 import { parseSse } from './sse.js';
 
 /** The server could not be reached at all (refused, DNS, reset before a response). */
@@ -34,8 +35,22 @@ export interface TaskPage {
 /** How often a dropped event stream is reopened before giving up. */
 const MAX_RECONNECTS = 5;
 
+/** A response whose status is a success, its body not read yet. */
+interface ApiResponse {
+  status: number;
+  body: IncomingMessage;
+}
+
+async function readAll(body: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 /**
- * A thin HTTP client of the Patchbay API over `fetch`. Responses are trusted to match the API's
+ * A thin HTTP client of the Patchbay API over `node:http(s)`, not `fetch`: the first `fetch` of a
+ * process loads undici (and compiles its parser), about 0.2 s of a command's start, and most
+ * commands make one request and exit. Responses are trusted to match the API's
  * schemas rather than parsed with zod: importing `@patchbay/core` at run time costs the CLI about
  * 0.4 s per invocation, and the server already validates what it serializes.
  */
@@ -72,7 +87,7 @@ export class PatchbayClient {
   /** The task's patch as raw bytes (it may hold binary hunks, so never decoded here). */
   async patch(id: string): Promise<Uint8Array> {
     const res = await this.request('GET', `/v1/tasks/${encodeURIComponent(id)}/patch`);
-    return new Uint8Array(await res.arrayBuffer());
+    return new Uint8Array(await readAll(res.body));
   }
 
   /** Every event recorded so far, paging through the JSON form of the log. */
@@ -98,7 +113,7 @@ export class PatchbayClient {
     let after = 0;
     let failures = 0;
     for (;;) {
-      let res: Response;
+      let res: ApiResponse;
       try {
         res = await this.request(
           'GET',
@@ -118,7 +133,7 @@ export class PatchbayClient {
         throw err;
       }
       try {
-        for await (const message of parseSse(res.body!)) {
+        for await (const message of parseSse(res.body)) {
           if (message.data === '') continue;
           const event = JSON.parse(message.data) as TaskEvent;
           after = event.seq;
@@ -142,7 +157,7 @@ export class PatchbayClient {
 
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.request(method, path, body);
-    return (await res.json()) as T;
+    return JSON.parse((await readAll(res.body)).toString('utf8')) as T;
   }
 
   private async request(
@@ -151,30 +166,39 @@ export class PatchbayClient {
     body?: unknown,
     headers: Record<string, string> = {},
     signal?: AbortSignal,
-  ): Promise<Response> {
-    let res: Response;
+  ): Promise<ApiResponse> {
+    const url = new URL(`${this.baseUrl}${path}`);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    let res: IncomingMessage;
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers: {
-          ...this.headers,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...headers,
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        ...(signal ? { signal } : {}),
+      const { request } =
+        url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+      res = await new Promise<IncomingMessage>((resolve, reject) => {
+        const req = request(url, {
+          method,
+          headers: {
+            ...this.headers,
+            ...(payload === undefined
+              ? {}
+              : { 'content-type': 'application/json', 'content-length': payload.length }),
+            ...headers,
+          },
+          ...(signal ? { signal } : {}),
+        });
+        req.on('response', resolve);
+        req.on('error', reject);
+        req.end(payload);
       });
     } catch (err) {
       if (signal?.aborted) throw err;
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new UnreachableError(
-        `cannot reach ${this.baseUrl}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
-      );
+      const { code, message } = err as { code?: string; message?: string };
+      throw new UnreachableError(`cannot reach ${this.baseUrl}: ${code ?? message}`);
     }
-    if (res.ok) return res;
-    const text = await res.text();
-    let code = `http_${res.status}`;
-    let message = text.trim() || res.statusText;
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return { status, body: res };
+    const text = (await readAll(res).catch(() => Buffer.alloc(0))).toString('utf8');
+    let code = `http_${status}`;
+    let message = text.trim() || (res.statusMessage ?? '');
     try {
       const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
       if (parsed.error?.code) code = parsed.error.code;
@@ -182,7 +206,7 @@ export class PatchbayClient {
     } catch {
       // Not the API's JSON error shape (a proxy's HTML page, say): keep the raw text.
     }
-    throw new ApiError(res.status, code, message);
+    throw new ApiError(status, code, message);
   }
 }
 

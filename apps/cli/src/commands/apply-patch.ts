@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { LocalPatchFileSystem, applyPatch, isApplyPatchError } from '@patchbay/agent';
+import { loadTypeScriptPackages } from '../typescript.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -33,6 +33,11 @@ export function applyPatchCommand(): Command {
           );
         }
       }
+      // Loaded here, not at the top: the agent package (and the openai SDK behind it) would cost
+      // every other command, `--help` included, most of a second at start.
+      await loadTypeScriptPackages();
+      const { LocalPatchFileSystem, applyPatch, isApplyPatchError } =
+        await import('@patchbay/agent');
       try {
         const result = await applyPatch(text, new LocalPatchFileSystem(process.cwd()));
         process.stdout.write(result.summary);
