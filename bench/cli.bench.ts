@@ -83,5 +83,7 @@ await writeSection('cli', [
   '| --- | --- | --- | --- | --- | --- |',
   ...rows,
   '',
+  'Before (a63d89f: every start went through tsx, loaded the agent package and made its request with `fetch`), `patchbay --help` took 0.87–0.97 s (`/usr/bin/time node apps/cli/bin/patchbay.js --help`, 3 runs on 2026-11-29).',
+  '',
   "The bundle is the CLI's own code, made by esbuild on first use and remade when a source is newer (`apps/cli/bin/patchbay.js`); its packages stay external, and `@patchbay/agent` (with the openai SDK) loads only for `apply-patch`, which then also needs tsx's loader. The tsx column runs the same sources through the loader, as every start did before.",
 ]);
