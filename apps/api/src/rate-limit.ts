@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import { PatchbayError } from '@patchbay/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
+import { CoalescingRedisStore } from './rate-limit-store.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -25,11 +26,21 @@ export interface TenantRateLimitOptions {
   redis?: { redis: Redis; prefix: string } | undefined;
 }
 
+/** The plugin makes its store with `new`; this class carries the Redis connection in. */
+function coalescingStore(redis: { redis: Redis; prefix: string }) {
+  return class extends CoalescingRedisStore {
+    constructor() {
+      super(redis.redis, `${redis.prefix}:ratelimit:`);
+    }
+  };
+}
+
 /**
  * Counts every request of the scope against its tenant (`request.tenant`), per fixed minute, and
- * refuses those over the limit with 429 `rate_limited`. The counting is `@fastify/rate-limit`'s
- * (its Redis script and keys `${prefix}:ratelimit:<tenant>`); when the store fails, the request
- * goes through, and a Redis outage then answers 503 from the call that needs Redis.
+ * refuses those over the limit with 429 `rate_limited`. `@fastify/rate-limit` decides and answers;
+ * the counts live in Redis under `${prefix}:ratelimit:<tenant>`, kept by a store that sends the
+ * concurrent requests of one tenant as one call (rate-limit-store.ts). When the store fails, the
+ * request goes through, and a Redis outage then answers 503 from the call that needs Redis.
  */
 export async function tenantRateLimit(
   app: FastifyInstance,
@@ -41,9 +52,7 @@ export async function tenantRateLimit(
     timeWindow: 60_000,
     keyGenerator: (request) => request.tenant,
     skipOnError: true,
-    ...(options.redis
-      ? { redis: options.redis.redis, nameSpace: `${options.redis.prefix}:ratelimit:` }
-      : {}),
+    ...(options.redis ? { store: coalescingStore(options.redis) } : {}),
   });
   const limit = app.createRateLimit();
   app.decorateRequest('rateLimitChecked', null);
