@@ -61,7 +61,10 @@ describe('the service launcher (npm start)', () => {
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', docker: 'ok' } });
+    expect(await ready.json()).toEqual({
+      status: 'ready',
+      checks: { redis: 'ok', sandboxes: 'ok' },
+    });
 
     const second = launch('infra/local/serve.ts', { PORT: String(port) });
     runs.push(second);

@@ -7,7 +7,7 @@ import {
   createRedis,
   whenReady,
 } from '@patchbay/queue';
-import { createDockerClient } from '@patchbay/sandbox';
+import { sandboxHealthCheck } from '@patchbay/sandbox';
 import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store';
 import { TaskService } from '@patchbay/tasks';
 import { Queue } from 'bullmq';
@@ -60,7 +60,6 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   // Serve even when Redis is down (requests answer 503 until it is back), but not before a
   // healthy Redis had its moment to connect.
   await Promise.all([whenReady(redis, 5000), whenReady(queueRedis, 5000)]);
-  const docker = createDockerClient(config.docker.host);
   const artifacts = new FsArtifactStore({ root: join(config.dataDir, 'artifacts') });
   const store = new RedisTaskStore({ redis, prefix });
   const events = new RedisEventLog({
@@ -109,7 +108,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
     bodyLimitBytes: config.api.bodyLimitBytes,
     isRedisDown: () => redis.status !== 'ready' || queueRedis.status !== 'ready',
     pingRedis: () => redis.ping(),
-    pingDocker: () => docker.ping(),
+    pingSandboxes: sandboxHealthCheck(config),
     ...(options.keepAliveMs === undefined ? {} : { keepAliveMs: options.keepAliveMs }),
     metrics: { ...metrics, token: config.metrics.token },
     ...(config.api.adminKey && adminQueue

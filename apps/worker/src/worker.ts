@@ -3,12 +3,7 @@ import { type Config, PatchbayError } from '@patchbay/core';
 import { MirrorCache } from '@patchbay/git';
 import { Pipeline, type RepoSource } from '@patchbay/pipeline';
 import { CancelChannel, TaskQueue, createRedis, createTaskWorker } from '@patchbay/queue';
-import {
-  DockerSandboxProvider,
-  LABELS,
-  createDockerClient,
-  sandboxOptionsFromConfig,
-} from '@patchbay/sandbox';
+import { createSandboxProvider } from '@patchbay/sandbox';
 import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
@@ -42,10 +37,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     createBlockingConnection: () => createRedis({ url: config.redis.url }),
   });
   const queue = new TaskQueue({ connection: redis, prefix });
-  const docker = createDockerClient(config.docker.host);
-  const sandboxes = new DockerSandboxProvider({
-    docker,
-    ...sandboxOptionsFromConfig(config),
+  const sandboxes = createSandboxProvider(config, {
     logger: log.child({ component: 'sandbox' }),
     // The reaper spares another worker's container only while its task's job is held by a live
     // worker, or, for a pooled one, while that worker still beats.
@@ -80,15 +72,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
   let runningTasks = (): number => 0;
   const metrics = new WorkerMetrics({
     runningTasks: () => runningTasks(),
-    runningSandboxes: async () =>
-      (
-        await docker.listContainers({
-          filters: {
-            label: [`${LABELS.managed}=true`, `${LABELS.worker}=${config.worker.id}`],
-            status: ['running'],
-          },
-        })
-      ).length,
+    runningSandboxes: () => sandboxes.running(),
   });
   const agent = new Agent({ model: createModelClient(modelClientOptionsFromConfig(config.model)) });
   const pipeline = new Pipeline({

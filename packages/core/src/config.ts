@@ -176,6 +176,10 @@ export const EnvSchema = z.object({
     .regex(/^(unix|tcp|http|https):\/\//)
     .optional()
     .describe('Docker engine address; the local socket /var/run/docker.sock when unset.'),
+  PATCHBAY_SANDBOX_PROVIDER: z
+    .enum(['docker'])
+    .default('docker')
+    .describe('Where sandboxes run: `docker`, the Docker engine at DOCKER_HOST.'),
   PATCHBAY_SANDBOX_IMAGE: z
     .string()
     .min(1)
@@ -310,6 +314,7 @@ export interface Config {
   };
   docker: { host: string | undefined };
   sandbox: {
+    provider: Env['PATCHBAY_SANDBOX_PROVIDER'];
     image: string;
     memoryBytes: number;
     cpus: number;
@@ -388,6 +393,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     docker: { host: e.DOCKER_HOST },
     sandbox: {
+      provider: e.PATCHBAY_SANDBOX_PROVIDER,
       image: e.PATCHBAY_SANDBOX_IMAGE,
       memoryBytes: e.PATCHBAY_SANDBOX_MEMORY,
       cpus: e.PATCHBAY_SANDBOX_CPUS,

@@ -64,6 +64,7 @@ function harness(options: {
         },
       } as unknown as Sandbox;
     },
+    running: () => Promise.resolve(made.length - destroyed.length),
     close: () => Promise.resolve(),
   };
   const repos: RepoSource = {

@@ -173,7 +173,7 @@ export class Pipeline {
           image: task.environment.image,
           taskId,
           env: task.environment.env,
-          network: setupNeedsNetwork || agentNetwork ? 'bridge' : 'none',
+          network: setupNeedsNetwork || agentNetwork ? 'outbound' : 'none',
         },
         { signal: acquisition.signal },
       );

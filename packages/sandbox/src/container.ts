@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { ResolvedProviderOptions } from './options.js';
-import type { SandboxLimits } from './types.js';
+import type { SandboxLimits, SandboxNetwork } from './types.js';
 
 /** Labels on every container (and volume) the driver makes; the reaper's only source of truth. */
 export const LABELS = {
@@ -27,7 +27,7 @@ export interface ContainerPlan {
   taskId: string;
   pooled: boolean;
   limits: SandboxLimits;
-  network: 'none' | 'bridge';
+  network: SandboxNetwork;
   extraLabels: Record<string, string> | undefined;
 }
 
@@ -74,7 +74,7 @@ export function containerCreateOptions(
       [o.user.home]: tmpfs(o.homeBytes, '0755', owner),
       '/run/patchbay': tmpfs(o.scratchBytes, '0700', owner),
     },
-    NetworkMode: network === 'bridge' ? o.bridgeNetwork : 'none',
+    NetworkMode: network === 'outbound' ? o.bridgeNetwork : 'none',
     IpcMode: 'private',
     Binds: [],
     Mounts: [],

@@ -6,7 +6,7 @@ import type { ExecChannel } from './channel.js';
 import { liveContainerNames } from './container.js';
 import type { ResolvedProviderOptions } from './options.js';
 import type { ExitFrame } from './protocol.js';
-import type { ExecOptions, ExecResult, Sandbox, SandboxSpec } from './types.js';
+import type { ExecOptions, ExecResult, Sandbox, SandboxNetwork, SandboxSpec } from './types.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -85,7 +85,7 @@ export class DockerSandbox implements Sandbox {
   readonly name: string;
   readonly createdAt: Date;
   #spec: Readonly<SandboxSpec>;
-  #network: 'none' | 'bridge';
+  #network: SandboxNetwork;
   readonly #docker: Docker;
   readonly #container: Docker.Container;
   readonly #channel: ExecChannel;
@@ -100,7 +100,7 @@ export class DockerSandbox implements Sandbox {
     createdAt: Date;
     channel: ExecChannel;
     spec: SandboxSpec;
-    network: 'none' | 'bridge';
+    network: SandboxNetwork;
     options: ResolvedProviderOptions;
   }) {
     this.#docker = init.docker;
@@ -132,11 +132,11 @@ export class DockerSandbox implements Sandbox {
    */
   async claim(spec: SandboxSpec): Promise<void> {
     this.#spec = Object.freeze({ ...spec });
-    if ((spec.network ?? 'none') === 'bridge' && this.#network === 'none') {
+    if ((spec.network ?? 'none') === 'outbound' && this.#network === 'none') {
       // A container in the `none` network cannot join another until it leaves it.
       await this.#docker.getNetwork('none').disconnect({ Container: this.id, Force: true });
       await this.#docker.getNetwork(this.#o.bridgeNetwork).connect({ Container: this.id });
-      this.#network = 'bridge';
+      this.#network = 'outbound';
     }
   }
 

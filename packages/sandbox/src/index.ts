@@ -1,9 +1,9 @@
 export { createDockerClient } from './docker.js';
+export { createSandboxProvider, sandboxHealthCheck, type ProviderDeps } from './factory.js';
 export { DockerSandboxProvider } from './provider.js';
 export type { DockerSandbox } from './docker-sandbox.js';
 export { LABELS } from './container.js';
 export {
-  sandboxOptionsFromConfig,
   type DockerSandboxProviderOptions,
   type ReapReason,
   type ReapReport,
@@ -16,6 +16,7 @@ export type {
   ExecResult,
   Sandbox,
   SandboxLimits,
+  SandboxNetwork,
   SandboxProvider,
   SandboxSpec,
 } from './types.js';

@@ -119,13 +119,15 @@ describe('exec channel', () => {
 });
 
 describe('network', () => {
-  it('has no network by default, and disableNetwork takes a bridge network away', async () => {
+  it('has no network by default, and disableNetwork takes an outbound network away', async () => {
     const p = provider();
     const [server, client, isolated] = await Promise.all([
-      p.create({ image: TEST_IMAGE, taskId: 'net-server', network: 'bridge' }),
-      p.create({ image: TEST_IMAGE, taskId: 'net-client', network: 'bridge' }),
+      p.create({ image: TEST_IMAGE, taskId: 'net-server', network: 'outbound' }),
+      p.create({ image: TEST_IMAGE, taskId: 'net-client', network: 'outbound' }),
       p.create({ image: TEST_IMAGE, taskId: 'net-isolated' }),
     ]);
+    // The provider counts its own running sandboxes (the worker's gauge).
+    expect(await p.running()).toBeGreaterThanOrEqual(3);
     // A server started in the background keeps running after the command.
     await server.exec('python3 -m http.server 8080 --bind 0.0.0.0 &');
     await expect
@@ -172,7 +174,7 @@ describe('warm pool', () => {
 
     // Its replacement is made; the next task gets another container, with network if asked.
     await expect.poll(() => p.warm(TEST_IMAGE), { timeout: 30_000 }).toBe(1);
-    const second = await p.create({ image: TEST_IMAGE, taskId: 'pooled-2', network: 'bridge' });
+    const second = await p.create({ image: TEST_IMAGE, taskId: 'pooled-2', network: 'outbound' });
     expect(second.id).not.toBe(first.id);
     const ifaces = await second.exec("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort");
     expect(ifaces.output.toString()).toBe('eth0\nlo\n');

@@ -106,7 +106,7 @@ export interface DockerSandboxProviderOptions {
   execServerPath?: string;
   /** The unprivileged user commands run as, and its home. @default { uid: 1000, gid: 1000, home: '/home/agent' } */
   user?: { uid: number; gid: number; home: string };
-  /** The network a `bridge` spec joins. @default 'bridge' */
+  /** The Docker network an `outbound` sandbox joins. @default 'bridge' */
   bridgeNetwork?: string;
   /**
    * Operator overrides merged over the hardened HostConfig (e.g. `{ Runtime: 'runsc' }`). Tasks

@@ -3,7 +3,12 @@ import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { PatchbayError } from '@patchbay/core';
 import { ExecChannel } from './channel.js';
-import { containerCreateOptions, liveContainerNames, type ContainerPlan } from './container.js';
+import {
+  LABELS,
+  containerCreateOptions,
+  liveContainerNames,
+  type ContainerPlan,
+} from './container.js';
 import { DockerSandbox } from './docker-sandbox.js';
 import {
   resolveLimits,
@@ -102,6 +107,21 @@ export class DockerSandboxProvider implements SandboxProvider {
       // After this task's own create, so that warming the pool does not slow it down.
       this.#pool.want(spec.image);
     }
+  }
+
+  async running(): Promise<number> {
+    const o = this.options;
+    const containers = await o.docker.listContainers({
+      filters: {
+        label: [
+          `${LABELS.managed}=true`,
+          `${LABELS.namespace}=${o.namespace}`,
+          `${LABELS.worker}=${o.workerId}`,
+        ],
+        status: ['running'],
+      },
+    });
+    return containers.length;
   }
 
   /** Containers of `image` ready in the warm pool now (for metrics and tests). */

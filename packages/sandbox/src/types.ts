@@ -18,6 +18,8 @@ export interface SandboxLimits {
   tmpBytes: number;
 }
 
+export type SandboxNetwork = 'none' | 'outbound';
+
 export interface SandboxSpec {
   /** Image to run; it must carry the exec server (see docker/sandbox). */
   image: string;
@@ -28,11 +30,12 @@ export interface SandboxSpec {
   /** Environment of every command run in the sandbox. */
   env?: Record<string, string>;
   /**
-   * `none`: no network interface but loopback. `bridge`: outbound network, for the setup phase;
-   * it can be taken away later with {@link Sandbox.disableNetwork}.
+   * What the sandbox may reach. `none`: nothing but its own loopback. `outbound`: the outside
+   * network, for the setup phase (and an agent phase the operator allows it for); it can be taken
+   * away later with {@link Sandbox.disableNetwork}. How a provider gives it is its own business.
    * @default 'none'
    */
-  network?: 'none' | 'bridge';
+  network?: SandboxNetwork;
   /** Limits below the operator's defaults; a field above its default is clamped to it. */
   limits?: Partial<SandboxLimits>;
 }
@@ -120,6 +123,8 @@ export interface Sandbox {
 export interface SandboxProvider {
   /** A ready sandbox: from the warm pool when one matches, else a new container. */
   create(spec: SandboxSpec, options?: { signal?: AbortSignal }): Promise<Sandbox>;
-  /** Stops the pool and the reaper and destroys pooled containers. Idempotent. */
+  /** Sandboxes of this provider (this worker) running now, pooled ones included. */
+  running(): Promise<number>;
+  /** Stops the pool and the reaper and destroys pooled sandboxes. Idempotent. */
   close(): Promise<void>;
 }

@@ -3,8 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 export interface HealthDeps {
   /** Resolves when Redis answers; rejects otherwise. */
   pingRedis: () => Promise<unknown>;
-  /** Resolves when the Docker engine answers; rejects otherwise. */
-  pingDocker: () => Promise<unknown>;
+  /** Resolves when the sandbox backend (the Docker engine) answers; rejects otherwise. */
+  pingSandboxes: () => Promise<unknown>;
 }
 
 const PING_TIMEOUT_MS = 1000;
@@ -17,20 +17,20 @@ function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** `/healthz`: the process is alive. `/readyz`: Redis and Docker answer, so tasks can flow. */
+/** `/healthz`: the process is alive. `/readyz`: Redis and the sandbox backend answer, so tasks can flow. */
 export const healthRoutes: FastifyPluginAsync<HealthDeps> = async (app, deps) => {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_request, reply) => {
-    const [redis, docker] = await Promise.allSettled([
+    const [redis, sandboxes] = await Promise.allSettled([
       withTimeout(deps.pingRedis(), PING_TIMEOUT_MS),
-      withTimeout(deps.pingDocker(), PING_TIMEOUT_MS),
+      withTimeout(deps.pingSandboxes(), PING_TIMEOUT_MS),
     ]);
     const checks = {
       redis: redis.status === 'fulfilled' ? 'ok' : 'unavailable',
-      docker: docker.status === 'fulfilled' ? 'ok' : 'unavailable',
+      sandboxes: sandboxes.status === 'fulfilled' ? 'ok' : 'unavailable',
     };
-    const ready = checks.redis === 'ok' && checks.docker === 'ok';
+    const ready = checks.redis === 'ok' && checks.sandboxes === 'ok';
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks });
   });
 };
