@@ -65,7 +65,12 @@ export default tseslint.config(
   { files: ['*.js'], ...tseslint.configs.disableTypeChecked },
   // Tests of a workspace: its own dependencies plus the root's (vitest and the like).
   ...workspaces.map((dir) => ({
-    files: [`${dir}/**/*.test.ts`, `${dir}/**/test-support.ts`, `${dir}/**/testing/**`],
+    files: [
+      `${dir}/**/*.test.ts`,
+      `${dir}/**/*test-support.ts`,
+      `${dir}/**/testing/**`,
+      `${dir}/**/testing.ts`,
+    ],
     rules: {
       'import-x/no-extraneous-dependencies': [
         'error',

@@ -25,6 +25,7 @@ const logger = {
   debug: (obj: object, msg?: string) => log.push({ obj, msg }),
   info: (obj: object, msg?: string) => log.push({ obj, msg }),
   warn: (obj: object, msg?: string) => log.push({ obj, msg }),
+  error: (obj: object, msg?: string) => log.push({ obj, msg }),
 };
 
 async function newCache(options: Partial<MirrorCacheOptions> = {}): Promise<MirrorCache> {

@@ -53,3 +53,4 @@ export {
   type SpecialAddressKind,
   type SpecialRange,
 } from './ip.js';
+export { silentLogger, type Logger } from './logger.js';

@@ -27,4 +27,4 @@ export {
   type ResolvedCommit,
 } from './mirror.js';
 export { type TreeExportOptions, type WorkspaceExportOptions } from './tree.js';
-export type { GitLogger, Mirror } from './types.js';
+export type { Mirror } from './types.js';

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
-import { PatchbayError, isPatchbayError } from '@patchbay/core';
+import { PatchbayError, isPatchbayError, type Logger } from '@patchbay/core';
 import { acquireFileLock } from './file-lock.js';
 import { parseRef, type RefRequest } from './refs.js';
 import { GitRunner, tail, type GitResult } from './run-git.js';
@@ -12,7 +12,7 @@ import {
   type TreeExportOptions,
   type WorkspaceExportOptions,
 } from './tree.js';
-import type { GitLogger, Mirror } from './types.js';
+import type { Mirror } from './types.js';
 import {
   checkRepoUrl,
   checkRepoUrlSyntax,
@@ -86,7 +86,7 @@ export interface MirrorCacheOptions {
    * @default process.env
    */
   env?: NodeJS.ProcessEnv;
-  logger?: GitLogger;
+  logger?: Logger;
 }
 
 export interface ResolvedCommit {
@@ -216,7 +216,7 @@ export class MirrorCache {
   private readonly staleLockMs: number;
   private readonly refreshAfterMs: number;
   private readonly maxCachedExports: number;
-  private readonly logger: GitLogger | undefined;
+  private readonly logger: Logger | undefined;
   private readonly lastFetched = new Map<string, number>();
   private ready: Promise<void> | undefined;
 

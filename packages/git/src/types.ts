@@ -1,11 +1,6 @@
 import type { GitRunner } from './run-git.js';
 
 /** A pino-compatible logger, or anything shaped like one (tests pass their own). */
-export interface GitLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
 
 /** One repository's bare mirror; what the export functions work on. */
 export interface Mirror {

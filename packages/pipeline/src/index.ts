@@ -1,13 +1,7 @@
 export { collectPatch, type CollectedPatch } from './collect.js';
 
 export { type OutputSinkOptions } from './output.js';
-export {
-  Pipeline,
-  type Logger,
-  type PipelineDeps,
-  type PipelineOptions,
-  type RunContext,
-} from './pipeline.js';
+export { Pipeline, type PipelineDeps, type PipelineOptions, type RunContext } from './pipeline.js';
 export type {
   AgentOutcome,
   AgentRunInput,

@@ -1,4 +1,10 @@
-import { EMPTY_USAGE, PatchbayError, type Task, type TaskEventBody } from '@patchbay/core';
+import {
+  EMPTY_USAGE,
+  PatchbayError,
+  silentLogger,
+  type Task,
+  type TaskEventBody,
+} from '@patchbay/core';
 import { makeTask } from '@patchbay/core/testing';
 import type { Sandbox, SandboxProvider, SandboxSpec } from '@patchbay/sandbox';
 import type { ArtifactStore, EventLog, TaskStore } from '@patchbay/store';
@@ -95,7 +101,7 @@ function harness(options: {
     sandboxes,
     repos,
     agent,
-    log: { info: () => {}, warn: () => {}, error: () => {} },
+    log: silentLogger,
   });
   return {
     pipeline,

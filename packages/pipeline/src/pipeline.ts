@@ -2,6 +2,7 @@ import {
   ARTIFACTS,
   EMPTY_USAGE,
   type ErrorCode,
+  type Logger,
   PatchbayError,
   type Task,
   type TaskPhase,
@@ -19,12 +20,6 @@ import { OutputSink } from './output.js';
 import type { AgentOutcome, AgentRunner, RepoSource } from './ports.js';
 
 /** A structural logger (pino fits), so tests can pass their own. */
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
 export interface PipelineOptions {
   /** Largest patch accepted from a sandbox. @default 64 MiB */
   maxPatchBytes?: number;

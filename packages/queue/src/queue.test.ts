@@ -147,7 +147,7 @@ describe('TaskQueue and TaskWorker', () => {
   });
 
   it("hands a SIGKILLed worker's task to another worker after the stalled interval", async () => {
-    const fixture = fileURLToPath(new URL('./crash-worker.fixture.ts', import.meta.url));
+    const fixture = fileURLToPath(new URL('./crash-worker.test-support.ts', import.meta.url));
     const child = spawn(process.execPath, ['--import', 'tsx', fixture, REDIS_URL, prefix], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -1,6 +1,6 @@
-import type { Config } from '@patchbay/core';
+import type { Config, Logger } from '@patchbay/core';
 import { createDockerClient } from './docker.js';
-import { sandboxOptionsFromConfig, type SandboxLogger, type SandboxOwner } from './options.js';
+import { sandboxOptionsFromConfig, type SandboxOwner } from './options.js';
 import { DockerSandboxProvider } from './provider.js';
 import type { SandboxProvider } from './types.js';
 
@@ -11,7 +11,7 @@ import type { SandboxProvider } from './types.js';
  */
 
 export interface ProviderDeps {
-  logger?: SandboxLogger;
+  logger?: Logger;
   /**
    * Whether a sandbox another worker left is still in use, so its reaper must spare it (a live
    * worker holds its task, or still beats for a pooled one).

@@ -8,7 +8,6 @@ export {
   type ReapReason,
   type ReapReport,
   type ResolvedProviderOptions,
-  type SandboxLogger,
   type SandboxOwner,
 } from './options.js';
 export type {

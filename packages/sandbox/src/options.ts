@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type Docker from 'dockerode';
-import { PatchbayError, type Config } from '@patchbay/core';
+import { PatchbayError, silentLogger, type Config, type Logger } from '@patchbay/core';
 import type { SandboxLimits } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -21,10 +21,6 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
 });
 
 /** A structural logger (pino fits), so tests can pass their own. */
-export interface SandboxLogger {
-  debug(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
 
 /** Who a sandbox container belongs to, as its labels tell; what the reaper asks about. */
 export interface SandboxOwner {
@@ -119,7 +115,7 @@ export interface DockerSandboxProviderOptions {
   /** How long a new container may take to answer on its exec channel. @default 30_000 */
   readyTimeoutMs?: number;
   /** @default a logger that drops everything */
-  logger?: SandboxLogger;
+  logger?: Logger;
 }
 
 export interface ResolvedProviderOptions {
@@ -140,10 +136,8 @@ export interface ResolvedProviderOptions {
   hostConfig: Docker.HostConfig;
   transferTimeoutMs: number;
   readyTimeoutMs: number;
-  logger: SandboxLogger;
+  logger: Logger;
 }
-
-const silent: SandboxLogger = { debug: () => {}, warn: () => {} };
 
 function invalid(message: string): never {
   throw new PatchbayError('sandbox_error', `invalid sandbox options: ${message}`);
@@ -185,7 +179,7 @@ export function resolveProviderOptions(o: DockerSandboxProviderOptions): Resolve
     hostConfig: o.hostConfig ?? {},
     transferTimeoutMs: o.transferTimeoutMs ?? 600_000,
     readyTimeoutMs: o.readyTimeoutMs ?? 30_000,
-    logger: o.logger ?? silent,
+    logger: o.logger ?? silentLogger,
   };
   if (!/^[A-Za-z0-9_.-]+$/.test(resolved.workerId)) invalid('workerId must match [A-Za-z0-9_.-]+');
   if (!/^[A-Za-z0-9_.-]+$/.test(resolved.namespace))

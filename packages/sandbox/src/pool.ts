@@ -1,5 +1,5 @@
 import type { DockerSandbox } from './docker-sandbox.js';
-import type { SandboxLogger } from './options.js';
+import type { Logger } from '@patchbay/core';
 
 /** Images used by tasks (beyond the configured ones) that keep a pool, most recent first. */
 const MAX_LAZY_IMAGES = 2;
@@ -23,7 +23,7 @@ interface ImagePool {
 export class WarmPool {
   readonly #size: number;
   readonly #make: (image: string) => Promise<DockerSandbox>;
-  readonly #log: SandboxLogger;
+  readonly #log: Logger;
   readonly #maxIdleMs: number;
   readonly #pools = new Map<string, ImagePool>();
   #closed = false;
@@ -31,7 +31,7 @@ export class WarmPool {
   constructor(options: {
     size: number;
     make: (image: string) => Promise<DockerSandbox>;
-    logger: SandboxLogger;
+    logger: Logger;
     /** A pooled container older than this is replaced rather than handed out. */
     maxIdleMs: number;
   }) {

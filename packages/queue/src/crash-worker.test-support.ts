@@ -1,5 +1,5 @@
 // A worker process for the crash test: takes one job, says so on stdout, then hangs until it is
-// killed. Run with `node --import tsx crash-worker.fixture.ts <redis-url> <prefix>`.
+// killed. Run with `node --import tsx crash-worker.test-support.ts <redis-url> <prefix>`.
 import { createTaskWorker } from './task-worker.js';
 
 const [url, prefix] = process.argv.slice(2);
