@@ -215,16 +215,7 @@ describe('MirrorCache.resolve', () => {
     const holder = (holdMs: number) => {
       const child = spawn(
         process.execPath,
-        [
-          '--import',
-          'tsx',
-          '--input-type=module',
-          '-e',
-          `import { acquireFileLock } from '@patchbay/git';
-           const lock = await acquireFileLock(${JSON.stringify(lockPath)});
-           console.log('locked');
-           setTimeout(() => lock.release().then(() => process.exit(0)), ${holdMs});`,
-        ],
+        ['--import', 'tsx', 'test/support/lock-holder.ts', lockPath, String(holdMs)],
         { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       child.stderr.on('data', (chunk: Buffer) =>

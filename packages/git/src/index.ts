@@ -17,7 +17,12 @@ export {
   type GitRunOptions,
   type GitRunnerOptions,
 } from './run-git.js';
-export { type FileLock, type FileLockOptions, type LockHolder } from './file-lock.js';
+export {
+  acquireFileLock,
+  type FileLock,
+  type FileLockOptions,
+  type LockHolder,
+} from './file-lock.js';
 export { type RefRequest } from './refs.js';
 export {
   MirrorCache,
