@@ -40,6 +40,7 @@ describe('infra/compose.yaml', () => {
     const { redis, api, worker } = file.services;
     expect(redis!.command!.join(' ')).toContain('--appendonly yes');
     expect(redis!.command!.join(' ')).toContain('--maxmemory-policy noeviction');
+    expect(redis!.command!.join(' ')).toContain('--stream-node-max-bytes 1024');
     expect(redis!.volumes).toContain('redis-data:/data');
     expect(api!.image).toBe(worker!.image);
     expect(api!.command).toEqual(['api']);

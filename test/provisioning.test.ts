@@ -10,12 +10,16 @@ describe('the local stack', () => {
   const redis = createRedis({ url: config.redis.url });
   afterAll(() => redis.disconnect());
 
-  it('runs Redis with AOF persistence and noeviction', async () => {
+  it('runs Redis with AOF persistence, noeviction and small stream nodes', async () => {
     expect(await redis.ping()).toBe('PONG');
     expect(await redis.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
     expect(await redis.config('GET', 'maxmemory-policy')).toEqual([
       'maxmemory-policy',
       'noeviction',
+    ]);
+    expect(await redis.config('GET', 'stream-node-max-bytes')).toEqual([
+      'stream-node-max-bytes',
+      '1024',
     ]);
   });
 

@@ -72,6 +72,7 @@ describe('the HTTP API', () => {
     });
     expect(JSON.stringify(task)).not.toContain('abc-secret-xyz');
     expect(task.tenant).toBeUndefined();
+    expect(task.cancelRequested).toBeUndefined();
     const got = await call(stack, 'GET', `/v1/tasks/${task.id}`, undefined, acme);
     expect(got.body).toEqual(task);
     const events = await call(stack, 'GET', `/v1/tasks/${task.id}/events`, undefined, acme);
