@@ -2,7 +2,7 @@ import { startApi } from '@patchbay/api';
 import { createRedis } from '@patchbay/queue';
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, call, freePort, startStack } from '../support/stack.js';
+import { type Stack, call, freePort, lifecycleOf, startStack } from '../support/stack.js';
 
 // No worker: tasks stay queued, which is what these tests of the HTTP surface need.
 let stack: Stack;
@@ -111,6 +111,8 @@ describe('the HTTP API', () => {
     const events = (await call(stack, 'GET', `/v1/tasks/${task.id}/events`, undefined, acme)).body
       .events;
     expect(events.map((e: any) => e.status)).toEqual(['queued', 'cancelled']);
+    // The API ended it through the lifecycle owner: one outbox event per status, once.
+    expect(await lifecycleOf(stack, task.id)).toEqual(['task.queued', 'task.cancelled']);
   });
 
   it('lists newest first with a status filter and cursor pagination', async () => {

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binaryBytes } from '../support/git-server.js';
 import { FINGERPRINT, applyPatch, scenarioScript, shell, steps } from '../support/scenarios.js';
-import { type Stack, call, startStack, waitForTask } from '../support/stack.js';
+import { type Stack, call, lifecycleOf, startStack, waitForTask } from '../support/stack.js';
 
 const run = promisify(execFile);
 const docker = createDockerClient();
@@ -140,6 +140,17 @@ describe('a task end to end', () => {
     expect(failed.status).toBe('failed');
     expect(failed.error).toMatchObject({ code: 'verify_failed', phase: 'publish' });
     expect(failed.result.verify).toMatchObject({ exitCode: 1, passed: false });
+    // The worker ended both through the lifecycle owner: one outbox event per status change.
+    expect(await lifecycleOf(stack, passed.id)).toEqual([
+      'task.queued',
+      'task.started',
+      'task.succeeded',
+    ]);
+    expect(await lifecycleOf(stack, failed.id)).toEqual([
+      'task.queued',
+      'task.started',
+      'task.failed',
+    ]);
     // The patch is still there for a failed task.
     const patch = await call(stack, 'GET', `/v1/tasks/${failed.id}/patch`);
     expect(patch.status).toBe(200);

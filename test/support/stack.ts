@@ -7,6 +7,7 @@ import { startApi, type ApiServer } from '@patchbay/api';
 import { type Config, loadConfig } from '@patchbay/core';
 import { deletePrefix } from '@patchbay/core/testing';
 import { createRedis } from '@patchbay/queue';
+import { RedisTaskStore } from '@patchbay/store';
 import { startWorker, type WorkerHandle } from '@patchbay/worker';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -109,6 +110,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The lifecycle outbox's event types for one task, oldest first (see packages/store). */
+export async function lifecycleOf(stack: { config: Config }, taskId: string): Promise<string[]> {
+  const redis = createRedis({ url: stack.config.redis.url });
+  try {
+    const store = new RedisTaskStore({ redis, prefix: stack.config.redis.prefix });
+    const types: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await store.lifecycleEvents({ limit: 500, ...(after ? { after } : {}) });
+      types.push(...page.filter((e) => e.event.taskId === taskId).map((e) => e.event.type));
+      if (page.length < 500) return types;
+      after = page.at(-1)!.id;
+    }
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Removes one test's keys (never the whole database: other tests share it). */

@@ -54,3 +54,4 @@ export {
   type SpecialRange,
 } from './ip.js';
 export { silentLogger, type Logger } from './logger.js';
+export { LifecycleEvent, lifecycleEventOf } from './lifecycle.js';

@@ -1,6 +1,5 @@
 import {
   ARTIFACTS,
-  EMPTY_USAGE,
   type ErrorCode,
   type Logger,
   PatchbayError,
@@ -13,7 +12,7 @@ import {
   isTerminal,
 } from '@patchbay/core';
 import type { Sandbox, SandboxProvider } from '@patchbay/sandbox';
-import type { ArtifactStore, EventLog, TaskStore } from '@patchbay/store';
+import { TaskLifecycle, type ArtifactStore, type EventLog, type TaskStore } from '@patchbay/store';
 import { collectPatch } from './collect.js';
 import { EventWriter } from './event-writer.js';
 import { OutputSink } from './output.js';
@@ -81,10 +80,12 @@ export class Pipeline {
   readonly #deps: PipelineDeps;
   readonly #options: Required<PipelineOptions>;
   readonly #now: () => Date;
+  readonly #lifecycle: TaskLifecycle;
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? (() => new Date());
+    this.#lifecycle = new TaskLifecycle({ store: deps.store, events: deps.events, now: this.#now });
     this.#options = {
       maxPatchBytes: 64 * 1024 * 1024,
       outputEventBytes: 4 * 1024 * 1024,
@@ -376,6 +377,7 @@ export class Pipeline {
     });
   }
 
+  /** Ends the task through its one owner, after every event of the run is in the log. */
   async #finish(
     task: Task,
     events: EventWriter,
@@ -383,23 +385,8 @@ export class Pipeline {
     error: { code: ErrorCode; message: string } | null,
     result: TaskResult | null = null,
   ): Promise<void> {
-    const finished = await this.#deps.store.update(task.id, (t) => ({
-      ...t,
-      status,
-      finishedAt: this.#now().toISOString(),
-      result: result ?? t.result,
-      error: error === null ? null : { ...error, phase: t.phase },
-      usage: t.usage ?? EMPTY_USAGE,
-    }));
-    events.emit({
-      type: 'status',
-      status,
-      phase: finished?.phase ?? task.phase,
-      ...(error === null ? {} : { error }),
-    });
     await events.drain();
-    await this.#deps.store.deleteSecrets(task.id);
-    await this.#deps.events.archive(task.id);
+    await this.#lifecycle.end(task.id, { status, error, result });
   }
 }
 

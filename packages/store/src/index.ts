@@ -2,3 +2,4 @@ export type { ArtifactStore, EventLog, TaskListQuery, TaskPage, TaskStore } from
 export { FsArtifactStore, type FsArtifactStoreOptions } from './fs-artifact-store.js';
 export { RedisEventLog, type RedisEventLogOptions } from './redis-event-log.js';
 export { RedisTaskStore, type RedisTaskStoreOptions } from './redis-task-store.js';
+export { TaskLifecycle, type TaskOutcome } from './lifecycle.js';

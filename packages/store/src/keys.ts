@@ -28,6 +28,10 @@ export class StoreKeys {
   statusCounts(): string {
     return `${this.prefix}:status-counts`;
   }
+  /** Stream: the lifecycle outbox, one entry (field `e`, a LifecycleEvent's JSON) per status change. */
+  lifecycle(): string {
+    return `${this.prefix}:lifecycle`;
+  }
   /** Stream: the task's live events, entry id `0-<seq>`, one field `e` holding the event JSON. */
   events(id: string): string {
     return `${this.prefix}:events:${enc(id)}`;

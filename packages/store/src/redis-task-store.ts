@@ -1,4 +1,12 @@
-import { PatchbayError, Task, type TaskEventBody, TaskStatus, isTerminal } from '@patchbay/core';
+import {
+  LifecycleEvent,
+  PatchbayError,
+  Task,
+  type TaskEventBody,
+  TaskStatus,
+  isTerminal,
+  lifecycleEventOf,
+} from '@patchbay/core';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { eventBodyJson, luaAppendEvent } from './event-entry.js';
@@ -36,9 +44,9 @@ const Cursor = z.tuple([z.number(), z.string()]);
 const CREATE = new LuaScript(
   `
 -- KEYS: record, secrets, tenant set, status set, queued set, running set, status counts,
---       event stream, event seq counter
+--       event stream, event seq counter, lifecycle outbox
 -- ARGV: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap), status,
---       first event body json ('' = none), ISO time
+--       first event body json ('' = none), ISO time, lifecycle event json, outbox cap
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'conflict' end
 local cap = tonumber(ARGV[5])
 if cap >= 0 and redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[6]) >= cap then
@@ -49,33 +57,42 @@ if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
 redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
+redis.call('XADD', KEYS[10], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[9])
 if ARGV[7] ~= '' then
   local seq${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', time: 'ARGV[8]', body: 'ARGV[7]' })}
 end
 return 'ok'
 `,
-  9,
+  10,
 );
+
+/**
+ * Entries the lifecycle outbox keeps (`XADD MAXLEN ~`): its readers (webhooks, page updates) are
+ * expected to keep up within this many status changes.
+ */
+const LIFECYCLE_MAX_ENTRIES = 100_000;
 
 // Compare-and-set. Optimistic like WATCH/MULTI, but WATCH is per connection: on a client shared
 // by concurrent callers one caller's EXEC clears another's watch and would let a lost update
 // through. Comparing the exact JSON read inside the script is safe on a shared connection.
 const COMPARE_AND_SET = new LuaScript(
   `
--- KEYS: record, old status set, new status set, tenant set, status counts
--- ARGV: expected json, new json, id, score, old status, new status
+-- KEYS: record, old status set, new status set, tenant set, status counts, lifecycle outbox
+-- ARGV: expected json, new json, id, score, old status, new status, lifecycle event json,
+--       outbox cap (a status change writes its lifecycle event, in the same script)
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 if KEYS[2] ~= KEYS[3] then
   redis.call('ZREM', KEYS[2], ARGV[3])
   redis.call('HINCRBY', KEYS[5], ARGV[5], -1)
   redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])
 end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 return 1
 `,
-  5,
+  6,
 );
 
 /**
@@ -118,6 +135,7 @@ export class RedisTaskStore implements TaskStore {
         k.statusCounts(),
         k.events(record.id),
         k.eventSeq(record.id),
+        k.lifecycle(),
       ],
       [
         JSON.stringify(record),
@@ -128,6 +146,8 @@ export class RedisTaskStore implements TaskStore {
         record.status,
         firstEvent,
         new Date().toISOString(),
+        JSON.stringify(lifecycleEventOf(record, new Date())),
+        LIFECYCLE_MAX_ENTRIES,
       ],
     );
     switch (outcome) {
@@ -242,14 +262,40 @@ export class RedisTaskStore implements TaskStore {
           k.tenantStatus(next.tenant, next.status),
           k.tenantTasks(next.tenant),
           k.statusCounts(),
+          k.lifecycle(),
         ],
-        [current.raw, JSON.stringify(next), id, score(next), current.task.status, next.status],
+        [
+          current.raw,
+          JSON.stringify(next),
+          id,
+          score(next),
+          current.task.status,
+          next.status,
+          JSON.stringify(lifecycleEventOf(next, new Date())),
+          LIFECYCLE_MAX_ENTRIES,
+        ],
       );
       if (written === 1) return next;
       // Lost the race: back off a little, with jitter so the losers do not collide again.
       await sleep(Math.random() * Math.min(20, 1 + attempt));
     }
     throw new PatchbayError('conflict', `task ${id} is being updated too often; try again`);
+  }
+
+  async lifecycleEvents(
+    options: { after?: string; limit?: number } = {},
+  ): Promise<{ id: string; event: LifecycleEvent }[]> {
+    const entries = await this.redis.xrange(
+      this.keys.lifecycle(),
+      options.after === undefined ? '-' : `(${options.after}`,
+      '+',
+      'COUNT',
+      options.limit ?? 100,
+    );
+    return entries.map(([id, fields]) => ({
+      id,
+      event: LifecycleEvent.parse(JSON.parse(fields[1] ?? 'null')),
+    }));
   }
 
   async countActive(tenant: string): Promise<number> {

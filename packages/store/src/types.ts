@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Task, TaskEvent, TaskEventBody, TaskStatus } from '@patchbay/core';
+import type { LifecycleEvent, Task, TaskEvent, TaskEventBody, TaskStatus } from '@patchbay/core';
 
 export interface TaskListQuery {
   status?: TaskStatus;
@@ -48,6 +48,14 @@ export interface TaskStore {
    * effects, everything derived from the record it is given.
    */
   update(id: string, change: (task: Task) => Task | null): Promise<Task | null>;
+  /**
+   * The lifecycle outbox, oldest first: one event per status change, written in the same script
+   * as the change. `after` is an entry id from a previous read (exclusive).
+   */
+  lifecycleEvents(options?: {
+    after?: string;
+    limit?: number;
+  }): Promise<{ id: string; event: LifecycleEvent }[]>;
   /** Queued + running tasks of a tenant. */
   countActive(tenant: string): Promise<number>;
   /** The task's secrets ({} when none or already deleted). */

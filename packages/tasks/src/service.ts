@@ -8,7 +8,14 @@ import {
   type Task,
   type TaskSpec,
 } from '@patchbay/core';
-import type { ArtifactStore, EventLog, TaskListQuery, TaskPage, TaskStore } from '@patchbay/store';
+import {
+  TaskLifecycle,
+  type ArtifactStore,
+  type EventLog,
+  type TaskListQuery,
+  type TaskPage,
+  type TaskStore,
+} from '@patchbay/store';
 
 /** The queue as the service needs it. */
 export interface TaskQueuePort {
@@ -54,10 +61,12 @@ const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export class TaskService {
   readonly #deps: TaskServiceDeps;
   readonly #now: () => Date;
+  readonly #lifecycle: TaskLifecycle;
 
   constructor(deps: TaskServiceDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? (() => new Date());
+    this.#lifecycle = new TaskLifecycle({ store: deps.store, events: deps.events, now: this.#now });
   }
 
   /** Validates policy, stores the task and queues it. */
@@ -127,10 +136,12 @@ export class TaskService {
       await this.#deps.queue.enqueue(task.id);
     } catch (err) {
       // A record without a job would stay queued forever: end it, and say the service is down.
-      await this.#finish(task.id, 'failed', {
-        code: 'unavailable',
-        message: 'the task could not be queued',
-      }).catch(() => undefined);
+      await this.#lifecycle
+        .end(task.id, {
+          status: 'failed',
+          error: { code: 'unavailable', message: 'the task could not be queued' },
+        })
+        .catch(() => undefined);
       throw new PatchbayError('unavailable', 'the task queue is unavailable', { cause: err });
     }
     return task;
@@ -157,9 +168,9 @@ export class TaskService {
       t.cancelRequested ? null : { ...t, cancelRequested: true },
     );
     if (task.status === 'queued' && (await this.#deps.queue.remove(id))) {
-      await this.#finish(id, 'cancelled', {
-        code: 'cancelled',
-        message: 'cancelled before it started',
+      await this.#lifecycle.end(id, {
+        status: 'cancelled',
+        error: { code: 'cancelled', message: 'cancelled before it started' },
       });
     } else {
       await this.#deps.cancels.publish(id);
@@ -179,22 +190,5 @@ export class TaskService {
       throw new PatchbayError('patch_not_ready', 'the task has no patch yet');
     }
     return { body, size };
-  }
-
-  async #finish(
-    id: string,
-    status: 'failed' | 'cancelled',
-    error: { code: 'cancelled' | 'unavailable'; message: string },
-  ): Promise<void> {
-    const finished = await this.#deps.store.update(id, (t) => ({
-      ...t,
-      status,
-      finishedAt: this.#now().toISOString(),
-      error: { ...error, phase: t.phase },
-    }));
-    if (!finished) return;
-    await this.#deps.events.append(id, { type: 'status', status, phase: finished.phase, error });
-    await this.#deps.store.deleteSecrets(id);
-    await this.#deps.events.archive(id);
   }
 }

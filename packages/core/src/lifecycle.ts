@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { TaskStatus, type Task } from './task.js';
+
+/**
+ * What happened to a task, once per status change: the outbox that webhooks, metrics and page
+ * updates hang off. The store writes one in the same Redis script as the change itself, so no
+ * change goes without its event and no event without its change.
+ */
+const LIFECYCLE_EVENT_TYPES = [
+  'task.queued',
+  'task.started',
+  'task.succeeded',
+  'task.failed',
+  'task.cancelled',
+] as const;
+
+export const LifecycleEvent = z.object({
+  type: z.enum(LIFECYCLE_EVENT_TYPES),
+  taskId: z.string(),
+  tenant: z.string(),
+  status: TaskStatus,
+  /** The task's error code, for `task.failed` and `task.cancelled`. */
+  errorCode: z.string().nullable(),
+  /** When the change was written (ISO 8601). */
+  at: z.string(),
+});
+export type LifecycleEvent = z.infer<typeof LifecycleEvent>;
+
+const TYPE_FOR: Record<TaskStatus, LifecycleEvent['type']> = {
+  queued: 'task.queued',
+  running: 'task.started',
+  succeeded: 'task.succeeded',
+  failed: 'task.failed',
+  cancelled: 'task.cancelled',
+};
+
+/** The event of a task entering its current status. */
+export function lifecycleEventOf(task: Task, at: Date): LifecycleEvent {
+  return {
+    type: TYPE_FOR[task.status],
+    taskId: task.id,
+    tenant: task.tenant,
+    status: task.status,
+    errorCode: task.error?.code ?? null,
+    at: at.toISOString(),
+  };
+}
