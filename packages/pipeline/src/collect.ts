@@ -127,9 +127,10 @@ async function runCollect(
     : '/workspace/.git/objects';
   const script = [
     'set -e',
-    // Keeps a restored base, clears everything else (the agent may have filled the scratch).
+    // Clears what is there (the agent may have filled the scratch, or left a base of its own
+    // making); only a base the worker itself just restored is kept.
     `mkdir -p ${DIR}`,
-    `find ${DIR} -mindepth 1 -maxdepth 1 ! -name base -exec rm -rf {} +`,
+    `find ${DIR} -mindepth 1 -maxdepth 1 ${restored ? '! -name base ' : ''}-exec rm -rf {} +`,
     `mkdir -p ${DIR}/git/objects/info ${DIR}/git/refs`,
     // git warns on stderr (a repository's `.gitattributes` asking for CRLF makes `git add` warn
     // about every file), and the exec channel interleaves stderr with the stdout parsed below:
