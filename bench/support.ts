@@ -3,7 +3,8 @@
  * benchmark's section of RESULTS.md between its own markers (so benchmarks never clobber each
  * other's figures), and a sandbox provider of a benchmark's own.
  */
-import { DockerSandboxProvider, LABELS, createDockerClient } from '@patchbay/sandbox';
+import type { DockerSandboxProvider } from '@patchbay/sandbox';
+import { removeNamespace, testProvider } from '@patchbay/sandbox/testing';
 import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -96,25 +97,15 @@ export function benchSandboxes(warmPoolImage?: string): {
   provider: DockerSandboxProvider;
   close(): Promise<void>;
 } {
-  const docker = createDockerClient(process.env.DOCKER_HOST);
-  const namespace = `bench-${randomUUID().slice(0, 8)}`;
-  const provider = new DockerSandboxProvider({
-    docker,
-    namespace,
-    reaperIntervalMs: 0,
-    ...(warmPoolImage === undefined
-      ? { warmPoolSize: 0 }
-      : { warmPoolSize: 1, warmPoolImages: [warmPoolImage] }),
+  const provider = testProvider({
+    namespace: `bench-${randomUUID().slice(0, 8)}`,
+    ...(warmPoolImage === undefined ? {} : { warmPoolSize: 1, warmPoolImages: [warmPoolImage] }),
   });
   return {
     provider,
     close: async () => {
       await provider.close();
-      const left = await docker.listContainers({
-        all: true,
-        filters: { label: [`${LABELS.namespace}=${namespace}`] },
-      });
-      await Promise.allSettled(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+      await removeNamespace(provider.options.namespace);
     },
   };
 }

@@ -1,7 +1,7 @@
 import { isPatchbayError } from '@patchbay/core';
 import { collectPatch } from '@patchbay/pipeline';
-import { DockerSandboxProvider, LABELS, createDockerClient, type Sandbox } from '@patchbay/sandbox';
-import { randomUUID } from 'node:crypto';
+import type { Sandbox } from '@patchbay/sandbox';
+import { TEST_IMAGE, removeNamespace, testProvider } from '@patchbay/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -9,23 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * restored copy can give the base commit, the collection fails with a precise code and reason
  * rather than a patch made against the wrong base (the e2e suite covers the states it survives).
  */
-const docker = createDockerClient(process.env.DOCKER_HOST);
-const namespace = `test-${randomUUID().slice(0, 8)}`;
-const provider = new DockerSandboxProvider({
-  docker,
-  namespace,
-  warmPoolSize: 0,
-  reaperIntervalMs: 0,
-});
+const provider = testProvider();
 let sandbox: Sandbox;
 let base = '';
 const signal = new AbortController().signal;
 
 beforeAll(async () => {
-  sandbox = await provider.create({
-    image: process.env.PATCHBAY_SANDBOX_IMAGE ?? 'patchbay/sandbox:latest',
-    taskId: 'collect-test',
-  });
+  sandbox = await provider.create({ image: TEST_IMAGE, taskId: 'collect-test' });
   const made = await sandbox.exec(
     'git init -q . && echo one > a.txt && git add a.txt && git commit -qm base && git rev-parse HEAD',
   );
@@ -35,11 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await provider.close();
-  const left = await docker.listContainers({
-    all: true,
-    filters: { label: [`${LABELS.namespace}=${namespace}`] },
-  });
-  await Promise.allSettled(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+  await removeNamespace(provider.options.namespace);
 });
 
 describe('collecting from a sandbox whose .git lost the base', () => {

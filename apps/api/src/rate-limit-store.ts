@@ -14,19 +14,10 @@ end
 return {current, ttl}
 `;
 
-const READ = `
-local current = redis.call('GET', KEYS[1])
-if not current then return {0, 0} end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then ttl = 0 end
-return {tonumber(current), ttl}
-`;
-
 type Callback = (err: Error | null, result?: { current: number; ttl: number }) => void;
 
 interface RateLimitRedis extends Redis {
   patchbayRateIncrBy(key: string, n: number, windowMs: number): Promise<[number, number]>;
-  patchbayRateRead(key: string): Promise<[number, number]>;
 }
 
 /**
@@ -47,7 +38,6 @@ export class CoalescingRedisStore {
   constructor(redis: Redis, prefix: string) {
     if (!('patchbayRateIncrBy' in redis)) {
       redis.defineCommand('patchbayRateIncrBy', { numberOfKeys: 1, lua: INCR_BY });
-      redis.defineCommand('patchbayRateRead', { numberOfKeys: 1, lua: READ });
     }
     this.#redis = redis as RateLimitRedis;
     this.#prefix = prefix;
@@ -62,13 +52,6 @@ export class CoalescingRedisStore {
       if (!this.#inFlight.has(key)) setImmediate(() => this.#send(key));
     }
     waiting.callbacks.push(callback);
-  }
-
-  read(key: string, callback: Callback): void {
-    this.#redis.patchbayRateRead(this.#prefix + key).then(
-      ([current, ttl]) => callback(null, { current, ttl }),
-      (err: Error) => callback(err),
-    );
   }
 
   child(): CoalescingRedisStore {

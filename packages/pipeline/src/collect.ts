@@ -64,7 +64,6 @@ export async function collectPatch(
   let made = await runCollect(sandbox, base, options, false);
   if (made.exitCode === BASE_UNREADABLE) {
     if (options.restoreBase === undefined) throw baseUnreadable(made.output);
-    await sandbox.quiesce();
     await options.restoreBase(sandbox, BASE_DIR, options.signal);
     made = await runCollect(sandbox, base, options, true);
     if (made.exitCode === BASE_UNREADABLE) throw baseUnreadable(made.output);

@@ -1,5 +1,4 @@
 export { collectPatch, type CollectedPatch } from './collect.js';
-
 export { type OutputSinkOptions } from './output.js';
 export { Pipeline, type PipelineDeps, type PipelineOptions, type RunContext } from './pipeline.js';
 export type {

@@ -369,11 +369,11 @@ export class Pipeline {
    * it, e.g. its worker kept dying), unless it already ended.
    */
   async abandon(taskId: string, error: PatchbayError): Promise<void> {
-    const task = await this.#deps.store.get(taskId);
-    if (!task || isTerminal(task.status)) return;
-    await this.#finish(task, new EventWriter(this.#deps.events, taskId), 'failed', {
-      code: error.code,
-      message: error.message,
+    // No run of this worker writes events for it any more: nothing to drain before ending it.
+    // An unknown or already ended task is left as it is.
+    await this.#lifecycle.end(taskId, {
+      status: 'failed',
+      error: { code: error.code, message: error.message },
     });
   }
 

@@ -1,9 +1,9 @@
 // The agent loop end to end: the real `openai` SDK against the scripted model server, on a real
 // Docker sandbox. One sandbox serves the whole file; each test starts from a fresh workspace.
 
-import { randomUUID } from 'node:crypto';
 import type { TaskEventBody } from '@patchbay/core';
-import { DockerSandboxProvider, createDockerClient, type Sandbox } from '@patchbay/sandbox';
+import type { DockerSandboxProvider, Sandbox } from '@patchbay/sandbox';
+import { TEST_IMAGE, testProvider } from '@patchbay/sandbox/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createModelClient, type ModelWire } from '../model/index.js';
 import { COMPACTION_PROMPT } from '../prompts/compaction.js';
@@ -20,21 +20,13 @@ import { Agent } from './agent.js';
 import type { AgentOptions } from './options.js';
 import type { AgentRunInput } from './types.js';
 
-const IMAGE = process.env.PATCHBAY_SANDBOX_IMAGE ?? 'patchbay/sandbox:latest';
-
 let provider: DockerSandboxProvider;
 let sandbox: Sandbox;
 const servers: ScriptedModelServer[] = [];
 
 beforeAll(async () => {
-  provider = new DockerSandboxProvider({
-    docker: createDockerClient(process.env.DOCKER_HOST),
-    namespace: `test-agent-${randomUUID().slice(0, 8)}`,
-    workerId: `test-agent-${randomUUID().slice(0, 8)}`,
-    warmPoolSize: 0,
-    reaperIntervalMs: 0,
-  });
-  sandbox = await provider.create({ image: IMAGE, taskId: 'agent-integration' });
+  provider = testProvider();
+  sandbox = await provider.create({ image: TEST_IMAGE, taskId: 'agent-integration' });
 });
 
 afterAll(async () => {
