@@ -80,6 +80,11 @@ export class PatchbayClient {
     return this.json('GET', `/v1/tasks${qs}`);
   }
 
+  /** A follow-up: the task's next turn. */
+  reply(id: string, prompt: string): Promise<Task> {
+    return this.json('POST', `/v1/tasks/${encodeURIComponent(id)}/messages`, { prompt });
+  }
+
   cancel(id: string): Promise<Task> {
     return this.json('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
   }
@@ -107,10 +112,15 @@ export class PatchbayClient {
 
   /**
    * The live event stream (SSE) until the task's terminal status event. A dropped connection is
-   * reopened with `Last-Event-ID`, so no event is lost or repeated across reconnects.
+   * reopened with `Last-Event-ID`, so no event is lost or repeated across reconnects. With
+   * `turn`, only that turn's events (from its `turn` event on) are yielded, to its end.
    */
-  async *follow(id: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<TaskEvent> {
+  async *follow(
+    id: string,
+    options: { signal?: AbortSignal; turn?: number } = {},
+  ): AsyncGenerator<TaskEvent> {
     let after = 0;
+    let started = (options.turn ?? 1) <= 1;
     let failures = 0;
     for (;;) {
       let res: ApiResponse;
@@ -138,6 +148,8 @@ export class PatchbayClient {
           const event = JSON.parse(message.data) as TaskEvent;
           after = event.seq;
           failures = 0;
+          started ||= event.type === 'turn' && event.turn === options.turn;
+          if (!started) continue;
           yield event;
           if (
             event.type === 'status' &&

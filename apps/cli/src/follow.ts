@@ -42,17 +42,19 @@ class Progress {
 
 /**
  * Follows a task's live log to its end: readable lines (with a progress line on a terminal), or
- * one JSON event per line with `--json`, or nothing (`silent`: a script waiting for the end). Returns the task record as it ended.
+ * one JSON event per line with `--json`, or nothing (`silent`: a script waiting for the end);
+ * with `turn`, that turn's events only. Returns the task record as it ended.
  */
 export async function followTask(
   ctx: CommandContext,
   id: string,
   mode: 'text' | 'json' | 'silent' = ctx.json ? 'json' : 'text',
+  turn?: number,
 ): Promise<Task> {
   const progress =
     ctx.tty && mode === 'text' ? new Progress((t) => process.stdout.write(t)) : undefined;
   try {
-    for await (const event of ctx.client.follow(id)) {
+    for await (const event of ctx.client.follow(id, turn === undefined ? {} : { turn })) {
       progress?.update(event);
       if (mode === 'silent') continue;
       const text = mode === 'json' ? JSON.stringify(event) : renderEvent(event, { color: ctx.tty });

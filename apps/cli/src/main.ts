@@ -6,6 +6,7 @@ import { cancelCommand } from './commands/cancel.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
 import { patchCommand } from './commands/patch.js';
+import { replyCommand } from './commands/reply.js';
 import { statusCommand } from './commands/status.js';
 import { submitCommand } from './commands/submit.js';
 import { DEFAULT_SERVER, EXIT } from './context.js';
@@ -21,6 +22,7 @@ function buildProgram(): Command {
     .addOption(new Option('--key <key>', 'API key').env('PATCHBAY_API_KEY'))
     .option('--json', 'machine-readable output for scripts')
     .addCommand(submitCommand())
+    .addCommand(replyCommand())
     .addCommand(statusCommand())
     .addCommand(listCommand())
     .addCommand(logsCommand())

@@ -78,6 +78,8 @@ export function renderEvent(event: TaskEvent, options: RenderOptions = {}): stri
       const error = event.error ? `: ${event.error.code}: ${event.error.message}` : '';
       return paint(bold, paint(colour, `● ${event.status}${error}`));
     }
+    case 'turn':
+      return paint(bold, `━━ turn ${event.turn}: ${event.prompt}`);
     case 'phase':
       return paint(
         cyan,
@@ -148,7 +150,27 @@ export function renderTask(task: Task, options: RenderOptions = {}): string {
     `  usage    ${task.usage.modelCalls} model calls, ${task.usage.toolCalls} tool calls, ${task.usage.inputTokens + task.usage.outputTokens} tokens`,
   );
   if (task.error) lines.push(paint(red, `  error    ${task.error.code}: ${task.error.message}`));
+  if (task.turns.length > 1) {
+    lines.push('  turns');
+    for (const turn of task.turns) lines.push(`    ${renderTurn(turn, paint)}`);
+  }
   return lines.join('\n');
+}
+
+/** One line per turn for `status`: number, status, how it started, changes, the prompt's start. */
+function renderTurn(turn: Task['turns'][number], paint: Paint): string {
+  const prompt = turn.prompt.replace(/\s+/g, ' ');
+  const changes = turn.result
+    ? `${turn.result.files.length} files +${turn.result.additions} -${turn.result.deletions}`
+    : '—';
+  return [
+    `${turn.n}.`,
+    turn.status.padEnd(9),
+    turn.warm === true ? 'warm' : turn.warm === false ? 'cold' : '    ',
+    changes.padEnd(18),
+    turn.error ? paint(red, `${turn.error.code} `) : '',
+    prompt.length > 50 ? `${prompt.slice(0, 47)}...` : prompt,
+  ].join(' ');
 }
 
 /** One row per task for `list`: id, status, age-free timestamp, repo and the prompt's start. */

@@ -1,7 +1,7 @@
 import { Agent, createModelClient, modelClientOptionsFromConfig } from '@patchbay/agent';
-import { type Config, PatchbayError } from '@patchbay/core';
+import { type Config, retryPolicy } from '@patchbay/core';
 import { MirrorCache } from '@patchbay/git';
-import { Pipeline, type RepoSource } from '@patchbay/pipeline';
+import { Pipeline, SandboxKeeper, type RepoSource } from '@patchbay/pipeline';
 import { CancelChannel, TaskQueue, createRedis, createTaskWorker } from '@patchbay/queue';
 import { createSandboxProvider } from '@patchbay/sandbox';
 import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store';
@@ -12,6 +12,8 @@ import { WorkerMetrics, serveMetrics } from './metrics.js';
 
 const HEARTBEAT_TTL_MS = 30_000;
 const heartbeatKey = (prefix: string, workerId: string): string => `${prefix}:worker:${workerId}`;
+/** Which worker keeps a task's sandbox for a follow-up (expires with the keeping). */
+const keptKey = (prefix: string, taskId: string): string => `${prefix}:kept:${taskId}`;
 
 export interface WorkerHandle {
   /** Stops taking tasks, lets running ones finish within `graceMs`, then hands them back. Idempotent. */
@@ -39,12 +41,29 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
   const queue = new TaskQueue({ connection: redis, prefix });
   const sandboxes = createSandboxProvider(config, {
     logger: log.child({ component: 'sandbox' }),
-    // The reaper spares another worker's container only while its task's job is held by a live
-    // worker, or, for a pooled one, while that worker still beats.
-    isInUse: async (owner) =>
-      owner.taskId === undefined
-        ? (await redis.exists(heartbeatKey(prefix, owner.workerId))) === 1
-        : queue.isActive(owner.taskId, owner.workerId),
+    // The reaper spares another worker's container only while its task's current turn is held
+    // by a live worker, or that worker keeps it for a follow-up, or, for a pooled one, while
+    // that worker still beats.
+    isInUse: async (owner) => {
+      if (owner.taskId === undefined)
+        return (await redis.exists(heartbeatKey(prefix, owner.workerId))) === 1;
+      if ((await redis.get(keptKey(prefix, owner.taskId))) === owner.workerId) return true;
+      const task = await store.get(owner.taskId);
+      return queue.isActive(owner.taskId, owner.workerId, task?.turn ?? 1);
+    },
+  });
+  const keeper = new SandboxKeeper({
+    keepAliveMs: config.worker.keepAliveMs,
+    maxKept: config.worker.maxKept,
+    log: log.child({ component: 'keeper' }),
+    registry: {
+      mark: async (taskId, ttlMs) => {
+        await redis.set(keptKey(prefix, taskId), config.worker.id, 'PX', ttlMs);
+      },
+      unmark: async (taskId) => {
+        await redis.del(keptKey(prefix, taskId));
+      },
+    },
   });
   const beat = (): Promise<unknown> =>
     redis.set(
@@ -82,6 +101,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     sandboxes,
     repos,
     agent,
+    keeper,
     log: log,
     options: {
       allowAgentNetwork: config.tasks.allowAgentNetwork,
@@ -89,7 +109,6 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     },
   });
 
-  const attempts = 3;
   const taskWorker = createTaskWorker({
     url: config.redis.url,
     prefix,
@@ -97,8 +116,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     name: config.worker.id,
     lockDuration: config.worker.lockDurationMs,
     stalledInterval: config.worker.stalledIntervalMs,
-    processor: (taskId, { signal, attempt }) =>
-      pipeline.run(taskId, { signal, attempt, finalAttempt: attempt >= attempts }),
+    processor: (taskId, { signal, attempt }) => pipeline.run(taskId, { signal, attempt }),
     onError: (err) => log.warn({ err }, 'queue error'),
   });
   // A job that will not run again (stalled too often, out of tries) must not leave its task
@@ -109,17 +127,10 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
       (job.attemptsMade < (job.opts.attempts ?? 1) && !(err.name === 'UnrecoverableError'))
     )
       return;
+    const taskId = job.data.taskId;
     void pipeline
-      .abandon(
-        job.id ?? '',
-        new PatchbayError(
-          'worker_lost',
-          `its worker stopped before finishing it on every try (${err.message})`,
-        ),
-      )
-      .catch((e: unknown) =>
-        log.warn({ err: e, taskId: job.id }, 'marking an abandoned task failed'),
-      );
+      .abandon(taskId, retryPolicy.workerLost(err.message))
+      .catch((e: unknown) => log.warn({ err: e, taskId }, 'marking an abandoned task failed'));
   });
 
   const cancels = new CancelChannel({
@@ -156,6 +167,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
         clearInterval(heartbeat);
         metricsServer?.close();
         await redis.del(heartbeatKey(prefix, config.worker.id)).catch(() => undefined);
+        await keeper.close();
         await Promise.allSettled([cancels.close(), queue.close(), sandboxes.close()]);
         redis.disconnect();
       })()),

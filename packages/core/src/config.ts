@@ -221,6 +221,16 @@ export const EnvSchema = z.object({
   PATCHBAY_WORKER_CONCURRENCY: wholeNumber(1, 64)
     .default(2)
     .describe('Tasks one worker runs at once.'),
+  PATCHBAY_FOLLOWUP_KEEPALIVE_SECONDS: wholeNumber(0, 24 * 3600)
+    .default(600)
+    .describe(
+      "How long a task's sandbox is kept after a turn ends, so a follow-up in that time goes on in it (no fetch, no setup); 0 keeps none.",
+    ),
+  PATCHBAY_FOLLOWUP_MAX_KEPT: wholeNumber(0, 256)
+    .default(4)
+    .describe(
+      'Most sandboxes one worker keeps for follow-ups at once (on top of its running tasks); past it the oldest goes.',
+    ),
   PATCHBAY_JOB_LOCK_SECONDS: wholeNumber(1, 600)
     .default(30)
     .describe(
@@ -333,6 +343,10 @@ export interface Config {
     shutdownGraceMs: number;
     lockDurationMs: number;
     stalledIntervalMs: number;
+    /** How long a sandbox is kept for a follow-up after its turn; 0 keeps none. */
+    keepAliveMs: number;
+    /** Most sandboxes kept for follow-ups at once. */
+    maxKept: number;
   };
 }
 
@@ -412,6 +426,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shutdownGraceMs: e.PATCHBAY_SHUTDOWN_GRACE_SECONDS * 1000,
       lockDurationMs: e.PATCHBAY_JOB_LOCK_SECONDS * 1000,
       stalledIntervalMs: e.PATCHBAY_STALLED_CHECK_SECONDS * 1000,
+      keepAliveMs: e.PATCHBAY_FOLLOWUP_KEEPALIVE_SECONDS * 1000,
+      maxKept: e.PATCHBAY_FOLLOWUP_MAX_KEPT,
     },
   };
 }

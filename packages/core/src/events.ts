@@ -26,6 +26,14 @@ export const TaskEventBody = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('phase'), phase: TaskPhase, attempt: z.number().int().optional() }),
   z.object({
+    type: z.literal('turn'),
+    turn: z.number().int().positive(),
+    prompt: z.string(),
+    /** Set when the turn starts: it goes on in the sandbox the previous turn left (no fetch, no setup). */
+    warm: z.boolean().optional(),
+    ...Truncation,
+  }),
+  z.object({
     type: z.literal('output'),
     phase: TaskPhase,
     text: z.string(),

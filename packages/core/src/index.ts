@@ -19,15 +19,23 @@ export {
   ARTIFACTS,
   EMPTY_USAGE,
   FileChange,
+  FollowUp,
   ReasoningEffort,
   Task,
   TaskPhase,
   TaskResult,
   TaskSpec,
   TaskStatus,
+  Turn,
+  TurnResult,
   Usage,
   VerifyResult,
+  addUsage,
+  currentTurn,
+  firstTurn,
   isTerminal,
+  lastResultTurn,
+  withCurrentTurn,
 } from './task.js';
 export {
   EVENT_TEXT_LIMIT,
@@ -55,3 +63,4 @@ export {
 } from './ip.js';
 export { silentLogger, type Logger } from './logger.js';
 export { LifecycleEvent, lifecycleEventOf } from './lifecycle.js';
+export { retryPolicy, type FailureVerdict, type RunStop } from './retry.js';

@@ -8,6 +8,8 @@ import { TaskStatus, type Task } from './task.js';
  */
 const LIFECYCLE_EVENT_TYPES = [
   'task.queued',
+  /** A follow-up put an ended task back in the queue, with a new turn. */
+  'turn.queued',
   'task.started',
   'task.succeeded',
   'task.failed',
@@ -19,6 +21,8 @@ export const LifecycleEvent = z.object({
   taskId: z.string(),
   tenant: z.string(),
   status: TaskStatus,
+  /** The turn the change belongs to (a task's end is its current turn's end). */
+  turn: z.number().int().positive().default(1),
   /** The task's error code, for `task.failed` and `task.cancelled`. */
   errorCode: z.string().nullable(),
   /** When the change was written (ISO 8601). */
@@ -37,10 +41,11 @@ const TYPE_FOR: Record<TaskStatus, LifecycleEvent['type']> = {
 /** The event of a task entering its current status. */
 export function lifecycleEventOf(task: Task, at: Date): LifecycleEvent {
   return {
-    type: TYPE_FOR[task.status],
+    type: task.status === 'queued' && task.turn > 1 ? 'turn.queued' : TYPE_FOR[task.status],
     taskId: task.id,
     tenant: task.tenant,
     status: task.status,
+    turn: task.turn,
     errorCode: task.error?.code ?? null,
     at: at.toISOString(),
   };

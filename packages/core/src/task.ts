@@ -123,6 +123,19 @@ export const TaskSpec = z
   );
 export type TaskSpec = z.infer<typeof TaskSpec>;
 
+/** A follow-up: the next prompt of a task's conversation. */
+export const FollowUp = z
+  .strictObject({
+    prompt: z
+      .string()
+      .min(1)
+      .refine(maxBytes(SPEC_LIMITS.promptBytes), `at most ${SPEC_LIMITS.promptBytes} bytes`)
+      .refine((s) => s.trim().length > 0, 'must not be blank')
+      .describe('What to do next, in plain words; the agent sees the conversation so far.'),
+  })
+  .describe('A follow-up turn on a task that has ended.');
+export type FollowUp = z.infer<typeof FollowUp>;
+
 const TaskError = z.object({
   code: z.enum(ERROR_CODES),
   message: z.string(),
@@ -178,6 +191,37 @@ export const EMPTY_USAGE: Usage = {
   toolCalls: 0,
 };
 
+/** What one turn alone did: its own patch (against the tree the turn started from), not the task's. */
+export const TurnResult = z.object({
+  summary: z.string().nullable(),
+  files: z.array(FileChange),
+  additions: z.number().int().nonnegative(),
+  deletions: z.number().int().nonnegative(),
+  patchBytes: z.number().int().nonnegative(),
+  verify: VerifyResult.nullable(),
+  stopReason: z.string().nullable().optional(),
+});
+export type TurnResult = z.infer<typeof TurnResult>;
+
+/**
+ * One exchange of a task's conversation: the prompt (the task's own for turn 1, a follow-up
+ * after that) and what came of it.
+ */
+export const Turn = z.object({
+  n: z.number().int().positive(),
+  prompt: z.string(),
+  status: TaskStatus,
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  /** The turn went on in the sandbox the previous turn left (no fetch, no setup). */
+  warm: z.boolean().nullable(),
+  usage: Usage,
+  error: TaskError.nullable(),
+  result: TurnResult.nullable(),
+});
+export type Turn = z.infer<typeof Turn>;
+
 /**
  * A task record as stored and served. Secrets are not part of it: only their names are kept
  * (`environment.secretNames`), the values live apart until the task ends.
@@ -212,12 +256,90 @@ export const Task = z.object({
   error: TaskError.nullable(),
   attempts: z.number().int().nonnegative(),
   cancelRequested: z.boolean(),
+  /** The turn running now, or the last one; 1 until a follow-up. */
+  turn: z.number().int().positive().default(1),
+  /** Every turn so far, oldest first (`turns[turn - 1]` is the current one). */
+  turns: z.array(Turn).default([]),
 });
 export type Task = z.infer<typeof Task>;
 
 /** Names of a task's artifacts in the artifact store. */
 export const ARTIFACTS = {
+  /** The patch of a record from before turns (its turns' patches are below). */
   patch: 'patch.diff',
-  transcript: 'transcript.json',
   events: 'events.jsonl',
+  /** The cumulative patch as turn `n` left it; never rewritten by a later turn. */
+  turnPatch: (n: number) => `turn-${n}.patch.diff`,
+  /** What turn `n` alone changed, against the tree it started from. */
+  turnChanges: (n: number) => `turn-${n}.changes.diff`,
+  /** Turn `n`'s model transcript. */
+  turnTranscript: (n: number) => `turn-${n}.transcript.json`,
+  /** The conversation as the model last saw it after turn `n`: the next turn's context. */
+  turnConversation: (n: number) => `turn-${n}.conversation.json`,
 } as const;
+
+/** Turn 1 of a new task. */
+export function firstTurn(prompt: string, createdAt: string): Turn {
+  return {
+    n: 1,
+    prompt,
+    status: 'queued',
+    createdAt,
+    startedAt: null,
+    finishedAt: null,
+    warm: null,
+    usage: EMPTY_USAGE,
+    error: null,
+    result: null,
+  };
+}
+
+/** The record's current turn (a record stored before turns existed gets one made from it). */
+export function currentTurn(task: Task): Turn {
+  return (
+    task.turns[task.turn - 1] ?? {
+      n: task.turn,
+      prompt: task.prompt,
+      status: task.status,
+      createdAt: task.createdAt,
+      startedAt: task.startedAt,
+      finishedAt: task.finishedAt,
+      warm: null,
+      usage: task.usage,
+      error: task.error,
+      result: null,
+    }
+  );
+}
+
+/** The record with its current turn changed by `change`. */
+export function withCurrentTurn(task: Task, change: (turn: Turn) => Turn): Task {
+  const turns = [...task.turns];
+  turns[task.turn - 1] = change(currentTurn(task));
+  return { ...task, turns };
+}
+
+/**
+ * The latest turn whose workspace result exists (its cumulative patch was collected): the tree a
+ * follow-up continues from. Null when no turn got that far.
+ */
+export function lastResultTurn(task: Task): number | null {
+  for (let i = task.turns.length - 1; i >= 0; i--) {
+    const turn = task.turns[i];
+    if (turn?.result != null) return turn.n;
+  }
+  // A record from before turns: its result is turn 1's.
+  return task.turns.length === 0 && task.result !== null ? 1 : null;
+}
+
+/** Sums usages (a task's usage is its turns' together). */
+export function addUsage(a: Usage, b: Usage): Usage {
+  return {
+    inputTokens: a.inputTokens + b.inputTokens,
+    cachedInputTokens: a.cachedInputTokens + b.cachedInputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    reasoningTokens: a.reasoningTokens + b.reasoningTokens,
+    modelCalls: a.modelCalls + b.modelCalls,
+    toolCalls: a.toolCalls + b.toolCalls,
+  };
+}

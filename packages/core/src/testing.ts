@@ -1,18 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { EMPTY_USAGE, type Task } from './task.js';
+import { EMPTY_USAGE, type Task, firstTurn } from './task.js';
 
 /** A valid queued task record for tests, with `overrides` on top. */
 export function makeTask(overrides: Partial<Task> = {}): Task {
+  const createdAt = new Date().toISOString();
+  const prompt = overrides.prompt ?? 'Fix the bug.';
   return {
     id: randomUUID(),
     tenant: 'acme',
     status: 'queued',
     phase: null,
-    createdAt: new Date().toISOString(),
+    createdAt,
     startedAt: null,
     finishedAt: null,
     repo: { url: 'https://github.com/org/repo.git', ref: 'main' },
-    prompt: 'Fix the bug.',
+    prompt,
     environment: {
       image: 'patchbay/sandbox:latest',
       setup: null,
@@ -29,6 +31,8 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
     error: null,
     attempts: 0,
     cancelRequested: false,
+    turn: 1,
+    turns: [firstTurn(prompt, createdAt)],
     ...overrides,
   };
 }

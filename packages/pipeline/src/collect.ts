@@ -9,6 +9,8 @@ import type { Sandbox } from '@patchbay/sandbox';
 const SCRATCH_DIR = '/run/patchbay';
 const DIR = `${SCRATCH_DIR}/collect`;
 const PATCH_FILE = `${DIR}/patch.diff`;
+const CHANGES_FILE = `${DIR}/changes.diff`;
+const PREVIOUS_FILE = `${DIR}/previous.diff`;
 /** Where a pristine copy of the base's objects goes when the agent damaged its `.git`. */
 const BASE_DIR = `${DIR}/base`;
 /** Exit code of the collect script when the workspace's object store cannot give the base. */
@@ -68,6 +70,76 @@ export async function collectPatch(
     made = await runCollect(sandbox, base, options, true);
     if (made.exitCode === BASE_UNREADABLE) throw baseUnreadable(made.output);
   }
+  return readCollected(sandbox, made, PATCH_FILE, options);
+}
+
+/**
+ * What the current turn alone changed: the workspace as the collection just before staged it
+ * (the same call must have run {@link collectPatch} first), against the base with `previous` (the
+ * task's patch as the last turn left it) applied. Computed in the scratch the same way, so it is
+ * the same whether the turn ran in a kept sandbox or a rebuilt one.
+ */
+export async function collectChanges(
+  sandbox: Sandbox,
+  base: string,
+  previous: Buffer,
+  options: Omit<CollectOptions, 'restoreBase'>,
+): Promise<CollectedPatch> {
+  checkBase(base);
+  await sandbox.writeFile(PREVIOUS_FILE, previous, { signal: options.signal });
+  const script = [
+    'set -e',
+    `exec 2>${DIR}/err`,
+    `trap 'cat ${DIR}/err' ERR`,
+    ...GIT_ENV,
+    `export GIT_INDEX_FILE=${DIR}/previous-index`,
+    `${GIT} read-tree ${base}`,
+    `if [ -s ${PREVIOUS_FILE} ]; then ${GIT} apply --cached --binary ${PREVIOUS_FILE}; fi`,
+    `previous=$(${GIT} write-tree)`,
+    `export GIT_INDEX_FILE=${DIR}/index`,
+    'cd /workspace',
+    ...diffLines('"$previous"', CHANGES_FILE, options.maxBytes),
+  ].join('\n');
+  const made = await sandbox.exec(['bash', '-c', script], {
+    timeoutMs: 300_000,
+    signal: options.signal,
+    maxOutputBytes: 32 * 1024 * 1024,
+  });
+  return readCollected(sandbox, made, CHANGES_FILE, options);
+}
+
+/**
+ * Puts the workspace back to what the last collection staged: files changed or deleted since
+ * (by verify, say) are written again from the staged index, and files that appeared since and
+ * are not ignored are removed. A kept sandbox starts its next turn from exactly the tree the
+ * collected patch describes, as a rebuilt one does.
+ */
+export async function resetToCollected(sandbox: Sandbox, signal: AbortSignal): Promise<void> {
+  const script = [
+    'set -e',
+    `test -f ${DIR}/index -a -d ${DIR}/git`,
+    ...GIT_ENV,
+    `export GIT_INDEX_FILE=${DIR}/index`,
+    'cd /workspace',
+    `${GIT} ls-files -z -m -d | xargs -0 -r ${GIT} checkout-index -f -q --`,
+    `${GIT} clean -f -d -q`,
+  ].join('\n');
+  const reset = await sandbox.exec(['bash', '-c', script], { timeoutMs: 300_000, signal });
+  if (reset.exitCode !== 0) {
+    throw new PatchbayError(
+      'sandbox_error',
+      `the workspace could not be put back to the collected tree: ${reset.output.toString('utf8').slice(-1000)}`,
+    );
+  }
+}
+
+/** Reads what a collect script made: its size line, the patch file, the file list. */
+async function readCollected(
+  sandbox: Sandbox,
+  made: { exitCode: number | null; output: Buffer; droppedBytes: number },
+  file: string,
+  options: { maxBytes: number; signal: AbortSignal },
+): Promise<CollectedPatch> {
   const output = made.output.toString('utf8');
   if (made.exitCode !== 0) {
     throw new PatchbayError('sandbox_error', `collecting the patch failed: ${output.slice(-2000)}`);
@@ -89,7 +161,7 @@ export async function collectPatch(
   const patch =
     size === 0
       ? Buffer.alloc(0)
-      : await sandbox.readFile(PATCH_FILE, { maxBytes: options.maxBytes, signal: options.signal });
+      : await sandbox.readFile(file, { maxBytes: options.maxBytes, signal: options.signal });
 
   const { nameStatus, numstat } = splitRawNumstat(output.slice(newline + 1));
   const files = parseChanges(numstat, nameStatus);
@@ -113,14 +185,42 @@ function baseUnreadable(output: Buffer): PatchbayError {
 const GIT =
   'git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c diff.external= -c core.quotePath=false';
 
+/** The environment of every git command on the scratch git dir: nothing of the agent's. */
+const GIT_ENV = [
+  `export GIT_DIR=${DIR}/git GIT_WORK_TREE=/workspace`,
+  'export GIT_CONFIG_GLOBAL=/dev/null GIT_NO_REPLACE_OBJECTS=1 GIT_OPTIONAL_LOCKS=0',
+  'unset GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_COMMON_DIR GIT_NAMESPACE',
+];
+
+/**
+ * Script lines writing the staged tree's diff against `from` to `file`, cut one byte past the cap
+ * (a larger patch is refused, and must not fill the scratch first), then printing its size and
+ * the file list.
+ */
+function diffLines(from: string, file: string, maxBytes: number): string[] {
+  const diff = `${GIT} diff --cached --no-color --no-ext-diff --no-textconv -M`;
+  return [
+    'set +e',
+    `${diff} --binary ${from} | head -c ${maxBytes + 1} > ${file}`,
+    'codes=("${PIPESTATUS[@]}")',
+    'set -e',
+    `if [ "\${codes[1]}" != 0 ] || { [ "\${codes[0]}" != 0 ] && [ "\${codes[0]}" != 141 ]; }; then cat ${DIR}/err; exit 1; fi`,
+    `stat -c %s ${file}`,
+    `${diff} --raw --numstat -z ${from}`,
+  ];
+}
+
+function checkBase(base: string): void {
+  if (!/^[0-9a-f]{40,64}$/.test(base)) throw new PatchbayError('internal_error', 'bad base commit');
+}
+
 async function runCollect(
   sandbox: Sandbox,
   base: string,
   options: CollectOptions,
   restored: boolean,
 ): Promise<{ exitCode: number | null; output: Buffer; droppedBytes: number }> {
-  if (!/^[0-9a-f]{40,64}$/.test(base)) throw new PatchbayError('internal_error', 'bad base commit');
-  const diff = `${GIT} diff --cached --no-color --no-ext-diff --no-textconv -M`;
+  checkBase(base);
   const alternates = restored
     ? `${BASE_DIR}/.git/objects\n/workspace/.git/objects`
     : '/workspace/.git/objects';
@@ -139,23 +239,15 @@ async function runCollect(
     `printf '${alternates}\n' > ${DIR}/git/objects/info/alternates`,
     `printf 'ref: refs/heads/patchbay\n' > ${DIR}/git/HEAD`,
     `printf '[core]\n\trepositoryformatversion = 0\n\tbare = false\n' > ${DIR}/git/config`,
-    `export GIT_DIR=${DIR}/git GIT_WORK_TREE=/workspace GIT_INDEX_FILE=${DIR}/index`,
-    'export GIT_CONFIG_GLOBAL=/dev/null GIT_NO_REPLACE_OBJECTS=1 GIT_OPTIONAL_LOCKS=0',
-    'unset GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_COMMON_DIR GIT_NAMESPACE',
+    ...GIT_ENV,
+    `export GIT_INDEX_FILE=${DIR}/index`,
     // Directories the agent cannot list and files it cannot read; find acts on a directory
     // before it descends into it.
     'find /workspace -xdev \\( -type d ! -perm -u=rx -exec chmod u+rx {} \\; \\) -o \\( -type f ! -perm -u=r -exec chmod u+r {} \\; \\) || true',
     `if ! ${GIT} read-tree ${base} 2>>${DIR}/err; then cat ${DIR}/err; exit ${BASE_UNREADABLE}; fi`,
     'cd /workspace',
     `${GIT} add -A -- .`,
-    // Cut one byte past the cap: a larger patch is refused, and must not fill the scratch first.
-    'set +e',
-    `${diff} --binary ${base} | head -c ${options.maxBytes + 1} > ${PATCH_FILE}`,
-    'codes=("${PIPESTATUS[@]}")',
-    'set -e',
-    `if [ "\${codes[1]}" != 0 ] || { [ "\${codes[0]}" != 0 ] && [ "\${codes[0]}" != 141 ]; }; then cat ${DIR}/err; exit 1; fi`,
-    `stat -c %s ${PATCH_FILE}`,
-    `${diff} --raw --numstat -z ${base}`,
+    ...diffLines(base, PATCH_FILE, options.maxBytes),
   ].join('\n');
   return sandbox.exec(['bash', '-c', script], {
     timeoutMs: 300_000,

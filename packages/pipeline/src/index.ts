@@ -1,5 +1,6 @@
 export { collectPatch, type CollectedPatch } from './collect.js';
 export { type OutputSinkOptions } from './output.js';
+export { SandboxKeeper, type KeptRegistry, type SandboxKeeperOptions } from './keeper.js';
 export { Pipeline, type PipelineDeps, type PipelineOptions, type RunContext } from './pipeline.js';
 export type {
   AgentOutcome,

@@ -92,6 +92,7 @@ function harness(options: {
         stopReason: 'completed',
         usage: EMPTY_USAGE,
         transcript: [],
+        conversation: [],
       }),
   };
   const pipeline = new Pipeline({
@@ -117,7 +118,6 @@ const sha = 'a'.repeat(40);
 const context = () => ({
   signal: new AbortController().signal,
   attempt: 1,
-  finalAttempt: true,
 });
 
 describe('Pipeline: sandbox made beside the fetch', () => {
@@ -193,9 +193,10 @@ describe('Pipeline: sandbox made beside the fetch', () => {
         }),
       );
     const h = harness({ resolve: () => Promise.resolve(sha), create: unreachable });
-    await expect(
-      h.pipeline.run('task-1', { ...context(), attempt: 1, finalAttempt: false }),
-    ).rejects.toMatchObject({ code: 'sandbox_error', retryable: true });
+    await expect(h.pipeline.run('task-1', { ...context(), attempt: 1 })).rejects.toMatchObject({
+      code: 'sandbox_error',
+      retryable: true,
+    });
     // Not finished: the queue runs it again.
     expect(h.task().status).toBe('running');
     expect(h.events.at(-1)).toMatchObject({
@@ -203,7 +204,7 @@ describe('Pipeline: sandbox made beside the fetch', () => {
       code: 'sandbox_error',
       message: expect.stringMatching(/will be retried$/),
     });
-    await h.pipeline.run('task-1', { ...context(), attempt: 3, finalAttempt: true });
+    await h.pipeline.run('task-1', { ...context(), attempt: 3 });
     expect(h.task().status).toBe('failed');
     expect(h.task().error?.code).toBe('sandbox_error');
   });
@@ -229,7 +230,6 @@ describe('Pipeline: sandbox made beside the fetch', () => {
     const running = h.pipeline.run('task-1', {
       signal: queue.signal,
       attempt: 1,
-      finalAttempt: true,
     });
     await wait(20);
     queue.abort(new PatchbayError('cancelled', 'cancelled by the user'));

@@ -23,7 +23,10 @@ export type AgentStopReason = 'completed' | 'max_turns' | 'max_tokens' | 'timeou
 
 export interface AgentRunInput {
   sandbox: Sandbox;
+  /** This turn's prompt. */
   prompt: string;
+  /** The conversation an earlier turn left ({@link AgentOutcome.conversation}), from turn 2 on. */
+  history?: readonly unknown[];
   model: { name: string; reasoningEffort: ReasoningEffort | null };
   limits: { maxTurns: number; maxTokens: number; deadline: number };
   signal: AbortSignal;
@@ -36,8 +39,10 @@ export interface AgentOutcome {
   summary: string | null;
   stopReason: AgentStopReason;
   usage: Usage;
-  /** The whole conversation, for the artifact store. */
+  /** The whole run, for the artifact store. */
   transcript: unknown;
+  /** The conversation as the model last saw it, its reply included: the next turn's context. */
+  conversation: readonly unknown[];
 }
 
 /** The agent loop as the pipeline needs it. */

@@ -4,6 +4,7 @@ export {
   TASK_QUEUE_NAME,
   TaskQueue,
   bullPrefix,
+  jobIdOf,
   type QueueCounts,
   type TaskQueueOptions,
 } from './task-queue.js';

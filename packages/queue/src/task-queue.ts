@@ -1,4 +1,4 @@
-import { PatchbayError } from '@patchbay/core';
+import { PatchbayError, retryPolicy } from '@patchbay/core';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -7,9 +7,24 @@ import { createRedis } from './redis.js';
 /** The one BullMQ queue of Patchbay. */
 export const TASK_QUEUE_NAME = 'tasks';
 
-/** A job carries the task id and nothing else: the record in the store is the truth. */
-export const TaskJobData = z.object({ taskId: z.string().min(1) });
+/**
+ * A job carries the task id and its turn, nothing else: the record in the store is the truth.
+ * Each turn of a conversation is a job of its own (see {@link jobIdOf}).
+ */
+export const TaskJobData = z.object({
+  taskId: z.string().min(1),
+  turn: z.number().int().positive().optional(),
+});
 export type TaskJobData = z.infer<typeof TaskJobData>;
+
+/**
+ * The job id of a task's turn: the task id for turn 1, `<id>_t<n>` after that. A turn's job is
+ * kept for a while after it ends, and BullMQ ignores an add whose id still exists, so a follow-up
+ * needs an id of its own; a retried submit of the same turn still cannot run it twice.
+ */
+export function jobIdOf(taskId: string, turn = 1): string {
+  return turn > 1 ? `${checkTaskId(taskId)}_t${turn}` : checkTaskId(taskId);
+}
 
 /** BullMQ's key prefix under Patchbay's own: `${prefix}:bull:tasks:…`. */
 export function bullPrefix(prefix: string): string {
@@ -100,8 +115,8 @@ export class TaskQueue {
     // Errors also surface on the calls that hit them; without a listener they would be thrown.
     this.queue.on('error', () => {});
     this.jobOptions = {
-      attempts: options.attempts ?? 3,
-      backoff: { type: 'exponential', delay: options.backoffMs ?? 5000 },
+      attempts: options.attempts ?? retryPolicy.attempts,
+      backoff: { type: 'exponential', delay: options.backoffMs ?? retryPolicy.backoffMs },
       removeOnComplete: options.keepCompleted ?? { age: 86_400, count: 1000 },
       removeOnFail: options.keepFailed ?? { age: 604_800, count: 10_000 },
     };
@@ -111,11 +126,11 @@ export class TaskQueue {
    * Queues the task. Idempotent: the job id is the task id, and BullMQ ignores an add whose id
    * still exists, so a retried request cannot run a task twice.
    */
-  async enqueue(taskId: string): Promise<void> {
+  async enqueue(taskId: string, turn = 1): Promise<void> {
     await this.queue.add(
       'task',
-      { taskId: checkTaskId(taskId) },
-      { ...this.jobOptions, jobId: taskId },
+      { taskId: checkTaskId(taskId), ...(turn > 1 ? { turn } : {}) },
+      { ...this.jobOptions, jobId: jobIdOf(taskId, turn) },
     );
   }
 
@@ -123,11 +138,12 @@ export class TaskQueue {
    * Takes a job that has not started off the queue. False when there is none or it is already
    * active: a running task is cancelled through the cancel channel instead.
    */
-  async remove(taskId: string): Promise<boolean> {
-    const state = await this.queue.getJobState(checkTaskId(taskId));
+  async remove(taskId: string, turn = 1): Promise<boolean> {
+    const jobId = jobIdOf(taskId, turn);
+    const state = await this.queue.getJobState(jobId);
     if (!REMOVABLE_STATES.has(state)) return false;
     // BullMQ refuses to remove a locked (active) job, so a job that started in between stays.
-    return (await this.queue.remove(taskId)) === 1;
+    return (await this.queue.remove(jobId)) === 1;
   }
 
   async counts(): Promise<QueueCounts> {
@@ -156,8 +172,8 @@ export class TaskQueue {
    * With `workerId`, also whether it is that worker (the job's `name`) that runs it: after a
    * crash the task may run again elsewhere, and the dead worker's container is still an orphan.
    */
-  async isActive(taskId: string, workerId?: string): Promise<boolean> {
-    checkTaskId(taskId);
+  async isActive(taskId: string, workerId?: string, turn = 1): Promise<boolean> {
+    const jobId = jobIdOf(taskId, turn);
     // One script, so that all facts come from the same instant. BullMQ records the name of the
     // worker that took the job in the job hash's `pb` field.
     const live = await this.redis.eval(
@@ -166,9 +182,9 @@ export class TaskQueue {
        return 1`,
       3,
       this.queue.toKey('active'),
-      `${this.queue.toKey(taskId)}:lock`,
-      this.queue.toKey(taskId),
-      taskId,
+      `${this.queue.toKey(jobId)}:lock`,
+      this.queue.toKey(jobId),
+      jobId,
       workerId ?? '',
     );
     return live === 1;

@@ -1,4 +1,4 @@
-import { PatchbayError, isPatchbayError } from '@patchbay/core';
+import { PatchbayError, isPatchbayError, retryPolicy } from '@patchbay/core';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { TASK_QUEUE_NAME, TaskJobData, bullPrefix } from './task-queue.js';
 
@@ -71,6 +71,8 @@ interface Running {
   controller: AbortController;
   /** Set when the worker aborts the job for shutdown: a failure then hands it back. */
   handBack: boolean;
+  /** The BullMQ job (one per turn of the task). */
+  jobId: string;
 }
 
 /**
@@ -118,16 +120,16 @@ export class TaskWorker {
       concurrency: options.concurrency ?? 1,
       lockDuration: options.lockDuration ?? 30_000,
       stalledInterval: options.stalledInterval ?? 15_000,
-      maxStalledCount: options.maxStalledCount ?? 2,
+      maxStalledCount: options.maxStalledCount ?? retryPolicy.maxStalled,
       ...(options.name === undefined ? {} : { name: options.name }),
     });
     this.worker.on('error', (err) => this.onError(err));
     // Another worker may already have taken a job whose lock could not be renewed (it lapsed
     // while Redis was unreachable, say): stop running it here so the task never runs twice.
     this.worker.on('lockRenewalFailed', (jobIds) => {
-      for (const jobId of jobIds) {
-        const running = this.jobs.get(jobId);
-        if (running === undefined) continue;
+      const lost = new Set(jobIds);
+      for (const running of this.jobs.values()) {
+        if (!lost.has(running.jobId)) continue;
         running.handBack = true;
         running.controller.abort(handBackReason('the job lock was lost'));
       }
@@ -205,7 +207,11 @@ export class TaskWorker {
     const data = TaskJobData.safeParse(job.data);
     if (!data.success) throw new UnrecoverableError(`job ${job.id} has no valid task id`);
     const { taskId } = data.data;
-    const running: Running = { controller: new AbortController(), handBack: false };
+    const running: Running = {
+      controller: new AbortController(),
+      handBack: false,
+      jobId: job.id ?? '',
+    };
     this.jobs.set(taskId, running);
     // BullMQ aborts its own signal on `worker.cancelJob`; follow it as well.
     const forward = () => running.controller.abort(bullSignal?.reason);

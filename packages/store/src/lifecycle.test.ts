@@ -92,3 +92,138 @@ describe('the lifecycle outbox', () => {
     expect(await store.lifecycleEvents()).toHaveLength(2);
   });
 });
+
+describe('reopening an ended task (a follow-up)', () => {
+  const result = {
+    summary: 'done',
+    files: [{ path: 'a.txt', status: 'added' as const, additions: 1, deletions: 0 }],
+    additions: 1,
+    deletions: 0,
+    patchBytes: 10,
+    verify: null,
+    stopReason: 'completed',
+  };
+
+  async function endedTask(outcome: Parameters<TaskLifecycle['end']>[1]) {
+    const task = makeTask({ tenant: 'acme' });
+    await store.create(task, { firstEvent: queued });
+    await store.update(task.id, (t) => ({ ...t, status: 'running', phase: 'agent' }));
+    await events.append(task.id, { type: 'phase', phase: 'agent' });
+    return (await lifecycle.end(task.id, outcome))!;
+  }
+
+  it('takes the task back to queued with turn 2, its log carrying on, one lifecycle event', async () => {
+    const ended = await endedTask({
+      status: 'succeeded',
+      error: null,
+      result,
+      turnResult: result,
+    });
+    expect(ended.turns).toEqual([
+      expect.objectContaining({ n: 1, status: 'succeeded', result, error: null }),
+    ]);
+    const before = await store.lifecycleEvents();
+    const reopened = await lifecycle.reopen(ended, 'Also handle the empty string.', {
+      maxActive: 5,
+    });
+    expect(reopened).toMatchObject({ status: 'queued', turn: 2, finishedAt: null, error: null });
+    expect(reopened.result).toEqual(result);
+    expect(reopened.turns.map((t) => [t.n, t.status, t.prompt])).toEqual([
+      [1, 'succeeded', 'Fix the bug.'],
+      [2, 'queued', 'Also handle the empty string.'],
+    ]);
+    const log = await events.read(ended.id);
+    expect(log.map((e) => [e.seq, e.type])).toEqual([
+      [1, 'status'],
+      [2, 'phase'],
+      [3, 'status'],
+      [4, 'turn'],
+      [5, 'status'],
+    ]);
+    expect(log[3]).toMatchObject({
+      type: 'turn',
+      turn: 2,
+      prompt: 'Also handle the empty string.',
+    });
+    // The stream no longer expires: it is live again until the turn ends.
+    expect(await redis.ttl(`${prefix}:events:${ended.id}`)).toBe(-1);
+    const after = await store.lifecycleEvents({ after: before.at(-1)!.id });
+    expect(after.map((e) => e.event)).toEqual([
+      expect.objectContaining({ type: 'turn.queued', status: 'queued', turn: 2 }),
+    ]);
+    expect(await store.countActive('acme')).toBe(1);
+
+    // The second turn ends on its own: turn 1 keeps its result, the task gets turn 2's.
+    await store.update(ended.id, (t) => ({ ...t, status: 'running' }));
+    const second = await lifecycle.end(ended.id, {
+      status: 'failed',
+      error: { code: 'verify_failed', message: 'verify exited with 1' },
+    });
+    expect(second?.turns.map((t) => [t.n, t.status, t.result === null])).toEqual([
+      [1, 'succeeded', false],
+      [2, 'failed', true],
+    ]);
+    expect(second?.turns[1]?.error?.code).toBe('verify_failed');
+  });
+
+  it('puts an expired log back from the archive, so seqs go on from the last one', async () => {
+    const ended = await endedTask({
+      status: 'failed',
+      error: { code: 'verify_failed', message: 'x' },
+      result,
+      turnResult: result,
+    });
+    await redis.del(`${prefix}:events:${ended.id}`, `${prefix}:events:${ended.id}:seq`);
+    await lifecycle.reopen(ended, 'Fix the test name.');
+    const log = await events.read(ended.id);
+    expect(log.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(log[2]).toMatchObject({ type: 'status', status: 'failed' });
+    expect(await events.append(ended.id, { type: 'phase', phase: 'fetch' })).toBe(6);
+  });
+
+  it('refuses a running, a cancelled and a resultless task with a conflict, writing nothing', async () => {
+    const running = makeTask();
+    await store.create(running, { firstEvent: queued });
+    await expect(lifecycle.reopen(running, 'more')).rejects.toMatchObject({ code: 'conflict' });
+
+    const cancelled = await endedTask({
+      status: 'cancelled',
+      error: { code: 'cancelled', message: 'cancelled while running' },
+    });
+    await expect(lifecycle.reopen(cancelled, 'more')).rejects.toMatchObject({
+      code: 'conflict',
+      message: expect.stringMatching(/cancelled/),
+    });
+    const resultless = await endedTask({
+      status: 'failed',
+      error: { code: 'setup_failed', message: 'setup exited with 1' },
+    });
+    await expect(lifecycle.reopen(resultless, 'more')).rejects.toMatchObject({
+      code: 'conflict',
+      details: { reason: 'no_workspace_result' },
+    });
+    expect((await store.get(resultless.id))?.status).toBe('failed');
+    const types = (await store.lifecycleEvents()).map((e) => e.event.type);
+    expect(types.filter((t) => t === 'turn.queued')).toEqual([]);
+  });
+
+  it('counts a follow-up against the tenant cap, and lets exactly one of two racing follow-ups in', async () => {
+    const ended = await endedTask({ status: 'succeeded', error: null, result, turnResult: result });
+    const other = makeTask({ tenant: 'acme' });
+    await store.create(other, { firstEvent: queued });
+    await expect(lifecycle.reopen(ended, 'more', { maxActive: 1 })).rejects.toMatchObject({
+      code: 'rate_limited',
+    });
+    const outcomes = await Promise.allSettled([
+      lifecycle.reopen(ended, 'first'),
+      lifecycle.reopen(ended, 'second'),
+    ]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    expect(outcomes.find((o) => o.status === 'rejected')).toMatchObject({
+      reason: expect.objectContaining({ code: 'conflict' }),
+    });
+    const record = await store.get(ended.id);
+    expect(record?.turns).toHaveLength(2);
+    expect((await events.read(ended.id)).filter((e) => e.type === 'turn')).toHaveLength(1);
+  });
+});

@@ -126,25 +126,40 @@ export class RedisEventLog implements EventLog {
 
   async *follow(
     taskId: string,
-    options: { after?: number; signal?: AbortSignal } = {},
+    options: { after?: number; signal?: AbortSignal; pastEnd?: boolean } = {},
   ): AsyncGenerator<TaskEvent, void, undefined> {
     const { signal } = options;
+    const pastEnd = options.pastEnd === true;
     let last = checkAfter(options.after);
     const key = this.keys.events(taskId);
     let blocking: Redis | undefined;
     // Closing the connection fails the pending XREAD at once instead of after `blockMs`.
     const onAbort = () => blocking?.disconnect();
     signal?.addEventListener('abort', onAbort, { once: true });
+    const ends = (event: TaskEvent): boolean => !pastEnd && isFinal(event);
+    /**
+     * The stream is gone (the task ended long enough ago): the rest of the archive is delivered,
+     * and then either the follow ends, or, past the end, it waits for a follow-up to bring the
+     * stream back. False when the follow is over.
+     */
+    const fromArchive = async function* (
+      this: RedisEventLog,
+    ): AsyncGenerator<TaskEvent, boolean, undefined> {
+      const archived = await this.readArchive(taskId);
+      if (archived === null) return true;
+      for (const event of archived) {
+        if (event.seq <= last) continue;
+        last = event.seq;
+        yield event;
+      }
+      if (!pastEnd) return false;
+      while (signal?.aborted !== true && (await this.redis.exists(key)) === 0)
+        await sleep(this.blockMs, signal);
+      return signal?.aborted !== true;
+    }.bind(this);
     try {
       if (signal?.aborted) return;
-      // The stream is gone when the task ended long enough ago: the archive is the whole log.
-      if ((await this.redis.exists(key)) === 0) {
-        const archived = await this.readArchive(taskId);
-        if (archived !== null) {
-          yield* archived.filter((event) => event.seq > last);
-          return;
-        }
-      }
+      if ((await this.redis.exists(key)) === 0 && !(yield* fromArchive())) return;
       // Catch up on the shared client first: a follow of a finished task (an SSE client
       // reconnecting, say) then needs no blocking connection of its own.
       for (;;) {
@@ -160,7 +175,7 @@ export class RedisEventLog implements EventLog {
           if (event.seq <= last) continue;
           last = event.seq;
           yield event;
-          if (isFinal(event) || signal?.aborted) return;
+          if (ends(event) || signal?.aborted) return;
         }
         if (entries.length < BATCH) break;
       }
@@ -185,13 +200,7 @@ export class RedisEventLog implements EventLog {
         }
         if (reply === null) {
           // Timed out. A live task just has nothing new; an archived one may have expired.
-          if ((await this.redis.exists(key)) === 0) {
-            const archived = await this.readArchive(taskId);
-            if (archived !== null) {
-              yield* archived.filter((event) => event.seq > last);
-              return;
-            }
-          }
+          if ((await this.redis.exists(key)) === 0 && !(yield* fromArchive())) return;
           continue;
         }
         for (const entry of reply[0]?.[1] ?? []) {
@@ -200,7 +209,7 @@ export class RedisEventLog implements EventLog {
           if (event.seq <= last) continue;
           last = event.seq;
           yield event;
-          if (isFinal(event) || signal?.aborted) return;
+          if (ends(event) || signal?.aborted) return;
         }
       }
     } finally {
@@ -253,7 +262,20 @@ export class RedisEventLog implements EventLog {
   }
 }
 
-/** The terminal status event is the last one a follower needs. */
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The terminal status event is the last one a follower of a turn needs. */
 function isFinal(event: TaskEvent): boolean {
   return event.type === 'status' && isTerminal(event.status);
 }

@@ -2,6 +2,7 @@ import {
   LifecycleEvent,
   PatchbayError,
   Task,
+  type TaskEvent,
   type TaskEventBody,
   TaskStatus,
   isTerminal,
@@ -9,7 +10,7 @@ import {
 } from '@patchbay/core';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { eventBodyJson, luaAppendEvent } from './event-entry.js';
+import { EVENT_FIELD, eventBodyJson, luaAppendEvent } from './event-entry.js';
 import { StoreKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import type { TaskListQuery, TaskPage, TaskStore } from './types.js';
@@ -93,6 +94,53 @@ redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 return 1
 `,
   6,
+);
+
+// A follow-up: an ended task goes back to `queued` (compare-and-set against the record read),
+// under the tenant's cap, with its new turn's events appended and its lifecycle event written, in
+// one step. The event stream must be live again for the new events to carry on its seqs: a stream
+// that expired into the archive is put back from the entries passed in (or, when none were
+// passed, the script says so and the caller reads the archive and calls again).
+const REOPEN = new LuaScript(
+  `
+-- KEYS: record, old status set, new status set, tenant set, status counts, lifecycle outbox,
+--       queued set, running set, event stream, event seq counter
+-- ARGV: expected json, new json, id, score, old status, new status, lifecycle event json,
+--       outbox cap, maxActive (-1 = no cap), ISO time, restore count (-1 = none passed),
+--       restore entries (seq, json) * count, event bodies...
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'changed' end
+local cap = tonumber(ARGV[9])
+if cap >= 0 and redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8]) >= cap then
+  return 'rate_limited'
+end
+local restore = tonumber(ARGV[11])
+if redis.call('EXISTS', KEYS[9]) == 1 then
+  redis.call('PERSIST', KEYS[9])
+  redis.call('PERSIST', KEYS[10])
+elseif restore < 0 then
+  return 'restore'
+else
+  local last = 0
+  for i = 0, restore - 1 do
+    local seq = tonumber(ARGV[12 + 2 * i])
+    redis.call('XADD', KEYS[9], '0-' .. seq, '${EVENT_FIELD}', ARGV[13 + 2 * i])
+    if seq > last then last = seq end
+  end
+  redis.call('SET', KEYS[10], last)
+end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[3])
+redis.call('HINCRBY', KEYS[5], ARGV[5], -1)
+redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])
+local seq = 0
+for i = 12 + 2 * math.max(restore, 0), #ARGV do${luaAppendEvent({ stream: 'KEYS[9]', seqKey: 'KEYS[10]', time: 'ARGV[10]', body: 'ARGV[i]' })}
+end
+return 'ok'
+`,
+  10,
 );
 
 /**
@@ -278,6 +326,81 @@ export class RedisTaskStore implements TaskStore {
       if (written === 1) return next;
       // Lost the race: back off a little, with jitter so the losers do not collide again.
       await sleep(Math.random() * Math.min(20, 1 + attempt));
+    }
+    throw new PatchbayError('conflict', `task ${id} is being updated too often; try again`);
+  }
+
+  async reopen(
+    id: string,
+    change: (task: Task) => Task,
+    options: {
+      maxActive?: number;
+      events: (next: Task) => readonly TaskEventBody[];
+      log: () => Promise<readonly TaskEvent[]>;
+    },
+  ): Promise<Task> {
+    let restore: readonly TaskEvent[] | undefined;
+    for (let attempt = 0; attempt <= this.maxUpdateRetries; attempt++) {
+      const current = await this.read(id);
+      if (current === null) throw new PatchbayError('not_found', `no task ${id}`);
+      const next = checkRecord(change(current.task));
+      if (
+        next.id !== current.task.id ||
+        next.tenant !== current.task.tenant ||
+        !isTerminal(current.task.status) ||
+        isTerminal(next.status)
+      ) {
+        throw new PatchbayError('internal_error', 'reopen must take an ended task back to work');
+      }
+      const k = this.keys;
+      const outcome = await REOPEN.run(
+        this.redis,
+        [
+          k.task(id),
+          k.tenantStatus(next.tenant, current.task.status),
+          k.tenantStatus(next.tenant, next.status),
+          k.tenantTasks(next.tenant),
+          k.statusCounts(),
+          k.lifecycle(),
+          k.tenantStatus(next.tenant, 'queued'),
+          k.tenantStatus(next.tenant, 'running'),
+          k.events(id),
+          k.eventSeq(id),
+        ],
+        [
+          current.raw,
+          JSON.stringify(next),
+          id,
+          score(next),
+          current.task.status,
+          next.status,
+          JSON.stringify(lifecycleEventOf(next, new Date())),
+          LIFECYCLE_MAX_ENTRIES,
+          options.maxActive ?? -1,
+          new Date().toISOString(),
+          restore === undefined ? -1 : restore.length,
+          ...(restore ?? []).flatMap((e) => [e.seq, JSON.stringify(e)]),
+          ...options.events(next).map(eventBodyJson),
+        ],
+      );
+      switch (outcome) {
+        case 'ok':
+          return next;
+        case 'restore':
+          restore = await options.log();
+          continue;
+        case 'rate_limited':
+          throw new PatchbayError(
+            'rate_limited',
+            `tenant already has ${options.maxActive} queued or running tasks`,
+            { details: { maxActive: options.maxActive } },
+          );
+        case 'changed':
+          await sleep(Math.random() * Math.min(20, 1 + attempt));
+          continue;
+        default:
+          throw new PatchbayError('internal_error', `unexpected reopen outcome ${String(outcome)}`);
+      }
     }
     throw new PatchbayError('conflict', `task ${id} is being updated too often; try again`);
   }

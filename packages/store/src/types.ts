@@ -49,6 +49,23 @@ export interface TaskStore {
    */
   update(id: string, change: (task: Task) => Task | null): Promise<Task | null>;
   /**
+   * Takes an ended task back to work (a follow-up): `change` makes the new record from the ended
+   * one (it may throw to refuse, e.g. `conflict`), and the record, the tenant's cap (`maxActive`
+   * queued or running tasks, else `rate_limited`), the lifecycle event and `events` (appended to
+   * the task's log, which carries on from its last seq) are written in one atomic step. A log
+   * that already expired into the archive is put back into Redis first, from what `log` reads.
+   * Rejects with `not_found` for a missing task.
+   */
+  reopen(
+    id: string,
+    change: (task: Task) => Task,
+    options: {
+      maxActive?: number;
+      events: (next: Task) => readonly TaskEventBody[];
+      log: () => Promise<readonly TaskEvent[]>;
+    },
+  ): Promise<Task>;
+  /**
    * The lifecycle outbox, oldest first: one event per status change, written in the same script
    * as the change. `after` is an entry id from a previous read (exclusive).
    */
@@ -72,11 +89,12 @@ export interface EventLog {
   read(taskId: string, options?: { after?: number; limit?: number }): Promise<TaskEvent[]>;
   /**
    * Every event with seq > `after` as it is appended, ending after the terminal status event
-   * (or when `signal` aborts). Uses its own blocking connection per call.
+   * (or when `signal` aborts). With `pastEnd`, it goes on past a turn's end, so the events of a
+   * follow-up's turn arrive too, until `signal` aborts. Uses its own blocking connection per call.
    */
   follow(
     taskId: string,
-    options?: { after?: number; signal?: AbortSignal },
+    options?: { after?: number; signal?: AbortSignal; pastEnd?: boolean },
   ): AsyncIterable<TaskEvent>;
   /** Writes the whole log to the artifact store and lets the stream expire. */
   archive(taskId: string): Promise<void>;

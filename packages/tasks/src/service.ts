@@ -4,7 +4,9 @@ import {
   ARTIFACTS,
   EMPTY_USAGE,
   PatchbayError,
+  firstTurn,
   isTerminal,
+  lastResultTurn,
   type Task,
   type TaskSpec,
 } from '@patchbay/core';
@@ -19,9 +21,10 @@ import {
 
 /** The queue as the service needs it. */
 export interface TaskQueuePort {
-  enqueue(taskId: string): Promise<void>;
-  /** Removes a job that no worker has taken yet; false when it is active (or gone). */
-  remove(taskId: string): Promise<boolean>;
+  /** Queues a turn of the task (a job per turn). */
+  enqueue(taskId: string, turn?: number): Promise<void>;
+  /** Removes a turn's job that no worker has taken yet; false when it is active (or gone). */
+  remove(taskId: string, turn?: number): Promise<boolean>;
 }
 
 /** Reaches the worker running a task. */
@@ -91,12 +94,13 @@ export class TaskService {
       );
     }
     const url = await this.#deps.checkRepoUrl(spec.repo.url);
+    const createdAt = this.#now().toISOString();
     const task: Task = {
       id: randomUUID(),
       tenant,
       status: 'queued',
       phase: null,
-      createdAt: this.#now().toISOString(),
+      createdAt,
       startedAt: null,
       finishedAt: null,
       repo: { url, ref: spec.repo.ref ?? null },
@@ -124,6 +128,8 @@ export class TaskService {
       error: null,
       attempts: 0,
       cancelRequested: false,
+      turn: 1,
+      turns: [firstTurn(spec.prompt, createdAt)],
     };
     // The `queued` event is written with the record, so it is seq 1 and in place before the job
     // exists: a worker cannot take the task and log `running` ahead of it.
@@ -132,8 +138,27 @@ export class TaskService {
       maxActive: defaults.maxActiveTasks,
       firstEvent: { type: 'status', status: 'queued', phase: null },
     });
+    await this.#enqueue(task);
+    return task;
+  }
+
+  /**
+   * A follow-up turn on an ended task: it goes back to `queued` with `prompt` as its next turn,
+   * continuing from the tree its last turn left. 409 (`conflict`) while it is queued or running,
+   * when it was cancelled, or when no turn left a workspace result.
+   */
+  async followUp(tenant: string, id: string, prompt: string): Promise<Task> {
+    const task = await this.get(tenant, id);
+    const reopened = await this.#lifecycle.reopen(task, prompt, {
+      maxActive: this.#deps.defaults.maxActiveTasks,
+    });
+    await this.#enqueue(reopened);
+    return reopened;
+  }
+
+  async #enqueue(task: Task): Promise<void> {
     try {
-      await this.#deps.queue.enqueue(task.id);
+      await this.#deps.queue.enqueue(task.id, task.turn);
     } catch (err) {
       // A record without a job would stay queued forever: end it, and say the service is down.
       await this.#lifecycle
@@ -144,7 +169,6 @@ export class TaskService {
         .catch(() => undefined);
       throw new PatchbayError('unavailable', 'the task queue is unavailable', { cause: err });
     }
-    return task;
   }
 
   async get(tenant: string, id: string): Promise<Task> {
@@ -167,7 +191,7 @@ export class TaskService {
     await this.#deps.store.update(id, (t) =>
       t.cancelRequested ? null : { ...t, cancelRequested: true },
     );
-    if (task.status === 'queued' && (await this.#deps.queue.remove(id))) {
+    if (task.status === 'queued' && (await this.#deps.queue.remove(id, task.turn))) {
       await this.#lifecycle.end(id, {
         status: 'cancelled',
         error: { code: 'cancelled', message: 'cancelled before it started' },
@@ -178,16 +202,45 @@ export class TaskService {
     return this.get(tenant, id);
   }
 
-  /** The task's patch; `patch_not_ready` until the worker has collected one. */
+  /**
+   * The task's cumulative patch against `baseCommit`, as of the last turn that collected one;
+   * `patch_not_ready` until a turn has.
+   */
   async patch(tenant: string, id: string): Promise<{ body: Readable; size: number }> {
-    await this.get(tenant, id);
+    const task = await this.get(tenant, id);
+    const turn = lastResultTurn(task);
+    if (turn === null) throw new PatchbayError('patch_not_ready', 'the task has no patch yet');
+    // A record from before turns kept its patch under the task-wide name.
+    const name = task.turns.length === 0 ? ARTIFACTS.patch : ARTIFACTS.turnPatch(turn);
+    return this.#artifact(id, name, 'the task has no patch yet');
+  }
+
+  /** What turn `n` alone changed, against the tree it started from. */
+  async turnPatch(
+    tenant: string,
+    id: string,
+    n: number,
+  ): Promise<{ body: Readable; size: number }> {
+    const task = await this.get(tenant, id);
+    const turn = task.turns[n - 1];
+    if (turn === undefined) throw new PatchbayError('not_found', `the task has no turn ${n}`);
+    if (turn.result === null)
+      throw new PatchbayError('patch_not_ready', `turn ${n} has no patch (yet)`);
+    return this.#artifact(id, ARTIFACTS.turnChanges(n), `turn ${n} has no patch (yet)`);
+  }
+
+  async #artifact(
+    id: string,
+    name: string,
+    missing: string,
+  ): Promise<{ body: Readable; size: number }> {
     const [size, body] = await Promise.all([
-      this.#deps.artifacts.size(id, ARTIFACTS.patch),
-      this.#deps.artifacts.get(id, ARTIFACTS.patch),
+      this.#deps.artifacts.size(id, name),
+      this.#deps.artifacts.get(id, name),
     ]);
     if (size === null || body === null) {
       body?.destroy();
-      throw new PatchbayError('patch_not_ready', 'the task has no patch yet');
+      throw new PatchbayError('patch_not_ready', missing);
     }
     return { body, size };
   }

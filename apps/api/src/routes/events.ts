@@ -24,11 +24,17 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesDeps> = async (app, d
         summary: 'The event log: JSON, or a live SSE stream with Accept: text/event-stream',
         description:
           'As SSE, each event is sent with `id: <seq>`; a reconnect with `Last-Event-ID` resumes after it. ' +
-          'The stream closes after the terminal status event.',
+          'The stream closes after the terminal status event of the turn, unless `keepOpen=true`: then ' +
+          "it stays open past a turn's end, so a follow-up's turn arrives on the same connection, " +
+          'until the client leaves.',
         params: TaskIdParams,
         querystring: z.strictObject({
           after: Seq.default(0),
           limit: z.coerce.number().int().min(1).max(1000).default(500),
+          keepOpen: z
+            .enum(['true', 'false'])
+            .default('false')
+            .describe("SSE only: stay open past a turn's end for the next turns."),
         }),
         headers: z.object({ 'last-event-id': Seq.optional() }).passthrough(),
         response: {
@@ -63,7 +69,12 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesDeps> = async (app, d
       const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
       request.raw.once('close', () => abort.abort());
       try {
-        for await (const event of deps.events.follow(id, { after, signal: abort.signal })) {
+        const pastEnd = request.query.keepOpen === 'true';
+        for await (const event of deps.events.follow(id, {
+          after,
+          signal: abort.signal,
+          pastEnd,
+        })) {
           if (
             !res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)
           ) {

@@ -1,5 +1,7 @@
-import { TaskSpec, TaskStatus } from '@patchbay/core';
+import { FollowUp, TaskSpec, TaskStatus } from '@patchbay/core';
+import type { Readable } from 'node:stream';
 import type { TaskService } from '@patchbay/tasks';
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { afterRateLimit } from '../rate-limit.js';
@@ -89,6 +91,27 @@ export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { s
       reply.code(202).send(toView(await service.cancel(request.tenant, request.params.id))),
   );
 
+  app.post(
+    '/v1/tasks/:id/messages',
+    {
+      schema: {
+        summary: 'Send a follow-up: the next turn of an ended task',
+        description:
+          'The task goes back to `queued` with a new turn: the agent continues from the tree the ' +
+          'last turn left (baseCommit + the patch so far), with the conversation so far as context, ' +
+          'the same environment and setup. 409 `conflict` while the task is queued or running, ' +
+          'when it was cancelled, or when no turn left a workspace result.',
+        params: TaskIdParams,
+        body: FollowUp,
+        response: { 202: TaskView, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const task = await service.followUp(request.tenant, request.params.id, request.body.prompt);
+      return reply.code(202).header('location', `/v1/tasks/${task.id}`).send(toView(task));
+    },
+  );
+
   app.get(
     '/v1/tasks/:id/patch',
     {
@@ -96,18 +119,44 @@ export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { s
         summary: 'Download the patch (git diff --binary against baseCommit)',
         params: TaskIdParams,
         description:
-          "A `text/x-diff` body for `git apply` against the task's baseCommit; empty when the agent " +
-          'changed nothing. 409 `patch_not_ready` until the worker has collected it.',
+          "A `text/x-diff` body for `git apply` against the task's baseCommit: every turn's changes " +
+          'together, as of the last turn that collected a patch; empty when the agent changed nothing. ' +
+          '409 `patch_not_ready` until a turn has ended with one.',
+        produces: ['text/x-diff'],
+      },
+    },
+    async (request, reply) =>
+      sendPatch(reply, request.params.id, await service.patch(request.tenant, request.params.id)),
+  );
+
+  app.get(
+    '/v1/tasks/:id/turns/:n/patch',
+    {
+      schema: {
+        summary: 'Download what one turn alone changed',
+        params: TaskIdParams.extend({ n: z.coerce.number().int().min(1).max(100_000) }),
+        description:
+          'A `text/x-diff` body that applies on top of the tree the turn started from (for turn 1, ' +
+          "the baseCommit; after that, the previous turn's cumulative patch applied to it). 404 for " +
+          'a turn the task does not have; 409 `patch_not_ready` until the turn has ended with one.',
         produces: ['text/x-diff'],
       },
     },
     async (request, reply) => {
-      const patch = await service.patch(request.tenant, request.params.id);
-      return reply
-        .header('content-type', 'text/x-diff; charset=utf-8')
-        .header('content-length', patch.size)
-        .header('content-disposition', `attachment; filename="${request.params.id}.diff"`)
-        .send(patch.body);
+      const { id, n } = request.params;
+      return sendPatch(reply, `${id}.turn-${n}`, await service.turnPatch(request.tenant, id, n));
     },
   );
 };
+
+function sendPatch(
+  reply: FastifyReply,
+  name: string,
+  patch: { body: Readable; size: number },
+): FastifyReply {
+  return reply
+    .header('content-type', 'text/x-diff; charset=utf-8')
+    .header('content-length', patch.size)
+    .header('content-disposition', `attachment; filename="${name}.diff"`)
+    .send(patch.body);
+}

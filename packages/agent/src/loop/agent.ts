@@ -9,7 +9,7 @@ import {
   reasoningText,
   totalTokens,
   userMessage,
-  type ConversationItem,
+  ConversationItem,
   type FunctionCallItem,
   type TurnEvent,
   type TurnResult,
@@ -70,6 +70,25 @@ export class Agent {
   }
 }
 
+/** The conversation items of a stored history (it comes from the artifact store, not from code). */
+function conversationItems(history: readonly unknown[]): ConversationItem[] {
+  return history.flatMap((item) => {
+    const parsed = ConversationItem.safeParse(item);
+    return parsed.success ? [parsed.data] : [];
+  });
+}
+
+/** Splits a history at each user message, so compaction can cut between earlier turns. */
+function promptBlocks(items: readonly ConversationItem[]): ConversationItem[][] {
+  const blocks: ConversationItem[][] = [];
+  for (const item of items) {
+    const opens = item.type === 'message' && item.role === 'user';
+    if (opens || blocks.length === 0) blocks.push([]);
+    blocks.at(-1)!.push(item);
+  }
+  return blocks;
+}
+
 /** One run's state; a fresh one per task. */
 class AgentRun {
   readonly #options: ResolvedAgentOptions;
@@ -79,6 +98,8 @@ class AgentRun {
   readonly #log: ConversationItem[] = [];
   readonly #compactions: AgentTranscript['compactions'] = [];
   #conversation = new Conversation([]);
+  /** Items of AGENTS.md at the head of the conversation (left out of what a follow-up gets). */
+  #pinned = 0;
   #agentsMd: string[] = [];
   #turns = 0;
   #toolCalls = 0;
@@ -148,12 +169,21 @@ class AgentRun {
     // chose the repository rather than of Patchbay, and the system prompt stays byte-identical
     // across tasks so its cache is shared. It never changes within a run and compaction keeps
     // it, so the prefix of every request stays stable.
-    const pinned = [
-      ...(agentsMd.text === undefined ? [] : [userMessage(agentsMd.text)]),
-      userMessage(this.#input.prompt),
-    ];
-    this.#conversation = new Conversation(pinned);
-    this.#record(...pinned);
+    const agentsMdItems = agentsMd.text === undefined ? [] : [userMessage(agentsMd.text)];
+    this.#pinned = agentsMdItems.length;
+    const prompt = userMessage(this.#input.prompt);
+    const history = conversationItems(this.#input.history ?? []);
+    if (history.length === 0) {
+      this.#conversation = new Conversation([...agentsMdItems, prompt]);
+      this.#record(...agentsMdItems, prompt);
+      return;
+    }
+    // A follow-up: the earlier turns go in as whole blocks (one per prompt) that compaction may
+    // summarise, and this turn's prompt starts a block of its own after them.
+    this.#conversation = new Conversation(agentsMdItems);
+    for (const block of promptBlocks(history)) this.#conversation.addTurn(block);
+    this.#conversation.addTurn([prompt]);
+    this.#record(...agentsMdItems, ...history, prompt);
   }
 
   #tokensUsed(): number {
@@ -328,6 +358,7 @@ class AgentRun {
       summary: summary === undefined ? this.#lastText : summary,
       stopReason,
       usage: { ...usage, modelCalls: this.#usage.calls, toolCalls: this.#toolCalls },
+      conversation: this.#conversation.items.slice(this.#pinned),
       transcript: {
         version: 1,
         model: this.#input.model.name,

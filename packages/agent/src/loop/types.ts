@@ -12,8 +12,13 @@ export type AgentStopReason = 'completed' | 'max_turns' | 'max_tokens' | 'timeou
 export interface AgentRunInput {
   /** The sandbox with the repository at /workspace. */
   sandbox: Sandbox;
-  /** The task, as the user wrote it. */
+  /** This turn's prompt, as the user wrote it. */
   prompt: string;
+  /**
+   * The conversation an earlier turn of the task left ({@link AgentOutcome.conversation}): the
+   * context this turn goes on from. Items that are not conversation items are left out.
+   */
+  history?: readonly unknown[];
   /** Model for this task; `reasoningEffort` null leaves it to the server. */
   model: { name: string; reasoningEffort: ReasoningEffort | null };
   limits: {
@@ -37,6 +42,11 @@ export interface AgentOutcome {
   stopReason: AgentStopReason;
   usage: Usage;
   transcript: AgentTranscript;
+  /**
+   * The conversation as the model last saw it (compacted as it was), its last reply included and
+   * AGENTS.md left out (the next turn reads it afresh): what a follow-up turn goes on from.
+   */
+  conversation: ConversationItem[];
 }
 
 /** The whole run as the artifact store keeps it. */

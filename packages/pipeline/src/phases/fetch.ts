@@ -1,0 +1,39 @@
+import type { Task } from '@patchbay/core';
+import type { SandboxNetwork } from '@patchbay/sandbox';
+import type { PhaseDeps, TaskRun } from '../run.js';
+
+/**
+ * fetch: resolves the task's ref to its base commit (turn 1) or makes sure the mirror still has
+ * the base (later turns), while the sandbox is made beside it: neither needs the other, and
+ * `provision` waits for the sandbox if it is not ready yet.
+ */
+export async function fetchPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
+  await run.phase('fetch');
+  const { task } = run;
+  run.acquiring = deps.sandboxes.create(
+    {
+      image: task.environment.image,
+      taskId: task.id,
+      env: task.environment.env,
+      network: sandboxNetwork(task, deps.options.allowAgentNetwork),
+    },
+    { signal: run.acquisitionSignal },
+  );
+  // Its failure is seen where it is awaited; until then it must not count as unhandled.
+  run.acquiring.catch(() => undefined);
+  const base = await deps.repos.resolve(task.repo.url, run.base ?? task.repo.ref, run.signal);
+  if (run.base === null) await run.update((t) => ({ ...t, baseCommit: base }));
+  run.base = base;
+}
+
+/** The agent may keep the network only when the task asks and the operator allows it. */
+export function agentHasNetwork(task: Task, allowAgentNetwork: boolean): boolean {
+  return task.environment.network === 'on' && allowAgentNetwork;
+}
+
+/** Setup needs the network (it installs things); it is taken away again before the agent. */
+function sandboxNetwork(task: Task, allowAgentNetwork: boolean): SandboxNetwork {
+  return task.environment.setup !== null || agentHasNetwork(task, allowAgentNetwork)
+    ? 'outbound'
+    : 'none';
+}

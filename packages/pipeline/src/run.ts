@@ -1,0 +1,184 @@
+import {
+  type Logger,
+  PatchbayError,
+  type RunStop,
+  type Task,
+  type TaskPhase,
+  type VerifyResult,
+  isPatchbayError,
+  isTerminal,
+  lastResultTurn,
+} from '@patchbay/core';
+import type { Sandbox, SandboxProvider } from '@patchbay/sandbox';
+import type { ArtifactStore, TaskLifecycle, TaskStore } from '@patchbay/store';
+import type { CollectedPatch } from './collect.js';
+import { EventWriter } from './event-writer.js';
+import type { SandboxKeeper } from './keeper.js';
+import type { AgentOutcome, AgentRunner, RepoSource } from './ports.js';
+
+/** Operator options of the pipeline, defaults filled in. */
+export interface ResolvedPipelineOptions {
+  maxPatchBytes: number;
+  outputEventBytes: number;
+  verifyOutputBytes: number;
+  allowAgentNetwork: boolean;
+}
+
+/** What the phases share: the collaborators of the pipeline. */
+export interface PhaseDeps {
+  store: TaskStore;
+  lifecycle: TaskLifecycle;
+  artifacts: ArtifactStore;
+  sandboxes: SandboxProvider;
+  repos: RepoSource;
+  agent: AgentRunner;
+  keeper: SandboxKeeper;
+  log: Logger;
+  options: ResolvedPipelineOptions;
+  now: () => Date;
+}
+
+/** Why a run's own controller was aborted. */
+class Stop {
+  constructor(readonly kind: 'cancelled' | 'timeout') {}
+}
+
+/**
+ * One run of a task's turn: the record as it stands, the sandbox, and what each phase leaves for
+ * the next. The run owns its abort signal (cancel, timeout, and the worker's own shutdown) and
+ * its sandbox, which it removes on every way out unless the turn ended well enough to keep it for
+ * a follow-up.
+ */
+export class TaskRun {
+  readonly id: string;
+  readonly events: EventWriter;
+  readonly signal: AbortSignal;
+  /** Epoch ms at which the turn runs out of time. */
+  readonly deadline: number;
+  /** Output bytes of setup and verify still to be logged this turn. */
+  readonly budget: { remaining: number };
+  readonly attempt: number;
+  task: Task;
+  /** The commit the task is based on, once fetched (the record's own from turn 2 on). */
+  base: string | null;
+  /** The turn whose tree this one continues from; null for turn 1. */
+  readonly from: number | null;
+  /** The sandbox in hand, once provisioned. */
+  sandbox: Sandbox | undefined;
+  /** The sandbox being made while the repository is fetched. */
+  acquiring: Promise<Sandbox> | undefined;
+  /** The turn went on in the sandbox the previous turn left. */
+  warm = false;
+  outcome: AgentOutcome | undefined;
+  /** The cumulative patch and, from turn 2 on, what this turn alone changed. */
+  collected: { patch: CollectedPatch; changes: CollectedPatch } | undefined;
+  verify: VerifyResult | null = null;
+
+  readonly #deps: PhaseDeps;
+  readonly #controller = new AbortController();
+  readonly #acquisition = new AbortController();
+  readonly #timer: NodeJS.Timeout;
+  readonly #outer: AbortSignal;
+  readonly #onOuterAbort: () => void;
+  #released: Promise<void> | undefined;
+
+  constructor(
+    task: Task,
+    deps: PhaseDeps,
+    events: EventWriter,
+    context: { signal: AbortSignal; attempt: number },
+  ) {
+    this.task = task;
+    this.id = task.id;
+    this.#deps = deps;
+    this.events = events;
+    this.attempt = context.attempt;
+    this.base = task.turn > 1 ? task.baseCommit : null;
+    this.from = task.turn > 1 ? lastResultTurn(task) : null;
+    this.budget = { remaining: deps.options.outputEventBytes };
+    this.signal = this.#controller.signal;
+    this.deadline = Date.now() + task.limits.timeoutSeconds * 1000;
+    this.#timer = setTimeout(
+      () => this.#controller.abort(new Stop('timeout')),
+      task.limits.timeoutSeconds * 1000,
+    );
+    this.#outer = context.signal;
+    // The queue's reason becomes ours: a cancel ends the turn, anything else hands it back.
+    this.#onOuterAbort = () =>
+      this.#controller.abort(
+        isPatchbayError(context.signal.reason, 'cancelled')
+          ? new Stop('cancelled')
+          : context.signal.reason,
+      );
+    if (context.signal.aborted) this.#onOuterAbort();
+    else context.signal.addEventListener('abort', this.#onOuterAbort, { once: true });
+    // A sandbox still being made when the run stops is called off.
+    this.signal.addEventListener('abort', () => this.#acquisition.abort(this.signal.reason), {
+      once: true,
+    });
+  }
+
+  /** Signal of the sandbox's making: aborted when the run stops or no longer needs it. */
+  get acquisitionSignal(): AbortSignal {
+    return this.#acquisition.signal;
+  }
+
+  /** Why the run was stopped from outside, if it was. */
+  get stop(): RunStop {
+    if (!this.signal.aborted) return null;
+    const reason: unknown = this.signal.reason;
+    return reason instanceof Stop ? reason.kind : 'shutdown';
+  }
+
+  /** Changes the record (through the store) and keeps the run's copy in step. */
+  async update(change: (task: Task) => Task): Promise<Task> {
+    this.task = (await this.#deps.store.update(this.id, change)) ?? this.task;
+    return this.task;
+  }
+
+  /** Enters a phase: recorded, logged, and a cancel that slipped past the channel is seen here. */
+  async phase(name: TaskPhase): Promise<void> {
+    this.signal.throwIfAborted();
+    await this.update((t) => ({ ...t, phase: name }));
+    if (this.task.cancelRequested) this.#controller.abort(new Stop('cancelled'));
+    this.signal.throwIfAborted();
+    this.events.emit({ type: 'phase', phase: name, attempt: this.attempt });
+  }
+
+  /** Whether the record says the task is over already (another path ended it). */
+  get ended(): boolean {
+    return isTerminal(this.task.status);
+  }
+
+  /**
+   * Lets go of the sandbox: kept for a follow-up when `keep` and the keeper takes it, removed
+   * otherwise. Once per run; later calls return the first one's promise.
+   */
+  release(keep = false): Promise<void> {
+    this.#released ??= (async () => {
+      if (this.sandbox === undefined && this.acquiring !== undefined) {
+        this.#acquisition.abort(new PatchbayError('cancelled', 'the sandbox is no longer needed'));
+        this.sandbox = await this.acquiring.catch(() => undefined);
+      }
+      const sandbox = this.sandbox;
+      if (sandbox === undefined) return;
+      if (
+        keep &&
+        !sandbox.broken &&
+        (await this.#deps.keeper.keep(this.id, this.task.turn, sandbox))
+      )
+        return;
+      await sandbox.destroy();
+    })().catch((err: unknown) =>
+      this.#deps.log.warn({ err, taskId: this.id }, 'removing the sandbox failed'),
+    );
+    return this.#released;
+  }
+
+  /** Ends the run's timers and listeners, and the sandbox if nothing let go of it yet. */
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#outer.removeEventListener('abort', this.#onOuterAbort);
+    await this.release();
+  }
+}
