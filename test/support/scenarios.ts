@@ -2,7 +2,9 @@ import type { Script, ScriptRequest, ScriptedCall, ScriptedTurn } from '@patchba
 
 /**
  * A scripted model that serves many tasks at once: each task's prompt names a scenario, and the
- * turn it plays is the scenario's step number `n` = how many tool outputs the run has seen.
+ * turn it plays is the scenario's step number `n` = how many tool outputs the run has seen since
+ * that prompt. In a follow-up turn the latest prompt naming a scenario decides, so each turn of a
+ * conversation can play a scenario of its own.
  */
 export type Scenario = (step: number, request: ScriptRequest) => ScriptedTurn;
 
@@ -11,14 +13,18 @@ export function scenarioScript(scenarios: Record<string, Scenario>): Script {
     *[Symbol.iterator]() {
       for (;;) {
         yield (request: ScriptRequest): ScriptedTurn => {
-          const prompt = request.items.find(
+          const at = request.items.findLastIndex(
             (i) => i.type === 'message' && i.role === 'user' && i.text.includes('SCENARIO:'),
           );
+          const prompt = request.items[at];
           const name =
             prompt?.type === 'message' ? /SCENARIO:([\w-]+)/.exec(prompt.text)?.[1] : undefined;
           const scenario = name === undefined ? undefined : scenarios[name];
           if (!scenario) return { text: `no scenario for this task (${name ?? 'none'})` };
-          return scenario(request.toolOutputs.length, request);
+          const outputs = request.items
+            .slice(at + 1)
+            .filter((i) => i.type === 'function_call_output').length;
+          return scenario(outputs, request);
         };
       }
     },

@@ -81,6 +81,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PATCHBAY_SHUTDOWN_GRACE_SECONDS: '2',
     PATCHBAY_JOB_LOCK_SECONDS: '4',
     PATCHBAY_STALLED_CHECK_SECONDS: '2',
+    // Tests that a finished task holds no container stay true; the conversation tests keep them.
+    PATCHBAY_FOLLOWUP_KEEPALIVE_SECONDS: '0',
     ...options.env,
   };
   const config = loadConfig({ ...process.env, ...env });
