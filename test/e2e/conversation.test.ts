@@ -1,21 +1,26 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { LABELS, createDockerClient } from '@patchbay/sandbox';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FINGERPRINT, applyPatch, scenarioScript, shell, steps } from '../support/scenarios.js';
-import { type Stack, call, lifecycleOf, startStack, waitForTask } from '../support/stack.js';
+import {
+  type Stack,
+  call,
+  killWorker,
+  lifecycleOf,
+  spawnWorker,
+  startStack,
+  waitForTask,
+} from '../support/stack.js';
 
 /**
  * Follow-up turns on the real stack: workers run as child processes (so one can be SIGKILLed, and
  * each can have its own keep-alive window), against a git server and the scripted model.
  */
 const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const docker = createDockerClient();
 const ALICE = { authorization: 'Bearer alice-key-0123456789abcdef' };
 const BOB = { authorization: 'Bearer bob-key-0123456789abcdef00' };
@@ -37,39 +42,15 @@ let worker: ChildProcess | undefined;
 let spawned = 0;
 
 async function startWorker(keepAliveSeconds: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      ...stack.env,
-      PATCHBAY_WORKER_ID: `${stack.config.worker.id}-conv-${++spawned}`,
-      PATCHBAY_FOLLOWUP_KEEPALIVE_SECONDS: String(keepAliveSeconds),
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const { child, ready } = spawnWorker(stack, `${stack.config.worker.id}-conv-${++spawned}`, {
+    PATCHBAY_FOLLOWUP_KEEPALIVE_SECONDS: String(keepAliveSeconds),
   });
-  // The worker logs `worker ready` once it takes jobs.
-  let seen = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the worker did not get ready')), 30_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (seen.includes('worker ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`the worker exited with ${code}`)));
-  });
-  child.stdout!.resume();
+  await ready;
   return child;
 }
 
 async function stopWorker(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (worker === undefined || worker.exitCode !== null) return;
-  const exited = once(worker, 'exit');
-  worker.kill(signal);
-  await exited;
+  if (worker !== undefined) await killWorker(worker, signal);
   worker = undefined;
 }
 

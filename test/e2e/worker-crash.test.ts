@@ -1,23 +1,17 @@
 import { createDockerClient, LABELS } from '@patchbay/sandbox';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scenarioScript, shell } from '../support/scenarios.js';
-import { type Stack, call, startStack, waitForTask } from '../support/stack.js';
+import { type Stack, call, spawnWorker, startStack, waitForTask } from '../support/stack.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const docker = createDockerClient();
 let stack: Stack;
 const children: ChildProcess[] = [];
 let attempts = 0;
 
 /** A worker in its own process, so it can be killed for real. */
-function spawnWorker(id: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-    cwd: root,
-    env: { ...process.env, ...stack.env, PATCHBAY_WORKER_ID: id, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+function startWorker(id: string): ChildProcess {
+  const { child } = spawnWorker(stack, id);
   children.push(child);
   return child;
 }
@@ -53,7 +47,7 @@ describe('a worker killed mid-task', () => {
     'leads to the task completing on another worker and no container left behind',
     { timeout: 180_000 },
     async () => {
-      const first = spawnWorker(`${stack.config.worker.id}-doomed`);
+      const first = startWorker(`${stack.config.worker.id}-doomed`);
       const { body } = await call(stack, 'POST', '/v1/tasks', {
         repo: { url: stack.git.url('app.git') },
         prompt: 'SCENARIO:crash',
@@ -72,7 +66,7 @@ describe('a worker killed mid-task', () => {
       expect(orphan).toBeDefined();
       first.kill('SIGKILL');
 
-      spawnWorker(`${stack.config.worker.id}-rescuer`);
+      startWorker(`${stack.config.worker.id}-rescuer`);
       const task = await waitForTask(stack, body.id, {}, 90_000).catch(async (err: unknown) => {
         const { body: log } = await call(stack, 'GET', `/v1/tasks/${body.id}/events`);
         throw new Error(

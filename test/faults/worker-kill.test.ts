@@ -1,13 +1,12 @@
 import { LABELS, createDockerClient } from '@patchbay/sandbox';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scenarioScript, shell, steps } from '../support/scenarios.js';
-import { type Stack, call, startStack, waitForTask } from '../support/stack.js';
+import { type Stack, call, spawnWorker, startStack, waitForTask } from '../support/stack.js';
 
 /**
  * Workers SIGKILLed at random points of their tasks' lives, a fresh one started each time.
@@ -20,23 +19,13 @@ const KILLS = Math.max(4, Math.ceil(TASKS / 2));
 /** The phases kills aim at, in turn. */
 const TARGETS = ['agent', 'setup', 'collect', 'fetch', 'verify', 'agent'];
 const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const docker = createDockerClient();
 let stack: Stack;
 const children = new Set<ChildProcess>();
 let spawned = 0;
 
-function spawnWorker(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      ...stack.env,
-      PATCHBAY_WORKER_ID: `${stack.config.worker.id}-child-${++spawned}`,
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
+function startWorker(): ChildProcess {
+  const { child } = spawnWorker(stack, `${stack.config.worker.id}-child-${++spawned}`);
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -71,7 +60,7 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('workers killed at random points', () => {
   it(`ends all ${TASKS} tasks, with valid patches and no container left, through ${KILLS} SIGKILLs`, async () => {
-    let worker = spawnWorker();
+    let worker = startWorker();
     const ids: string[] = [];
     for (let i = 0; i < TASKS; i++) {
       const res = await call(stack, 'POST', '/v1/tasks', {
@@ -99,7 +88,7 @@ describe('workers killed at random points', () => {
       await delay(Math.random() * 300);
       killedIn.push(phases.includes(target) ? target : `random(${phases.join('+') || 'idle'})`);
       worker.kill('SIGKILL');
-      worker = spawnWorker();
+      worker = startWorker();
     }
 
     const tasks = [];

@@ -9,12 +9,14 @@ import { deletePrefix } from '@patchbay/core/testing';
 import { createRedis } from '@patchbay/queue';
 import { RedisTaskStore } from '@patchbay/store';
 import { startWorker, type WorkerHandle } from '@patchbay/worker';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { type GitServer, type RepoBuilder, startGitServer } from './git-server.js';
 
@@ -180,4 +182,55 @@ export async function waitForTask(
       throw new Error(`task ${id} still ${body?.status} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/** A worker in a process of its own (so it can be killed for real), on the stack's config. */
+export interface ChildWorker {
+  child: ChildProcess;
+  /** Resolves once the worker takes jobs (it logs `worker ready`). */
+  ready: Promise<void>;
+}
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export function spawnWorker(
+  stack: { env: Record<string, string> },
+  id: string,
+  env: Record<string, string> = {},
+): ChildWorker {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+    cwd: root,
+    env: { ...process.env, ...stack.env, PATCHBAY_WORKER_ID: id, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`worker ${id} did not get ready`)), 30_000);
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.toString();
+      if (!seen.includes('worker ready')) return;
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      child.stdout.resume();
+      resolve();
+    };
+    child.stdout.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker ${id} exited with ${code}`));
+    });
+  });
+  ready.catch(() => undefined);
+  return { child, ready };
+}
+
+/** Kills a child worker and waits until it is gone. */
+export async function killWorker(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGKILL',
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  await exited;
 }

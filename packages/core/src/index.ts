@@ -26,7 +26,6 @@ export {
   TaskResult,
   TaskSpec,
   TaskStatus,
-  Turn,
   TurnResult,
   Usage,
   VerifyResult,

@@ -98,13 +98,7 @@ export class Pipeline {
   async run(taskId: string, context: RunContext): Promise<void> {
     const deps = this.#deps;
     const task = await deps.store.get(taskId);
-    if (
-      !task ||
-      task.status === 'succeeded' ||
-      task.status === 'failed' ||
-      task.status === 'cancelled'
-    )
-      return;
+    if (!task || isTerminal(task.status)) return;
     const events = new EventWriter(this.#events, taskId);
     if (task.cancelRequested) {
       await this.#end(events, taskId, 'cancelled', {

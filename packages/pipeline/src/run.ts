@@ -12,7 +12,7 @@ import {
 import type { Sandbox, SandboxProvider } from '@patchbay/sandbox';
 import type { ArtifactStore, TaskLifecycle, TaskStore } from '@patchbay/store';
 import type { CollectedPatch } from './collect.js';
-import { EventWriter } from './event-writer.js';
+import { type EventWriter } from './event-writer.js';
 import type { SandboxKeeper } from './keeper.js';
 import type { AgentOutcome, AgentRunner, RepoSource } from './ports.js';
 

@@ -4,7 +4,6 @@ export {
   TASK_QUEUE_NAME,
   TaskQueue,
   bullPrefix,
-  jobIdOf,
   type QueueCounts,
   type TaskQueueOptions,
 } from './task-queue.js';

@@ -22,7 +22,7 @@ export type TaskJobData = z.infer<typeof TaskJobData>;
  * kept for a while after it ends, and BullMQ ignores an add whose id still exists, so a follow-up
  * needs an id of its own; a retried submit of the same turn still cannot run it twice.
  */
-export function jobIdOf(taskId: string, turn = 1): string {
+function jobIdOf(taskId: string, turn = 1): string {
   return turn > 1 ? `${checkTaskId(taskId)}_t${turn}` : checkTaskId(taskId);
 }
 

@@ -63,7 +63,7 @@ async function conversationOf(run: TaskRun, deps: PhaseDeps, turn: number): Prom
   const raw = await readArtifact(deps.artifacts, run.id, ARTIFACTS.turnConversation(turn));
   try {
     const parsed: unknown = raw === null ? [] : JSON.parse(raw.toString('utf8'));
-    return Array.isArray(parsed) ? parsed : [];
+    return Array.isArray(parsed) ? (parsed as unknown[]) : [];
   } catch {
     deps.log.warn({ taskId: run.id, turn }, 'the conversation of an earlier turn does not parse');
     return [];
