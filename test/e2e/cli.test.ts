@@ -76,6 +76,7 @@ beforeAll(async () => {
         'Edited the README and added notes.',
       ),
       sleep: steps([shell('sleep 300', { timeout_ms: 600_000 })]),
+      more: steps([shell('echo more >> notes.txt')], 'Added a line to the notes.'),
     }),
   });
 });
@@ -83,6 +84,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
 });
+
+async function waitUntil(check: () => Promise<boolean>): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met within 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 async function submitted(prompt: string): Promise<string> {
   const { body } = await call(stack, 'POST', '/v1/tasks', {
@@ -121,6 +130,36 @@ describe('the patchbay CLI against the running service', () => {
     expect(out).toMatch(/\[verify\] \$ grep -q "New line" README.md {2}exit 0/);
     expect(out).toContain('● succeeded');
     expect(out).toMatch(/verify {3}passed/);
+  });
+
+  it('replies to the ended task with --follow: only the new turn is shown; status lists the turns', async () => {
+    const result = await patchbay(['reply', taskId, 'SCENARIO:more please', '--follow']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const out = result.stdout;
+    expect(out).toContain(`${taskId}: turn 2 queued`);
+    expect(out).toContain('━━ turn 2: SCENARIO:more please');
+    // Turn 1's log is not repeated, and the kept-sandbox-less turn rebuilds (fetch, setup-less).
+    expect(out).not.toContain('apply_patch: update README.md');
+    expect(out).toContain('$ echo more >> notes.txt');
+    expect(out).toContain('assistant: Added a line to the notes.');
+    expect(out.match(/● succeeded/g)).toHaveLength(1);
+
+    const status = await patchbay(['status', taskId]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(
+      /turns\n {4}1\. succeeded .*SCENARIO:edit\n {4}2\. succeeded cold 1 files \+1 -0 .*SCENARIO:more please/,
+    );
+
+    // A running task cannot take one: exit 3 with the server's 409.
+    const running = await submitted('SCENARIO:sleep');
+    await waitUntil(
+      async () => (await call(stack, 'GET', `/v1/tasks/${running}`)).body.status === 'running',
+    );
+    const refused = await patchbay(['reply', running, 'more']);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/409.*conflict/);
+    await call(stack, 'POST', `/v1/tasks/${running}/cancel`);
   });
 
   it('waits silently with submit --follow --json and prints the final record', async () => {

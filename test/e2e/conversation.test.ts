@@ -274,6 +274,50 @@ describe('follow-up turns', () => {
     ).toBe(true);
   });
 
+  it('an SSE client with keepOpen=true sees the next turn on the same connection', async () => {
+    worker = await startWorker(600);
+    const id = await submit('SCENARIO:create');
+    const abort = new AbortController();
+    const res = await fetch(`${stack.url}/v1/tasks/${id}/events?keepOpen=true`, {
+      headers: { ...ALICE, accept: 'text/event-stream' },
+      signal: abort.signal,
+    });
+    expect(res.status).toBe(200);
+    const seen: any[] = [];
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    /** Reads events off the one connection until `until` holds for one (bounded). */
+    const readUntil = async (until: (event: any) => boolean): Promise<void> => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        let cut: number;
+        while ((cut = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          const data = block.split('\n').find((l) => l.startsWith('data: '));
+          if (data === undefined) continue;
+          const event = JSON.parse(data.slice(6));
+          seen.push(event);
+          if (until(event)) return;
+        }
+        expect(Date.now()).toBeLessThan(deadline);
+        const { value, done: ended } = await reader.read();
+        expect(ended, 'the stream closed').toBe(false);
+        buffer += value;
+      }
+    };
+    const ends = (event: any) =>
+      event.type === 'status' && ['succeeded', 'failed', 'cancelled'].includes(event.status);
+    await readUntil(ends);
+    expect((await reply(id, 'SCENARIO:edit the notes')).status).toBe(202);
+    await readUntil(ends);
+    abort.abort();
+    expect(seen.map((e) => e.seq)).toEqual(seen.map((_, i) => i + 1));
+    expect(seen.filter(ends).map((e) => e.status)).toEqual(['succeeded', 'succeeded']);
+    expect(seen).toContainEqual(expect.objectContaining({ type: 'turn', turn: 2 }));
+    expect(seen.at(-1)).toMatchObject({ type: 'status', status: 'succeeded' });
+  });
+
   it('refuses a follow-up on a running or cancelled task (409), and on another tenant’s (404)', async () => {
     worker = await startWorker(600);
     const id = await submit('SCENARIO:sleep', {});

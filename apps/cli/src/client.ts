@@ -111,23 +111,27 @@ export class PatchbayClient {
   }
 
   /**
-   * The live event stream (SSE) until the task's terminal status event. A dropped connection is
-   * reopened with `Last-Event-ID`, so no event is lost or repeated across reconnects. With
-   * `turn`, only that turn's events (from its `turn` event on) are yielded, to its end.
+   * The live event stream (SSE) until the end of turn `untilTurn` (default 1: the first terminal
+   * status event). A dropped connection is reopened with `Last-Event-ID`, so no event is lost or
+   * repeated across reconnects. With `fromTurn`, events before that turn's `turn` event are
+   * skipped.
    */
   async *follow(
     id: string,
-    options: { signal?: AbortSignal; turn?: number } = {},
+    options: { signal?: AbortSignal; fromTurn?: number; untilTurn?: number } = {},
   ): AsyncGenerator<TaskEvent> {
     let after = 0;
-    let started = (options.turn ?? 1) <= 1;
+    let started = (options.fromTurn ?? 1) <= 1;
+    const untilTurn = options.untilTurn ?? 1;
+    let turn = 1;
     let failures = 0;
     for (;;) {
       let res: ApiResponse;
       try {
         res = await this.request(
           'GET',
-          `/v1/tasks/${encodeURIComponent(id)}/events`,
+          // Kept open past a turn's end: this loop decides when it has seen enough.
+          `/v1/tasks/${encodeURIComponent(id)}/events?keepOpen=true`,
           undefined,
           {
             accept: 'text/event-stream',
@@ -148,10 +152,12 @@ export class PatchbayClient {
           const event = JSON.parse(message.data) as TaskEvent;
           after = event.seq;
           failures = 0;
-          started ||= event.type === 'turn' && event.turn === options.turn;
+          if (event.type === 'turn') turn = event.turn;
+          started ||= turn === options.fromTurn;
           if (!started) continue;
           yield event;
           if (
+            turn >= untilTurn &&
             event.type === 'status' &&
             ['succeeded', 'failed', 'cancelled'].includes(event.status)
           )

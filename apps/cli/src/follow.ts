@@ -43,18 +43,23 @@ class Progress {
 /**
  * Follows a task's live log to its end: readable lines (with a progress line on a terminal), or
  * one JSON event per line with `--json`, or nothing (`silent`: a script waiting for the end);
- * with `turn`, that turn's events only. Returns the task record as it ended.
+ * `turns` bounds it (default: from the start to the end of turn 1). Returns the task record as it
+ * ended.
  */
 export async function followTask(
   ctx: CommandContext,
   id: string,
   mode: 'text' | 'json' | 'silent' = ctx.json ? 'json' : 'text',
-  turn?: number,
+  turns: { from?: number; until?: number } = {},
 ): Promise<Task> {
   const progress =
     ctx.tty && mode === 'text' ? new Progress((t) => process.stdout.write(t)) : undefined;
+  const options = {
+    ...(turns.from === undefined ? {} : { fromTurn: turns.from }),
+    ...(turns.until === undefined ? {} : { untilTurn: turns.until }),
+  };
   try {
-    for await (const event of ctx.client.follow(id, turn === undefined ? {} : { turn })) {
+    for await (const event of ctx.client.follow(id, options)) {
       progress?.update(event);
       if (mode === 'silent') continue;
       const text = mode === 'json' ? JSON.stringify(event) : renderEvent(event, { color: ctx.tty });

@@ -20,7 +20,10 @@ export function replyCommand(): Command {
           return EXIT.ok;
         }
         if (!ctx.json) ctx.out(`${task.id}: turn ${task.turn} queued`);
-        const done = await followTask(ctx, task.id, ctx.json ? 'silent' : 'text', task.turn);
+        const done = await followTask(ctx, task.id, ctx.json ? 'silent' : 'text', {
+          from: task.turn,
+          until: task.turn,
+        });
         ctx.out(ctx.json ? JSON.stringify(done) : renderTask(done, { color: ctx.tty }));
         return exitFor(done.status);
       }),

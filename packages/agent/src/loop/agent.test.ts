@@ -459,3 +459,75 @@ describe('Agent compaction', () => {
     expect(summary).toContain('Called shell {"command":"step 1 a"}');
   });
 });
+
+describe('Agent follow-up turns', () => {
+  it('goes on from the conversation an earlier turn left, and hands its own on', async () => {
+    const first = await new Agent({
+      model: new FakeModel([
+        { text: 'Looking.', calls: shellCall('cat a.txt') },
+        { text: 'Done one.' },
+      ]),
+    }).run(runInput(sandboxPrinting()));
+    expect(userTexts(first.conversation)).toEqual(['Fix the bug.']);
+    expect(first.conversation.at(-1)).toMatchObject({ type: 'message', role: 'assistant' });
+
+    const model = new FakeModel([{ text: 'Done two.' }]);
+    // Stored as JSON and read back; junk in it is left out rather than sent.
+    const history = [...JSON.parse(JSON.stringify(first.conversation)), { type: 'bogus' }, 7];
+    const second = await new Agent({ model }).run({
+      ...runInput(sandboxPrinting()),
+      prompt: 'Also handle the empty string.',
+      history,
+    });
+    const input = model.requests[0]?.input ?? [];
+    expect(userTexts(input)).toEqual(['Fix the bug.', 'Also handle the empty string.']);
+    expect(input.slice(0, first.conversation.length)).toEqual(first.conversation);
+    expect(input.at(-1)).toMatchObject({ type: 'message', role: 'user' });
+    expect(userTexts(second.conversation)).toEqual([
+      'Fix the bug.',
+      'Also handle the empty string.',
+    ]);
+    expect(second.summary).toBe('Done two.');
+  });
+
+  it('compacts a long history before the first call, keeping the new prompt word for word', async () => {
+    const history: ConversationItem[] = [];
+    for (let i = 0; i < 12; i++) {
+      history.push(
+        {
+          type: 'message',
+          role: 'user',
+          content: [{ type: 'input_text', text: `prompt ${i} ${'p'.repeat(2000)}` }],
+        },
+        {
+          type: 'message',
+          role: 'assistant',
+          content: [{ type: 'output_text', text: `answer ${i} ${'a'.repeat(2000)}` }],
+        },
+      );
+    }
+    const model = new FakeModel(
+      forever((request) => {
+        const last = request.input.at(-1);
+        return last?.type === 'message' && messageText(last) === COMPACTION_PROMPT
+          ? { text: 'SUMMARY: twelve earlier turns' }
+          : { text: 'Done.' };
+      }),
+    );
+    const outcome = await new Agent({
+      model,
+      contextWindowTokens: 8000,
+      compactKeepRecentTokens: 2000,
+    }).run({
+      ...runInput(sandboxPrinting()),
+      prompt: 'The newest request.',
+      history,
+    });
+    expect(outcome.stopReason).toBe('completed');
+    const turn = model.requests.at(-1)?.input ?? [];
+    const texts = userTexts(turn);
+    expect(texts[0]).toContain('SUMMARY: twelve earlier turns');
+    expect(texts.at(-1)).toBe('The newest request.');
+    expect(JSON.stringify(turn).length / 3).toBeLessThan(8000);
+  });
+});
