@@ -280,7 +280,18 @@ describe('the HTTP API', () => {
         '/v1/tasks/{id}/events',
         '/v1/tasks/{id}/patch',
         '/v1/tasks/{id}/cancel',
+        '/v1/tasks/{id}/messages',
+        '/v1/tasks/{id}/turns/{n}/patch',
       ]),
+    );
+    const followUp =
+      doc.body.paths['/v1/tasks/{id}/messages'].post.requestBody.content['application/json'].schema;
+    expect(followUp.required).toEqual(['prompt']);
+    const view =
+      doc.body.paths['/v1/tasks/{id}'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(view.properties)).toEqual(expect.arrayContaining(['turn', 'turns']));
+    expect(Object.keys(view.properties.turns.items.properties)).toEqual(
+      expect.arrayContaining(['n', 'prompt', 'status', 'usage', 'error', 'result', 'warm']),
     );
     const body = doc.body.paths['/v1/tasks'].post.requestBody.content['application/json'].schema;
     expect(body.required).toEqual(expect.arrayContaining(['repo', 'prompt']));

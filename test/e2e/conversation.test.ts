@@ -223,9 +223,19 @@ describe('follow-up turns', () => {
       'task.started',
       'task.succeeded',
     ]);
-    // The sandbox is kept again after turn 2, for the next follow-up; and gone with the worker.
+    // The sandbox is kept again after turn 2, for the next follow-up. Another worker's reaper
+    // (every 2 s here) spares it while its worker keeps it; it goes with that worker.
     const kept = await docker.listContainers({ filters: { label: [`${LABELS.task}=${id}`] } });
     expect(kept).toHaveLength(1);
+    const other = spawnWorker(stack, `${stack.config.worker.id}-conv-other`);
+    try {
+      await other.ready;
+      await new Promise((r) => setTimeout(r, 5000));
+      const still = await docker.listContainers({ filters: { label: [`${LABELS.task}=${id}`] } });
+      expect(still.map((c) => c.Id)).toEqual(kept.map((c) => c.Id));
+    } finally {
+      await killWorker(other.child);
+    }
     await stopWorker();
     const left = await docker.listContainers({
       all: true,

@@ -335,7 +335,7 @@ function requests() {
     },
     fc
       .dictionary(
-        fc.constantFrom('limit', 'after', 'status', 'cursor', 'x'),
+        fc.constantFrom('limit', 'after', 'status', 'cursor', 'keepOpen', 'x'),
         fc.oneof(weirdString, fc.integer().map(String)),
         { maxKeys: 3 },
       )
@@ -350,7 +350,22 @@ function requests() {
       arbitrary: fc
         .tuple(
           taskId,
-          fc.constantFrom('', '/events', '/patch', '/cancel', '/', '/events/', '/nope', '/../..'),
+          fc.constantFrom(
+            '',
+            '/events',
+            '/patch',
+            '/cancel',
+            '/messages',
+            '/turns/1/patch',
+            '/turns/0/patch',
+            '/turns/x/patch',
+            `/turns/${'9'.repeat(30)}/patch`,
+            '/turns//patch',
+            '/',
+            '/events/',
+            '/nope',
+            '/../..',
+          ),
           query,
           fc.constantFrom(
             'GET',
@@ -501,10 +516,15 @@ function requests() {
       const realTask = [...ownIds, ...otherIds].some((id) => r.route.url.includes(`/${id}/events`));
       put('accept', r.sse && !realTask ? 'text/event-stream' : r.accept);
       delete headers['content-length'];
-      // Cancelling one's own task is a valid request that changes state: kept out of the run.
+      // Cancelling one's own task, or answering it, is a valid request that changes state: kept
+      // out of the run.
       const method =
         r.route.method === 'POST' &&
-        ownIds.some((id) => r.route.url.startsWith(`/v1/tasks/${id}/cancel`))
+        ownIds.some(
+          (id) =>
+            r.route.url.startsWith(`/v1/tasks/${id}/cancel`) ||
+            r.route.url.startsWith(`/v1/tasks/${id}/messages`),
+        )
           ? 'GET'
           : r.route.method;
       return { method, url: r.route.url, headers, body: r.body };

@@ -11,7 +11,11 @@ async function value(metrics: WorkerMetrics, name: string, labels: Record<string
 
 describe('WorkerMetrics', () => {
   it('turns a task event stream into phase and task durations, tokens, tool calls and errors', async () => {
-    const metrics = new WorkerMetrics({ runningSandboxes: async () => 3, runningTasks: () => 1 });
+    const metrics = new WorkerMetrics({
+      runningSandboxes: async () => 3,
+      runningTasks: () => 1,
+      keptSandboxes: () => 2,
+    });
     const t = 't1';
     metrics.observe(t, { type: 'status', status: 'running', phase: null }, 1_000);
     metrics.observe(t, { type: 'phase', phase: 'fetch' }, 1_000);
@@ -64,13 +68,18 @@ describe('WorkerMetrics', () => {
       }),
     ).toEqual([1]);
     expect(await value(metrics, 'patchbay_sandboxes_running')).toEqual([3]);
+    expect(await value(metrics, 'patchbay_sandboxes_kept')).toEqual([2]);
     expect(await value(metrics, 'patchbay_worker_tasks_running')).toEqual([1]);
   });
 });
 
 describe('serveMetrics', () => {
   it('answers scrapes that present the token as a bearer or as basic auth, and only those', async () => {
-    const metrics = new WorkerMetrics({ runningSandboxes: async () => 0, runningTasks: () => 0 });
+    const metrics = new WorkerMetrics({
+      runningSandboxes: async () => 0,
+      runningTasks: () => 0,
+      keptSandboxes: () => 0,
+    });
     const server = await serveMetrics(metrics.registry, {
       host: '127.0.0.1',
       port: 0,

@@ -9,6 +9,8 @@ export interface WorkerMetricsSources {
   runningSandboxes: () => Promise<number>;
   /** Tasks this worker is running now. */
   runningTasks: () => number;
+  /** Sandboxes this worker keeps for follow-ups now (among the running ones). */
+  keptSandboxes: () => number;
 }
 
 /** Most tasks whose timing is tracked at once; more means tasks left without an end event. */
@@ -76,6 +78,14 @@ export class WorkerMetrics {
       async collect() {
         // A Docker hiccup must not fail the whole scrape: the gauge keeps its last value.
         this.set(await sources.runningSandboxes().catch(() => Number.NaN));
+      },
+    });
+    new Gauge({
+      name: 'patchbay_sandboxes_kept',
+      help: 'Sandboxes this worker keeps for follow-ups (counted in patchbay_sandboxes_running too).',
+      registers,
+      collect() {
+        this.set(sources.keptSandboxes());
       },
     });
     new Gauge({

@@ -92,6 +92,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
   const metrics = new WorkerMetrics({
     runningTasks: () => runningTasks(),
     runningSandboxes: () => sandboxes.running(),
+    keptSandboxes: () => keeper.size,
   });
   const agent = new Agent({ model: createModelClient(modelClientOptionsFromConfig(config.model)) });
   const pipeline = new Pipeline({
