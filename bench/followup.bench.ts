@@ -10,21 +10,23 @@
  *   BENCH_SAMPLES=5 node --import tsx bench/followup.bench.ts
  */
 import { scenarioScript, shell, steps } from '../test/support/scenarios.js';
-import { type Stack, call, startStack, waitForTask } from '../test/support/stack.js';
+import { call, startStack, waitForTask } from '../test/support/stack.js';
 import { bigRepo } from './fixtures.js';
-import { fmt, header, load, log, stats, verdict, writeSection } from './support.js';
+import {
+  type BenchEvent,
+  eventTime,
+  eventsOf,
+  fmt,
+  header,
+  load,
+  log,
+  stats,
+  verdict,
+  writeSection,
+} from './support.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 15);
 const TARGET_WARM_P50_MS = 150;
-
-interface Event {
-  seq: number;
-  type: string;
-  time: string;
-  phase?: string;
-  status?: string;
-  turn?: number;
-}
 
 /** One follow-up's start, in ms from the moment the reply was sent. */
 interface Start {
@@ -37,19 +39,10 @@ interface Start {
   agent: number;
 }
 
-async function eventsOf(stack: Stack, id: string): Promise<Event[]> {
-  const { body } = await call(stack, 'GET', `/v1/tasks/${id}/events?after=0&limit=1000`);
-  return body.events as Event[];
-}
-
-function startOf(events: Event[], sentAt: number, turn: number): Start {
+function startOf(events: BenchEvent[], sentAt: number, turn: number): Start {
   const from = events.findIndex((e) => e.type === 'turn' && e.turn === turn);
   const rest = turn === 1 ? events : events.slice(from);
-  const at = (pred: (e: Event) => boolean): number => {
-    const e = rest.find(pred);
-    if (!e) throw new Error(`missing event in ${rest.map((x) => x.type).join(',')}`);
-    return Date.parse(e.time);
-  };
+  const at = (pred: (e: BenchEvent) => boolean): number => eventTime(rest, pred);
   const running = at((e) => e.type === 'status' && e.status === 'running');
   const agent = at((e) => e.type === 'phase' && e.phase === 'agent');
   const toolCall = at((e) => e.type === 'tool_call');

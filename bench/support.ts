@@ -6,6 +6,7 @@
 import type { DockerSandboxProvider } from '@patchbay/sandbox';
 import { removeNamespace, testProvider } from '@patchbay/sandbox/testing';
 import { randomUUID } from 'node:crypto';
+import { type Stack, call } from '../test/support/stack.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +85,32 @@ export async function writeSection(name: string, lines: readonly string[]): Prom
       : `${text.trimEnd()}\n\n${section}\n`;
   await writeFile(RESULTS, text);
   log(`wrote the ${name} section of ${RESULTS}`);
+}
+
+/** A task event as the benchmarks read it from `GET /v1/tasks/:id/events`. */
+export interface BenchEvent {
+  seq: number;
+  type: string;
+  time: string;
+  phase?: string;
+  status?: string;
+  turn?: number;
+}
+
+/** A task's whole event log (up to 1,000 events), through the API. */
+export async function eventsOf(stack: Stack, id: string): Promise<BenchEvent[]> {
+  const { body } = await call(stack, 'GET', `/v1/tasks/${id}/events?after=0&limit=1000`);
+  return body.events as BenchEvent[];
+}
+
+/** The time of the first event that matches (epoch ms); throws, naming the types seen, if none. */
+export function eventTime<E extends { type: string; time: string }>(
+  events: readonly E[],
+  matches: (event: E) => boolean,
+): number {
+  const event = events.find(matches);
+  if (!event) throw new Error(`missing event in ${events.map((e) => e.type).join(',')}`);
+  return Date.parse(event.time);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

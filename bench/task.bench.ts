@@ -28,7 +28,19 @@ import { startScriptedModelServer, type ScriptedCall } from '@patchbay/agent/tes
 import { scenarioScript, shell, steps } from '../test/support/scenarios.js';
 import { type Stack, call, startStack, waitForTask } from '../test/support/stack.js';
 import { bigRepo, workCalls } from './fixtures.js';
-import { benchSandboxes, fmt, header, load, log, sleep, stats, writeSection } from './support.js';
+import {
+  type BenchEvent,
+  benchSandboxes,
+  eventTime,
+  eventsOf,
+  fmt,
+  header,
+  load,
+  log,
+  sleep,
+  stats,
+  writeSection,
+} from './support.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 15);
 const REPO_FILES = 2000;
@@ -56,19 +68,6 @@ const SCENARIOS = {
   e2e: steps(workCalls(20)),
 };
 
-interface Event {
-  seq: number;
-  type: string;
-  time: string;
-  phase?: string;
-  status?: string;
-}
-
-async function eventsOf(stack: Stack, id: string): Promise<Event[]> {
-  const { body } = await call(stack, 'GET', `/v1/tasks/${id}/events?after=0&limit=1000`);
-  return body.events as Event[];
-}
-
 async function submit(stack: Stack, prompt: string): Promise<string> {
   const res = await call(stack, 'POST', '/v1/tasks', {
     repo: { url: stack.git.url('big.git'), ref: 'main' },
@@ -87,12 +86,8 @@ interface Start {
   firstCall: number;
 }
 
-function startOf(events: Event[]): Start {
-  const at = (pred: (e: Event) => boolean): number => {
-    const e = events.find(pred);
-    if (!e) throw new Error(`missing event in ${events.map((x) => x.type).join(',')}`);
-    return Date.parse(e.time);
-  };
+function startOf(events: BenchEvent[]): Start {
+  const at = (pred: (e: BenchEvent) => boolean): number => eventTime(events, pred);
   const running = at((e) => e.type === 'status' && e.status === 'running');
   const provision = at((e) => e.type === 'phase' && e.phase === 'provision');
   const agent = at((e) => e.type === 'phase' && e.phase === 'agent');

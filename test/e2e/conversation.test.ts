@@ -126,6 +126,8 @@ function turnEvents(log: any[], n: number): any[] {
   const end = log.findIndex((e, i) => i > start && e.type === 'turn');
   return log.slice(start, end < 0 ? undefined : end);
 }
+/** A turn that starts from nothing kept: every phase. */
+const EVERY_PHASE = ['fetch', 'provision', 'setup', 'agent', 'collect', 'verify', 'publish'];
 const phasesOf = (log: any[]) => log.filter((e) => e.type === 'phase').map((e) => e.phase);
 
 /** Fingerprint of a checkout of the base with `patches` applied in order, on the host. */
@@ -198,15 +200,7 @@ describe('follow-up turns', () => {
     worker = await startWorker(600);
     const { id, task, log } = await twoTurns();
     expect(task.turns[1].warm).toBe(true);
-    expect(phasesOf(turnEvents(log, 1))).toEqual([
-      'fetch',
-      'provision',
-      'setup',
-      'agent',
-      'collect',
-      'verify',
-      'publish',
-    ]);
+    expect(phasesOf(turnEvents(log, 1))).toEqual(EVERY_PHASE);
     expect(phasesOf(turnEvents(log, 2))).toEqual([
       'provision',
       'agent',
@@ -266,15 +260,7 @@ describe('follow-up turns', () => {
     expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
     expect(task.turns[1].warm).toBe(false);
     const log = await events(id);
-    expect(phasesOf(turnEvents(log, 2))).toEqual([
-      'fetch',
-      'provision',
-      'setup',
-      'agent',
-      'collect',
-      'verify',
-      'publish',
-    ]);
+    expect(phasesOf(turnEvents(log, 2))).toEqual(EVERY_PHASE);
     // Same tree, same patches as the warm path.
     expect((await bytes(`/v1/tasks/${id}/patch`)).equals(warm.patch)).toBe(true);
     expect(

@@ -31,7 +31,7 @@ export {
   VerifyResult,
   addUsage,
   currentTurn,
-  firstTurn,
+  newTurn,
   isTerminal,
   lastResultTurn,
   withCurrentTurn,

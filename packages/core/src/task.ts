@@ -192,15 +192,7 @@ export const EMPTY_USAGE: Usage = {
 };
 
 /** What one turn alone did: its own patch (against the tree the turn started from), not the task's. */
-export const TurnResult = z.object({
-  summary: z.string().nullable(),
-  files: z.array(FileChange),
-  additions: z.number().int().nonnegative(),
-  deletions: z.number().int().nonnegative(),
-  patchBytes: z.number().int().nonnegative(),
-  verify: VerifyResult.nullable(),
-  stopReason: z.string().nullable().optional(),
-});
+export const TurnResult = TaskResult;
 export type TurnResult = z.infer<typeof TurnResult>;
 
 /**
@@ -278,10 +270,10 @@ export const ARTIFACTS = {
   turnConversation: (n: number) => `turn-${n}.conversation.json`,
 } as const;
 
-/** Turn 1 of a new task. */
-export function firstTurn(prompt: string, createdAt: string): Turn {
+/** Turn `n` as it is queued. */
+export function newTurn(n: number, prompt: string, createdAt: string): Turn {
   return {
-    n: 1,
+    n,
     prompt,
     status: 'queued',
     createdAt,

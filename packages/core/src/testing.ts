@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EMPTY_USAGE, type Task, firstTurn } from './task.js';
+import { EMPTY_USAGE, type Task, newTurn } from './task.js';
 
 /** A valid queued task record for tests, with `overrides` on top. */
 export function makeTask(overrides: Partial<Task> = {}): Task {
@@ -32,7 +32,7 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
     attempts: 0,
     cancelRequested: false,
     turn: 1,
-    turns: [firstTurn(prompt, createdAt)],
+    turns: [newTurn(1, prompt, createdAt)],
     ...overrides,
   };
 }

@@ -9,6 +9,7 @@ import {
   currentTurn,
   isTerminal,
   lastResultTurn,
+  newTurn,
   withCurrentTurn,
 } from '@patchbay/core';
 import type { EventLog, TaskStore } from './types.js';
@@ -106,21 +107,7 @@ export class TaskLifecycle {
           attempts: 0,
           cancelRequested: false,
           turn,
-          turns: [
-            ...turns,
-            {
-              n: turn,
-              prompt,
-              status: 'queued',
-              createdAt,
-              startedAt: null,
-              finishedAt: null,
-              warm: null,
-              usage: EMPTY_USAGE,
-              error: null,
-              result: null,
-            },
-          ],
+          turns: [...turns, newTurn(turn, prompt, createdAt)],
         };
       },
       {

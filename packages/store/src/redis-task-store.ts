@@ -301,28 +301,8 @@ export class RedisTaskStore implements TaskStore {
       if (next.id !== current.task.id || next.tenant !== current.task.tenant) {
         throw new PatchbayError('internal_error', 'update must not change a task id or tenant');
       }
-      const k = this.keys;
-      const written = await COMPARE_AND_SET.run(
-        this.redis,
-        [
-          k.task(id),
-          k.tenantStatus(next.tenant, current.task.status),
-          k.tenantStatus(next.tenant, next.status),
-          k.tenantTasks(next.tenant),
-          k.statusCounts(),
-          k.lifecycle(),
-        ],
-        [
-          current.raw,
-          JSON.stringify(next),
-          id,
-          score(next),
-          current.task.status,
-          next.status,
-          JSON.stringify(lifecycleEventOf(next, new Date())),
-          LIFECYCLE_MAX_ENTRIES,
-        ],
-      );
+      const cas = this.statusChange(current, next);
+      const written = await COMPARE_AND_SET.run(this.redis, cas.keys, cas.args);
       if (written === 1) return next;
       // Lost the race: back off a little, with jitter so the losers do not collide again.
       await sleep(Math.random() * Math.min(20, 1 + attempt));
@@ -353,29 +333,18 @@ export class RedisTaskStore implements TaskStore {
         throw new PatchbayError('internal_error', 'reopen must take an ended task back to work');
       }
       const k = this.keys;
+      const cas = this.statusChange(current, next);
       const outcome = await REOPEN.run(
         this.redis,
         [
-          k.task(id),
-          k.tenantStatus(next.tenant, current.task.status),
-          k.tenantStatus(next.tenant, next.status),
-          k.tenantTasks(next.tenant),
-          k.statusCounts(),
-          k.lifecycle(),
+          ...cas.keys,
           k.tenantStatus(next.tenant, 'queued'),
           k.tenantStatus(next.tenant, 'running'),
           k.events(id),
           k.eventSeq(id),
         ],
         [
-          current.raw,
-          JSON.stringify(next),
-          id,
-          score(next),
-          current.task.status,
-          next.status,
-          JSON.stringify(lifecycleEventOf(next, new Date())),
-          LIFECYCLE_MAX_ENTRIES,
+          ...cas.args,
           options.maxActive ?? -1,
           new Date().toISOString(),
           restore === undefined ? -1 : restore.length,
@@ -454,6 +423,38 @@ export class RedisTaskStore implements TaskStore {
 
   async deleteSecrets(id: string): Promise<void> {
     await this.redis.del(this.keys.secrets(id));
+  }
+
+  /**
+   * The keys and arguments the compare-and-set scripts share: record, old and new status sets,
+   * tenant set, status counts, lifecycle outbox; expected and new JSON, id, score, old and new
+   * status, the lifecycle event and the outbox cap.
+   */
+  private statusChange(
+    current: { raw: string; task: Task },
+    next: Task,
+  ): { keys: string[]; args: (string | number)[] } {
+    const k = this.keys;
+    return {
+      keys: [
+        k.task(next.id),
+        k.tenantStatus(next.tenant, current.task.status),
+        k.tenantStatus(next.tenant, next.status),
+        k.tenantTasks(next.tenant),
+        k.statusCounts(),
+        k.lifecycle(),
+      ],
+      args: [
+        current.raw,
+        JSON.stringify(next),
+        next.id,
+        score(next),
+        current.task.status,
+        next.status,
+        JSON.stringify(lifecycleEventOf(next, new Date())),
+        LIFECYCLE_MAX_ENTRIES,
+      ],
+    };
   }
 
   private async read(id: string): Promise<{ raw: string; task: Task } | null> {

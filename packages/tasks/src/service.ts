@@ -4,7 +4,7 @@ import {
   ARTIFACTS,
   EMPTY_USAGE,
   PatchbayError,
-  firstTurn,
+  newTurn,
   isTerminal,
   lastResultTurn,
   type Task,
@@ -129,7 +129,7 @@ export class TaskService {
       attempts: 0,
       cancelRequested: false,
       turn: 1,
-      turns: [firstTurn(spec.prompt, createdAt)],
+      turns: [newTurn(1, spec.prompt, createdAt)],
     };
     // The `queued` event is written with the record, so it is seq 1 and in place before the job
     // exists: a worker cannot take the task and log `running` ahead of it.

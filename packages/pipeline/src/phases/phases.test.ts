@@ -4,7 +4,7 @@ import {
   PatchbayError,
   type Task,
   type TaskEventBody,
-  firstTurn,
+  newTurn,
 } from '@patchbay/core';
 import { describe, expect, it } from 'vitest';
 import { FakeSandbox, phaseHarness } from '../test-support.js';
@@ -36,12 +36,12 @@ function secondTurn(): Partial<Task> {
     turn: 2,
     turns: [
       {
-        ...firstTurn('make notes', now),
+        ...newTurn(1, 'make notes', now),
         status: 'succeeded',
         result,
         usage: { ...EMPTY_USAGE, modelCalls: 3 },
       },
-      { ...firstTurn('edit notes', now), n: 2 },
+      newTurn(2, 'edit notes', now),
     ],
   };
 }
