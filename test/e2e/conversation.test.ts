@@ -392,7 +392,7 @@ describe('follow-up turns', () => {
     expect((await bytes(`/v1/tasks/${id}/turns/1/patch`)).equals(turn1)).toBe(true);
     // The new worker had no kept sandbox: it rebuilt turn 1's tree and ran turn 2 from the start.
     expect(task.turns[1]).toMatchObject({ warm: false, status: 'succeeded' });
-    expect(task.attempts).toBeGreaterThan(1);
+    expect(task.tries).toBeGreaterThan(1);
     const notes = (await bytes(`/v1/tasks/${id}/patch`)).toString();
     expect(notes).toContain('+line one\n+two\n+three\n');
     const log = await events(id);

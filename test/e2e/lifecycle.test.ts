@@ -59,7 +59,7 @@ async function untilPhase(id: string, phase: string, attempt: number): Promise<v
     const { body } = await call(stack, 'GET', `/v1/tasks/${id}/events?limit=1000`);
     if (
       body.events.some((e: any) => e.type === 'tool_call') &&
-      body.events.some((e: any) => e.type === 'phase' && e.phase === phase && e.attempt === attempt)
+      body.events.some((e: any) => e.type === 'phase' && e.phase === phase && e.try === attempt)
     )
       return;
     expect(Date.now(), `task ${id} never reached ${phase} (attempt ${attempt})`).toBeLessThan(

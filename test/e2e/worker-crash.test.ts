@@ -74,7 +74,7 @@ describe('a worker killed mid-task', () => {
         );
       });
       expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
-      expect(task.attempts).toBe(2);
+      expect(task.tries).toBe(2);
       expect(task.result.files.map((f: any) => f.path)).toEqual(['done.txt']);
 
       // The dead worker's container is reaped within a reaper period or two.

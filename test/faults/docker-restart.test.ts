@@ -167,12 +167,12 @@ describe('Docker engine restarted mid-task', () => {
       else expect(task.status).toBe('succeeded');
       // A running task cannot have gone through the restart unnoticed: it failed, or ran again.
       if (affected.includes(id) && task.status === 'succeeded')
-        expect(task.attempts).toBeGreaterThan(1);
+        expect(task.tries).toBeGreaterThan(1);
       // One that found the engine unreachable is tried again (after 5 s, then 10 s) and runs
       // once the engine is back.
       if (duringOutage.includes(id)) {
         expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
-        expect(task.attempts).toBeGreaterThan(1);
+        expect(task.tries).toBeGreaterThan(1);
       }
       const { body } = await call(stack, 'GET', `/v1/tasks/${id}/events?limit=1000`);
       expect(body.events.at(-1)).toMatchObject({ type: 'status', status: task.status });

@@ -86,6 +86,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
       maxTokens: config.tasks.maxTokens,
       allowAgentNetwork: config.tasks.allowAgentNetwork,
       maxActiveTasks: config.api.maxActiveTasks,
+      maxAttempts: config.tasks.maxAttempts,
     },
   });
   const metrics = createApiMetrics({

@@ -78,12 +78,16 @@ export function renderEvent(event: TaskEvent, options: RenderOptions = {}): stri
       const error = event.error ? `: ${event.error.code}: ${event.error.message}` : '';
       return paint(bold, paint(colour, `● ${event.status}${error}`));
     }
+    case 'attempt': {
+      const error = event.error ? `: ${event.error.code}: ${event.error.message}` : '';
+      return `  attempt ${event.attempt} (${event.model}) ${event.status}${error}`;
+    }
     case 'turn':
       return paint(bold, `━━ turn ${event.turn}: ${event.prompt}`);
     case 'phase':
       return paint(
         cyan,
-        `▸ ${event.phase}${event.attempt && event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`,
+        `▸ ${event.phase}${event.try && event.try > 1 ? ` (try ${event.try})` : ''}`,
       );
     case 'output':
       return indent(event.text, paint);

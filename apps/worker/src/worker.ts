@@ -13,7 +13,8 @@ import { WorkerMetrics, serveMetrics } from './metrics.js';
 const HEARTBEAT_TTL_MS = 30_000;
 const heartbeatKey = (prefix: string, workerId: string): string => `${prefix}:worker:${workerId}`;
 /** Which worker keeps a task's sandbox for a follow-up (expires with the keeping). */
-const keptKey = (prefix: string, taskId: string): string => `${prefix}:kept:${taskId}`;
+const keptKey = (prefix: string, taskId: string, attempt: number): string =>
+  `${prefix}:kept:${taskId}:${attempt}`;
 
 export interface WorkerHandle {
   /** Stops taking tasks, lets running ones finish within `graceMs`, then hands them back. Idempotent. */
@@ -47,9 +48,14 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     isInUse: async (owner) => {
       if (owner.taskId === undefined)
         return (await redis.exists(heartbeatKey(prefix, owner.workerId))) === 1;
-      if ((await redis.get(keptKey(prefix, owner.taskId))) === owner.workerId) return true;
-      const task = await store.get(owner.taskId);
-      return queue.isActive(owner.taskId, owner.workerId, task?.turn ?? 1);
+      const { taskId, workerId } = owner;
+      const task = await store.get(taskId);
+      const attempts = Array.from({ length: task?.attempts ?? 1 }, (_, i) => i + 1);
+      const kept = await redis.mget(attempts.map((n) => keptKey(prefix, taskId, n)));
+      if (kept.includes(workerId)) return true;
+      for (const n of attempts)
+        if (await queue.isActive(taskId, workerId, task?.turn ?? 1, n)) return true;
+      return false;
     },
   });
   const keeper = new SandboxKeeper({
@@ -57,11 +63,11 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     maxKept: config.worker.maxKept,
     log: log.child({ component: 'keeper' }),
     registry: {
-      mark: async (taskId, ttlMs) => {
-        await redis.set(keptKey(prefix, taskId), config.worker.id, 'PX', ttlMs);
+      mark: async (taskId, attempt, ttlMs) => {
+        await redis.set(keptKey(prefix, taskId, attempt), config.worker.id, 'PX', ttlMs);
       },
-      unmark: async (taskId) => {
-        await redis.del(keptKey(prefix, taskId));
+      unmark: async (taskId, attempt) => {
+        await redis.del(keptKey(prefix, taskId, attempt));
       },
     },
   });
@@ -103,6 +109,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     repos,
     agent,
     keeper,
+    workerId: config.worker.id,
     log: log,
     options: {
       allowAgentNetwork: config.tasks.allowAgentNetwork,
@@ -117,7 +124,8 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     name: config.worker.id,
     lockDuration: config.worker.lockDurationMs,
     stalledInterval: config.worker.stalledIntervalMs,
-    processor: (taskId, { signal, attempt }) => pipeline.run(taskId, { signal, attempt }),
+    processor: (taskId, { signal, try: tryNo, attempt }) =>
+      pipeline.run(taskId, { signal, try: tryNo, attempt }),
     onError: (err) => log.warn({ err }, 'queue error'),
   });
   // A job that will not run again (stalled too often, out of tries) must not leave its task
@@ -128,9 +136,9 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
       (job.attemptsMade < (job.opts.attempts ?? 1) && !(err.name === 'UnrecoverableError'))
     )
       return;
-    const taskId = job.data.taskId;
+    const { taskId, attempt = 1 } = job.data;
     void pipeline
-      .abandon(taskId, retryPolicy.workerLost(err.message))
+      .abandon(taskId, attempt, retryPolicy.workerLost(err.message))
       .catch((e: unknown) => log.warn({ err: e, taskId }, 'marking an abandoned task failed'));
   });
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { HostSyntaxError, parseHostRule } from './hosts.js';
+import { MAX_ATTEMPTS } from './task.js';
 
 /**
  * The environment Patchbay reads, one variable per field. Each `describe` text is the variable's
@@ -119,7 +120,9 @@ export const EnvSchema = z.object({
     .describe('Requests per minute per tenant.'),
   PATCHBAY_MAX_ACTIVE_TASKS: positiveInt
     .default(20)
-    .describe('Queued plus running tasks a tenant may have at once.'),
+    .describe(
+      'Queued plus running attempts (each a sandbox; a task runs one unless it asks for more) a tenant may have at once.',
+    ),
   PATCHBAY_BODY_LIMIT: byteSize.prefault('1m').describe('Largest request body.'),
   PATCHBAY_REPO_HOSTS: repoHosts
     .prefault('github.com,gitlab.com,bitbucket.org')
@@ -138,6 +141,9 @@ export const EnvSchema = z.object({
   PATCHBAY_TASK_MAX_TURNS: wholeNumber(1, 1000)
     .default(80)
     .describe('Model turns of a task when it names none.'),
+  PATCHBAY_MAX_ATTEMPTS: wholeNumber(1, MAX_ATTEMPTS)
+    .default(4)
+    .describe('Most attempts one task may run side by side (`attempts` in a task spec).'),
   PATCHBAY_TASK_MAX_TOKENS: wholeNumber(1000, 100_000_000)
     .default(2_000_000)
     .describe('Model tokens of a task when it names none.'),
@@ -309,6 +315,7 @@ export interface Config {
     timeoutSeconds: number;
     maxTurns: number;
     maxTokens: number;
+    maxAttempts: number;
     allowAgentNetwork: boolean;
     /** Largest patch a task may produce, in bytes. */
     maxPatchBytes: number;
@@ -393,6 +400,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutSeconds: e.PATCHBAY_TASK_TIMEOUT_SECONDS,
       maxTurns: e.PATCHBAY_TASK_MAX_TURNS,
       maxTokens: e.PATCHBAY_TASK_MAX_TOKENS,
+      maxAttempts: e.PATCHBAY_MAX_ATTEMPTS,
       allowAgentNetwork: e.PATCHBAY_ALLOW_AGENT_NETWORK,
       maxPatchBytes: e.PATCHBAY_MAX_PATCH_BYTES,
     },

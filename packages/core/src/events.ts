@@ -24,7 +24,19 @@ export const TaskEventBody = z.discriminatedUnion('type', [
     phase: TaskPhase.nullable().optional(),
     error: z.object({ code: z.enum(ERROR_CODES), message: z.string() }).optional(),
   }),
-  z.object({ type: z.literal('phase'), phase: TaskPhase, attempt: z.number().int().optional() }),
+  z.object({
+    type: z.literal('phase'),
+    phase: TaskPhase,
+    /** Which try of the run this is (above 1 after a retry or a worker that died). */
+    try: z.number().int().optional(),
+  }),
+  z.object({
+    type: z.literal('attempt'),
+    attempt: z.number().int().positive(),
+    model: z.string(),
+    status: TaskStatus,
+    error: z.object({ code: z.enum(ERROR_CODES), message: z.string() }).optional(),
+  }),
   z.object({
     type: z.literal('turn'),
     turn: z.number().int().positive(),

@@ -17,6 +17,7 @@ export {
 } from './errors.js';
 export {
   ARTIFACTS,
+  Attempt,
   EMPTY_USAGE,
   FileChange,
   FollowUp,
@@ -26,16 +27,21 @@ export {
   TaskResult,
   TaskSpec,
   TaskStatus,
-  TurnResult,
+  type TurnResult,
   Usage,
   VerifyResult,
-  addUsage,
+  attemptLogId,
+  chosenAttempt,
   currentTurn,
   newTurn,
   isTerminal,
   lastResultTurn,
+  modelOfAttempt,
+  totalUsage,
+  withAttempt,
   withCurrentTurn,
 } from './task.js';
+export { selectAttempt } from './selection.js';
 export {
   EVENT_TEXT_LIMIT,
   PlanStep,

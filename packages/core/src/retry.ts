@@ -22,15 +22,15 @@ export const retryPolicy = {
    * Tries of a turn's job when a run throws a retryable error (or an unexpected one). A crashed
    * worker's job comes back through stalled recovery instead, bounded by `maxStalled`.
    */
-  attempts: 3,
+  tries: 3,
   /** First retry delay, doubled on each further try. */
   backoffMs: 5000,
   /** How many times a job may be found stalled (its worker died) before it is given up. */
   maxStalled: 2,
 
   /** Whether a try is the last: after it, an unexpected error ends the turn. */
-  isFinal(attempt: number): boolean {
-    return attempt >= this.attempts;
+  isFinal(tryNo: number): boolean {
+    return tryNo >= this.tries;
   },
 
   /**
@@ -38,10 +38,7 @@ export const retryPolicy = {
    * task-level error ends the turn unless it is retryable and tries are left, and anything
    * unexpected is retried while tries are left and ends as `internal_error` after the last.
    */
-  judge(
-    err: unknown,
-    run: { attempt: number; stop: RunStop; timeoutSeconds: number },
-  ): FailureVerdict {
+  judge(err: unknown, run: { try: number; stop: RunStop; timeoutSeconds: number }): FailureVerdict {
     if (run.stop === 'cancelled') {
       return {
         kind: 'end',
@@ -57,7 +54,7 @@ export const retryPolicy = {
       };
     }
     if (run.stop === 'shutdown') return { kind: 'hand-back' };
-    const last = this.isFinal(run.attempt);
+    const last = this.isFinal(run.try);
     if (err instanceof PatchbayError) {
       const error = { code: err.code, message: err.message };
       return err.retryable && !last

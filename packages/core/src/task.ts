@@ -57,6 +57,11 @@ const Script = z
   .refine(maxBytes(SPEC_LIMITS.scriptBytes), `at most ${SPEC_LIMITS.scriptBytes} bytes`)
   .refine((s) => !s.includes('\0'), 'must not contain NUL');
 
+const ModelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/, 'must be a model name');
+
+/** Most attempts one turn may run (the operator may allow fewer). */
+export const MAX_ATTEMPTS = 8;
+
 /** What a client submits. Unknown fields are refused rather than silently ignored. */
 export const TaskSpec = z
   .strictObject({
@@ -98,13 +103,27 @@ export const TaskSpec = z
       .optional(),
     model: z
       .strictObject({
-        name: z
-          .string()
-          .regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/, 'must be a model name')
-          .optional(),
+        name: ModelName.optional(),
         reasoningEffort: ReasoningEffort.optional(),
       })
       .optional(),
+    attempts: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_ATTEMPTS)
+      .optional()
+      .describe(
+        'Attempts run side by side, each in its own sandbox; the result is the one the rule picks (verify passed, then fewest files, smallest patch, fewest tokens). Default 1.',
+      ),
+    models: z
+      .array(ModelName)
+      .min(1)
+      .max(MAX_ATTEMPTS)
+      .optional()
+      .describe(
+        'One model per attempt, round-robin when there are more attempts than models; `attempts` defaults to their number.',
+      ),
     limits: z
       .strictObject({
         timeoutSeconds: z
@@ -162,6 +181,32 @@ export const VerifyResult = z.object({
 });
 export type VerifyResult = z.infer<typeof VerifyResult>;
 
+/** How one attempt ranked when a turn's attempts were compared. */
+const RankedAttempt = z.object({
+  attempt: z.number().int().positive(),
+  model: z.string(),
+  status: z.string(),
+  verifyPassed: z.boolean().nullable(),
+  files: z.number().int().nonnegative().nullable(),
+  patchBytes: z.number().int().nonnegative().nullable(),
+  tokens: z.number().int().nonnegative(),
+});
+
+/** Which attempt a turn's result is, and why: the rule, every attempt's standing, the reason. */
+export const Selection = z.object({
+  rule: z.string(),
+  chosen: z.number().int().positive(),
+  reason: z.string(),
+  /** Best first; attempts without a patch last. */
+  ranking: z.array(RankedAttempt),
+  /** Set when a user chose another attempt than the rule did. */
+  overruled: z
+    .object({ at: z.string(), ruleChose: z.number().int().positive() })
+    .nullable()
+    .optional(),
+});
+export type Selection = z.infer<typeof Selection>;
+
 export const TaskResult = z.object({
   summary: z.string().nullable(),
   files: z.array(FileChange),
@@ -170,6 +215,8 @@ export const TaskResult = z.object({
   patchBytes: z.number().int().nonnegative(),
   verify: VerifyResult.nullable(),
   stopReason: z.string().nullable().optional(),
+  /** For a turn of several attempts: which one this result is, and why. */
+  selection: Selection.nullable().optional(),
 });
 export type TaskResult = z.infer<typeof TaskResult>;
 
@@ -192,8 +239,27 @@ export const EMPTY_USAGE: Usage = {
 };
 
 /** What one turn alone did: its own patch (against the tree the turn started from), not the task's. */
-export const TurnResult = TaskResult;
-export type TurnResult = z.infer<typeof TurnResult>;
+export type TurnResult = TaskResult;
+
+/** One attempt of a turn: a full run in a sandbox of its own, with its own log and usage. */
+export const Attempt = z.object({
+  n: z.number().int().positive(),
+  model: z.string(),
+  status: TaskStatus,
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  /** Tries of this attempt's run (above 1 after a retry or a worker that died). */
+  tries: z.number().int().nonnegative(),
+  /** The worker that ran (or runs) its last try. */
+  worker: z.string().nullable().default(null),
+  usage: Usage,
+  error: TaskError.nullable(),
+  /** The task's cumulative result had this attempt been chosen. */
+  result: TaskResult.nullable(),
+  /** What this attempt changed in its turn. */
+  changes: TaskResult.nullable(),
+});
+export type Attempt = z.infer<typeof Attempt>;
 
 /**
  * One exchange of a task's conversation: the prompt (the task's own for turn 1, a follow-up
@@ -210,7 +276,11 @@ export const Turn = z.object({
   warm: z.boolean().nullable(),
   usage: Usage,
   error: TaskError.nullable(),
-  result: TurnResult.nullable(),
+  result: TaskResult.nullable(),
+  /** The turn's attempts (one unless the task asked for several). */
+  attempts: z.array(Attempt).default([]),
+  /** The attempt the turn's result is: picked by the rule, or by a user who overruled it. */
+  chosen: z.number().int().positive().nullable().default(null),
 });
 export type Turn = z.infer<typeof Turn>;
 
@@ -246,7 +316,12 @@ export const Task = z.object({
   result: TaskResult.nullable(),
   usage: Usage,
   error: TaskError.nullable(),
-  attempts: z.number().int().nonnegative(),
+  /** Tries of the current run (above 1 after a retry or a worker that died). */
+  tries: z.number().int().nonnegative(),
+  /** Attempts each turn runs side by side. */
+  attempts: z.number().int().positive().default(1),
+  /** Models the attempts use, round-robin; empty: every attempt uses `model.name`. */
+  models: z.array(z.string()).default([]),
   cancelRequested: z.boolean(),
   /** The turn running now, or the last one; 1 until a follow-up. */
   turn: z.number().int().positive().default(1),
@@ -255,23 +330,26 @@ export const Task = z.object({
 });
 export type Task = z.infer<typeof Task>;
 
+/** The part an attempt adds to an artifact name: none for the first, so one-attempt names stay. */
+const attemptPart = (a: number): string => (a > 1 ? `.attempt-${a}` : '');
+
 /** Names of a task's artifacts in the artifact store. */
 export const ARTIFACTS = {
   /** The patch of a record from before turns (its turns' patches are below). */
   patch: 'patch.diff',
   events: 'events.jsonl',
-  /** The cumulative patch as turn `n` left it; never rewritten by a later turn. */
-  turnPatch: (n: number) => `turn-${n}.patch.diff`,
-  /** What turn `n` alone changed, against the tree it started from. */
-  turnChanges: (n: number) => `turn-${n}.changes.diff`,
-  /** Turn `n`'s model transcript. */
-  turnTranscript: (n: number) => `turn-${n}.transcript.json`,
-  /** The conversation as the model last saw it after turn `n`: the next turn's context. */
-  turnConversation: (n: number) => `turn-${n}.conversation.json`,
+  /** The cumulative patch as attempt `a` of turn `n` left it; never rewritten by a later turn. */
+  turnPatch: (n: number, a = 1) => `turn-${n}${attemptPart(a)}.patch.diff`,
+  /** What attempt `a` of turn `n` changed, against the tree the turn started from. */
+  turnChanges: (n: number, a = 1) => `turn-${n}${attemptPart(a)}.changes.diff`,
+  /** The model transcript of attempt `a` of turn `n`. */
+  turnTranscript: (n: number, a = 1) => `turn-${n}${attemptPart(a)}.transcript.json`,
+  /** The conversation as the model last saw it after attempt `a` of turn `n`: a next turn's context. */
+  turnConversation: (n: number, a = 1) => `turn-${n}${attemptPart(a)}.conversation.json`,
 } as const;
 
 /** Turn `n` as it is queued. */
-export function newTurn(n: number, prompt: string, createdAt: string): Turn {
+export function newTurn(task: AttemptPlan, n: number, prompt: string, createdAt: string): Turn {
   return {
     n,
     prompt,
@@ -283,6 +361,34 @@ export function newTurn(n: number, prompt: string, createdAt: string): Turn {
     usage: EMPTY_USAGE,
     error: null,
     result: null,
+    attempts: Array.from({ length: task.attempts }, (_, i) => newAttempt(task, i + 1)),
+    chosen: null,
+  };
+}
+
+/** What decides a turn's attempts: how many, and which model each uses. */
+type AttemptPlan = Pick<Task, 'attempts' | 'models' | 'model'>;
+
+/** The model attempt `n` uses: the task's models round-robin, or its one model. */
+export function modelOfAttempt(task: AttemptPlan, n: number): string {
+  return task.models.length === 0
+    ? task.model.name
+    : (task.models[(n - 1) % task.models.length] ?? task.model.name);
+}
+
+function newAttempt(task: AttemptPlan, n: number): Attempt {
+  return {
+    n,
+    model: modelOfAttempt(task, n),
+    status: 'queued',
+    startedAt: null,
+    finishedAt: null,
+    tries: 0,
+    worker: null,
+    usage: EMPTY_USAGE,
+    error: null,
+    result: null,
+    changes: null,
   };
 }
 
@@ -290,18 +396,41 @@ export function newTurn(n: number, prompt: string, createdAt: string): Turn {
 export function currentTurn(task: Task): Turn {
   return (
     task.turns[task.turn - 1] ?? {
-      n: task.turn,
-      prompt: task.prompt,
+      ...newTurn(task, task.turn, task.prompt, task.createdAt),
       status: task.status,
-      createdAt: task.createdAt,
       startedAt: task.startedAt,
       finishedAt: task.finishedAt,
-      warm: null,
       usage: task.usage,
       error: task.error,
-      result: null,
     }
   );
+}
+
+/** The record with attempt `n` of its current turn changed by `change`. */
+export function withAttempt(task: Task, n: number, change: (attempt: Attempt) => Attempt): Task {
+  return withCurrentTurn(task, (turn) => ({
+    ...turn,
+    attempts: turn.attempts.map((attempt) => (attempt.n === n ? change(attempt) : attempt)),
+  }));
+}
+
+/**
+ * The event log an attempt writes to: the task's own when the task runs one attempt per turn,
+ * else one of the attempt's own (`<id>.t<turn>.a<n>`), the task's log then carrying the turn's
+ * status and an `attempt` event per attempt that ends.
+ */
+export function attemptLogId(task: Pick<Task, 'id' | 'attempts'>, turn: number, n: number): string {
+  return task.attempts > 1 ? `${task.id}.t${turn}.a${n}` : task.id;
+}
+
+/** The sum of usages. */
+export function totalUsage(usages: readonly Usage[]): Usage {
+  return usages.reduce(addUsage, EMPTY_USAGE);
+}
+
+/** The attempt a turn's result is (the first when the turn has not chosen yet). */
+export function chosenAttempt(turn: Turn): number {
+  return turn.chosen ?? 1;
 }
 
 /** The record with its current turn changed by `change`. */
@@ -325,7 +454,7 @@ export function lastResultTurn(task: Task): number | null {
 }
 
 /** Sums usages (a task's usage is its turns' together). */
-export function addUsage(a: Usage, b: Usage): Usage {
+function addUsage(a: Usage, b: Usage): Usage {
   return {
     inputTokens: a.inputTokens + b.inputTokens,
     cachedInputTokens: a.cachedInputTokens + b.cachedInputTokens,

@@ -4,8 +4,7 @@ import { EMPTY_USAGE, type Task, newTurn } from './task.js';
 /** A valid queued task record for tests, with `overrides` on top. */
 export function makeTask(overrides: Partial<Task> = {}): Task {
   const createdAt = new Date().toISOString();
-  const prompt = overrides.prompt ?? 'Fix the bug.';
-  return {
+  const base: Task = {
     id: randomUUID(),
     tenant: 'acme',
     status: 'queued',
@@ -14,7 +13,7 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
     startedAt: null,
     finishedAt: null,
     repo: { url: 'https://github.com/org/repo.git', ref: 'main' },
-    prompt,
+    prompt: 'Fix the bug.',
     environment: {
       image: 'patchbay/sandbox:latest',
       setup: null,
@@ -29,12 +28,17 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
     result: null,
     usage: EMPTY_USAGE,
     error: null,
-    attempts: 0,
+    tries: 0,
+    attempts: 1,
+    models: [],
     cancelRequested: false,
     turn: 1,
-    turns: [newTurn(1, prompt, createdAt)],
+    turns: [],
     ...overrides,
   };
+  return overrides.turns === undefined
+    ? { ...base, turns: [newTurn(base, 1, base.prompt, base.createdAt)] }
+    : base;
 }
 
 /** Tests talk to the real Redis of the environment, each under its own key prefix. */

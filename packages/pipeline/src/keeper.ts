@@ -3,8 +3,8 @@ import type { Sandbox } from '@patchbay/sandbox';
 
 /** Where the worker says which kept sandboxes it holds, so other workers' reapers spare them. */
 export interface KeptRegistry {
-  mark(taskId: string, ttlMs: number): Promise<void>;
-  unmark(taskId: string): Promise<void>;
+  mark(taskId: string, attempt: number, ttlMs: number): Promise<void>;
+  unmark(taskId: string, attempt: number): Promise<void>;
 }
 
 export interface SandboxKeeperOptions {
@@ -17,6 +17,8 @@ export interface SandboxKeeperOptions {
 }
 
 interface Kept {
+  taskId: string;
+  attempt: number;
   sandbox: Sandbox;
   turn: number;
   timer: NodeJS.Timeout;
@@ -26,12 +28,13 @@ interface Kept {
  * Sandboxes kept alive for a short while after a turn ended, so that a quick follow-up goes on
  * in the same container: no fetch, no setup. A kept sandbox holds no running task (the task has
  * ended), so it counts against this worker's cap of kept sandboxes (`maxKept`), not against the
- * tenant's active tasks. It is removed when its window closes, when a newer one needs its place,
- * when the worker closes, or when its follow-up runs elsewhere and it is never taken.
+ * tenant's active tasks. With several attempts per turn each attempt's is kept, and the follow-up
+ * takes the chosen one's. A kept sandbox is removed when its window closes, when a newer one needs
+ * its place, when the worker closes, or when its task's follow-up takes another one.
  */
 export class SandboxKeeper {
   readonly #options: SandboxKeeperOptions;
-  /** In the order they were kept, oldest first. */
+  /** In the order they were kept, oldest first; keyed by task and attempt. */
   readonly #kept = new Map<string, Kept>();
   #closed = false;
 
@@ -45,37 +48,43 @@ export class SandboxKeeper {
   }
 
   /**
-   * Keeps the sandbox of a task's ended turn; false when keeping is off or closed (the caller
-   * removes it then).
+   * Keeps the sandbox of an attempt of a task's ended turn; false when keeping is off or closed
+   * (the caller removes it then).
    */
-  async keep(taskId: string, turn: number, sandbox: Sandbox): Promise<boolean> {
+  async keep(taskId: string, turn: number, attempt: number, sandbox: Sandbox): Promise<boolean> {
     const { keepAliveMs, maxKept } = this.#options;
     if (this.#closed || keepAliveMs <= 0 || maxKept <= 0) return false;
-    await this.#drop(taskId);
+    const key = keyOf(taskId, attempt);
+    await this.#drop(key);
     while (this.#kept.size >= maxKept) {
       const oldest = this.#kept.keys().next().value;
       if (oldest === undefined) break;
       await this.#drop(oldest);
     }
-    const timer = setTimeout(() => void this.#drop(taskId), keepAliveMs);
+    const timer = setTimeout(() => void this.#drop(key), keepAliveMs);
     timer.unref();
-    this.#kept.set(taskId, { sandbox, turn, timer });
-    await this.#options.registry?.mark(taskId, keepAliveMs).catch((err: unknown) => {
+    this.#kept.set(key, { taskId, attempt, sandbox, turn, timer });
+    await this.#options.registry?.mark(taskId, attempt, keepAliveMs).catch((err: unknown) => {
       this.#options.log.warn({ err, taskId }, 'recording a kept sandbox failed');
     });
     return true;
   }
 
   /**
-   * The sandbox kept after turn `turn` of the task, taken out of keeping (the caller owns it
-   * now); undefined when there is none, or it is from another turn, or it broke meanwhile.
+   * The sandbox kept after attempt `attempt` of turn `turn` of the task, taken out of keeping (the
+   * caller owns it now); undefined when there is none, it is from another turn, or it broke
+   * meanwhile. The task's other kept sandboxes are removed: the conversation went on without them.
    */
-  async take(taskId: string, turn: number): Promise<Sandbox | undefined> {
-    const kept = this.#kept.get(taskId);
+  async take(taskId: string, turn: number, attempt: number): Promise<Sandbox | undefined> {
+    const key = keyOf(taskId, attempt);
+    const kept = this.#kept.get(key);
+    for (const [other, entry] of [...this.#kept]) {
+      if (entry.taskId === taskId && other !== key) await this.#drop(other);
+    }
     if (kept === undefined) return undefined;
-    this.#kept.delete(taskId);
+    this.#kept.delete(key);
     clearTimeout(kept.timer);
-    await this.#options.registry?.unmark(taskId).catch(() => undefined);
+    await this.#options.registry?.unmark(taskId, attempt).catch(() => undefined);
     if (kept.turn !== turn || kept.sandbox.broken) {
       await kept.sandbox.destroy().catch(() => undefined);
       return undefined;
@@ -86,19 +95,21 @@ export class SandboxKeeper {
   /** Removes every kept sandbox and keeps no more. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#kept.keys()].map((taskId) => this.#drop(taskId)));
+    await Promise.all([...this.#kept.keys()].map((key) => this.#drop(key)));
   }
 
-  async #drop(taskId: string): Promise<void> {
-    const kept = this.#kept.get(taskId);
+  async #drop(key: string): Promise<void> {
+    const kept = this.#kept.get(key);
     if (kept === undefined) return;
-    this.#kept.delete(taskId);
+    this.#kept.delete(key);
     clearTimeout(kept.timer);
     await Promise.all([
       kept.sandbox.destroy().catch((err: unknown) => {
-        this.#options.log.warn({ err, taskId }, 'removing a kept sandbox failed');
+        this.#options.log.warn({ err, taskId: kept.taskId }, 'removing a kept sandbox failed');
       }),
-      this.#options.registry?.unmark(taskId).catch(() => undefined),
+      this.#options.registry?.unmark(kept.taskId, kept.attempt).catch(() => undefined),
     ]);
   }
 }
+
+const keyOf = (taskId: string, attempt: number): string => `${taskId}#${attempt}`;

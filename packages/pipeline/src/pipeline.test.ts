@@ -117,7 +117,7 @@ function harness(options: {
 const sha = 'a'.repeat(40);
 const context = () => ({
   signal: new AbortController().signal,
-  attempt: 1,
+  try: 1,
 });
 
 describe('Pipeline: sandbox made beside the fetch', () => {
@@ -193,7 +193,7 @@ describe('Pipeline: sandbox made beside the fetch', () => {
         }),
       );
     const h = harness({ resolve: () => Promise.resolve(sha), create: unreachable });
-    await expect(h.pipeline.run('task-1', { ...context(), attempt: 1 })).rejects.toMatchObject({
+    await expect(h.pipeline.run('task-1', { ...context(), try: 1 })).rejects.toMatchObject({
       code: 'sandbox_error',
       retryable: true,
     });
@@ -204,7 +204,7 @@ describe('Pipeline: sandbox made beside the fetch', () => {
       code: 'sandbox_error',
       message: expect.stringMatching(/will be retried$/),
     });
-    await h.pipeline.run('task-1', { ...context(), attempt: 3 });
+    await h.pipeline.run('task-1', { ...context(), try: 3 });
     expect(h.task().status).toBe('failed');
     expect(h.task().error?.code).toBe('sandbox_error');
   });
@@ -229,7 +229,7 @@ describe('Pipeline: sandbox made beside the fetch', () => {
     });
     const running = h.pipeline.run('task-1', {
       signal: queue.signal,
-      attempt: 1,
+      try: 1,
     });
     await wait(20);
     queue.abort(new PatchbayError('cancelled', 'cancelled by the user'));

@@ -3,8 +3,11 @@ import {
   type Logger,
   type PatchbayError,
   type Task,
+  attemptLogId,
+  currentTurn,
   isTerminal,
   retryPolicy,
+  withAttempt,
   withCurrentTurn,
 } from '@patchbay/core';
 import type { SandboxProvider } from '@patchbay/sandbox';
@@ -42,6 +45,8 @@ export interface PipelineDeps {
   log: Logger;
   /** Sandboxes kept for follow-ups; none are kept without one. */
   keeper?: SandboxKeeper;
+  /** This worker's name, recorded on the attempts it runs. */
+  workerId?: string;
   options?: PipelineOptions;
   /** @default () => new Date() */
   now?: () => Date;
@@ -54,7 +59,9 @@ export interface RunContext {
    */
   signal: AbortSignal;
   /** 1 for the first try of the turn; more after a retry or a worker that died holding it. */
-  attempt: number;
+  try: number;
+  /** Which of the turn's attempts to run. @default 1 */
+  attempt?: number;
 }
 
 /** Thrown to the queue when a turn must run again elsewhere rather than end here. */
@@ -71,8 +78,10 @@ class HandBack extends Error {
 export class Pipeline {
   readonly #deps: PhaseDeps;
   readonly #events: EventLog;
+  readonly #workerId: string | null;
 
   constructor(deps: PipelineDeps) {
+    this.#workerId = deps.workerId ?? null;
     const now = deps.now ?? (() => new Date());
     this.#events = deps.events;
     this.#deps = {
@@ -98,10 +107,13 @@ export class Pipeline {
   async run(taskId: string, context: RunContext): Promise<void> {
     const deps = this.#deps;
     const task = await deps.store.get(taskId);
-    if (!task || isTerminal(task.status)) return;
-    const events = new EventWriter(this.#events, taskId);
+    const attempt = context.attempt ?? 1;
+    const mine =
+      task === null ? undefined : currentTurn(task).attempts.find((a) => a.n === attempt);
+    if (!task || isTerminal(task.status) || (mine !== undefined && isTerminal(mine.status))) return;
+    const events = new EventWriter(this.#events, attemptLogId(task, task.turn, attempt));
     if (task.cancelRequested) {
-      await this.#end(events, taskId, 'cancelled', {
+      await this.#end(events, taskId, attempt, 'cancelled', {
         code: 'cancelled',
         message: 'cancelled before it started',
       });
@@ -127,12 +139,12 @@ export class Pipeline {
   }
 
   /**
-   * Ends a task whose job will not run again although no run ended it (its worker kept dying),
-   * unless it already ended.
+   * Ends an attempt whose job will not run again although no run ended it (its worker kept
+   * dying), unless it already ended.
    */
-  async abandon(taskId: string, error: PatchbayError): Promise<void> {
+  async abandon(taskId: string, attempt: number, error: PatchbayError): Promise<void> {
     // No run of this worker writes events for it any more: nothing to drain before ending it.
-    await this.#deps.lifecycle.end(taskId, {
+    await this.#deps.lifecycle.endAttempt(taskId, attempt, {
       status: 'failed',
       error: { code: error.code, message: error.message },
     });
@@ -140,36 +152,50 @@ export class Pipeline {
 
   async #start(run: TaskRun): Promise<void> {
     const startedAt = this.#deps.now().toISOString();
+    const queued = run.task.status === 'queued';
     const task: Task = await run.update((t) =>
-      withCurrentTurn(
-        {
-          ...t,
+      withAttempt(
+        withCurrentTurn(
+          {
+            ...t,
+            status: 'running',
+            startedAt: t.startedAt ?? startedAt,
+            tries: Math.max(t.status === 'queued' ? 0 : t.tries, run.try),
+            error: null,
+          },
+          (turn) => ({ ...turn, status: 'running', startedAt: turn.startedAt ?? startedAt }),
+        ),
+        run.attempt,
+        (a) => ({
+          ...a,
           status: 'running',
-          startedAt: t.startedAt ?? startedAt,
-          attempts: run.attempt,
-          error: null,
-        },
-        (turn) => ({ ...turn, status: 'running', startedAt: turn.startedAt ?? startedAt }),
+          startedAt: a.startedAt ?? startedAt,
+          tries: run.try,
+          worker: this.#workerId,
+        }),
       ),
     );
     run.events.emit({ type: 'status', status: 'running', phase: task.phase });
+    // With attempts of their own logs, the task's log says once that the turn runs.
+    if (task.attempts > 1 && queued)
+      await this.#events.append(task.id, { type: 'status', status: 'running', phase: null });
   }
 
   /** What the retry policy says becomes of a run that threw. */
   async #failed(run: TaskRun, err: unknown): Promise<void> {
     const { log } = this.#deps;
     const verdict = retryPolicy.judge(err, {
-      attempt: run.attempt,
+      try: run.try,
       stop: run.stop,
       timeoutSeconds: run.task.limits.timeoutSeconds,
     });
-    const where = { err, taskId: run.id, turn: run.task.turn, attempt: run.attempt };
+    const where = { err, taskId: run.id, turn: run.task.turn, try: run.try };
     switch (verdict.kind) {
       case 'end':
         if (verdict.error.code === 'internal_error')
           log.error(where, 'task failed with an unexpected error');
         await run.release();
-        await this.#end(run.events, run.id, verdict.status, verdict.error);
+        await this.#end(run.events, run.id, run.attempt, verdict.status, verdict.error);
         return;
       case 'retry':
         log.warn(where, 'task will be retried');
@@ -195,14 +221,15 @@ export class Pipeline {
     }
   }
 
-  /** Ends the turn through the task's lifecycle, after every event of the run is in the log. */
+  /** Ends the attempt through the task's lifecycle, after every event of the run is in its log. */
   async #end(
     events: EventWriter,
     taskId: string,
+    attempt: number,
     status: 'succeeded' | 'failed' | 'cancelled',
     error: { code: ErrorCode; message: string } | null,
   ): Promise<void> {
     await events.drain();
-    await this.#deps.lifecycle.end(taskId, { status, error });
+    await this.#deps.lifecycle.endAttempt(taskId, attempt, { status, error });
   }
 }

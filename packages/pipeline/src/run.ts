@@ -5,9 +5,10 @@ import {
   type Task,
   type TaskPhase,
   type VerifyResult,
+  chosenAttempt,
   isPatchbayError,
-  isTerminal,
   lastResultTurn,
+  modelOfAttempt,
 } from '@patchbay/core';
 import type { Sandbox, SandboxProvider } from '@patchbay/sandbox';
 import type { ArtifactStore, TaskLifecycle, TaskStore } from '@patchbay/store';
@@ -57,12 +58,19 @@ export class TaskRun {
   readonly deadline: number;
   /** Output bytes of setup and verify still to be logged this turn. */
   readonly budget: { remaining: number };
+  /** Which try of the run this is. */
+  readonly try: number;
+  /** Which of the turn's attempts this run is (1 unless the task runs several). */
   readonly attempt: number;
+  /** The model this attempt uses. */
+  readonly model: string;
   task: Task;
   /** The commit the task is based on, once fetched (the record's own from turn 2 on). */
   base: string | null;
   /** The turn whose tree this one continues from; null for turn 1. */
   readonly from: number | null;
+  /** The attempt of turn `from` that was chosen: its tree, conversation and sandbox go on. */
+  readonly fromAttempt: number;
   /** The sandbox in hand, once provisioned. */
   sandbox: Sandbox | undefined;
   /** The sandbox being made while the repository is fetched. */
@@ -86,15 +94,19 @@ export class TaskRun {
     task: Task,
     deps: PhaseDeps,
     events: EventWriter,
-    context: { signal: AbortSignal; attempt: number },
+    context: { signal: AbortSignal; try: number; attempt?: number },
   ) {
     this.task = task;
     this.id = task.id;
     this.#deps = deps;
     this.events = events;
-    this.attempt = context.attempt;
+    this.try = context.try;
+    this.attempt = context.attempt ?? 1;
+    this.model = modelOfAttempt(task, this.attempt);
     this.base = task.turn > 1 ? task.baseCommit : null;
     this.from = task.turn > 1 ? lastResultTurn(task) : null;
+    const source = this.from === null ? undefined : task.turns[this.from - 1];
+    this.fromAttempt = source === undefined ? 1 : chosenAttempt(source);
     this.budget = { remaining: deps.options.outputEventBytes };
     this.signal = this.#controller.signal;
     this.deadline = Date.now() + task.limits.timeoutSeconds * 1000;
@@ -142,12 +154,7 @@ export class TaskRun {
     await this.update((t) => ({ ...t, phase: name }));
     if (this.task.cancelRequested) this.#controller.abort(new Stop('cancelled'));
     this.signal.throwIfAborted();
-    this.events.emit({ type: 'phase', phase: name, attempt: this.attempt });
-  }
-
-  /** Whether the record says the task is over already (another path ended it). */
-  get ended(): boolean {
-    return isTerminal(this.task.status);
+    this.events.emit({ type: 'phase', phase: name, try: this.try });
   }
 
   /**
@@ -165,7 +172,7 @@ export class TaskRun {
       if (
         keep &&
         !sandbox.broken &&
-        (await this.#deps.keeper.keep(this.id, this.task.turn, sandbox))
+        (await this.#deps.keeper.keep(this.id, this.task.turn, this.attempt, sandbox))
       )
         return;
       await sandbox.destroy();

@@ -197,7 +197,7 @@ export function phaseHarness(
     task: () => record,
     /** A run of the task as the record stands now. */
     run: (signal = new AbortController().signal) =>
-      new TaskRun(record, deps, writer, { signal, attempt: 1 }),
+      new TaskRun(record, deps, writer, { signal, try: 1 }),
     drain: () => writer.drain(),
   };
 }

@@ -10,7 +10,7 @@ createTaskWorker({
   prefix,
   lockDuration: 1000,
   stalledInterval: 500,
-  processor: async (taskId, { attempt }) => {
+  processor: async (taskId, { try: attempt }) => {
     process.stdout.write(`started ${taskId} ${attempt}\n`);
     await new Promise(() => {});
   },

@@ -62,7 +62,7 @@ describe('TaskQueue and TaskWorker', () => {
     const seen: { taskId: string; attempt: number; data: unknown }[] = [];
     const release = deferred();
     const started = deferred();
-    startWorker(async (taskId, { attempt, job }) => {
+    startWorker(async (taskId, { try: attempt, job }) => {
       seen.push({ taskId, attempt, data: job.data });
       started.resolve();
       await release.promise;
@@ -81,7 +81,7 @@ describe('TaskQueue and TaskWorker', () => {
 
   it('retries a failing task but never one that throws UnrecoverableError', async () => {
     const calls = new Map<string, number[]>();
-    startWorker(async (taskId, { attempt }) => {
+    startWorker(async (taskId, { try: attempt }) => {
       calls.set(taskId, [...(calls.get(taskId) ?? []), attempt]);
       if (taskId === 'final') throw new UnrecoverableError('bad repo');
       if (attempt < 2) throw new Error('flaky');
@@ -178,7 +178,7 @@ describe('TaskQueue and TaskWorker', () => {
 
     const attempts: number[] = [];
     const done = deferred();
-    startWorker(async (taskId, { attempt }) => {
+    startWorker(async (taskId, { try: attempt }) => {
       if (taskId === 'crashy') attempts.push(attempt);
       done.resolve();
     });
@@ -192,7 +192,7 @@ describe('TaskQueue and TaskWorker', () => {
     const log: string[] = [];
     const bothStarted = deferred();
     const worker = startWorker(
-      async (taskId, { signal, attempt }) => {
+      async (taskId, { signal, try: attempt }) => {
         log.push(`start ${taskId} ${attempt}`);
         if (log.length === 2) bothStarted.resolve();
         if (taskId === 'short') {
@@ -220,7 +220,7 @@ describe('TaskQueue and TaskWorker', () => {
     expect(counts).toMatchObject({ completed: 1, failed: 0, active: 0, waiting: 1 });
 
     const rerun = deferred<{ taskId: string; attempt: number }>();
-    startWorker(async (taskId, { attempt }) => rerun.resolve({ taskId, attempt }));
+    startWorker(async (taskId, { try: attempt }) => rerun.resolve({ taskId, attempt }));
     expect(await rerun.promise).toEqual({ taskId: 'long', attempt: 2 });
     await waitFor(async () => (await queue.counts()).completed === 2, 5000, 'the rerun to finish');
   });
@@ -249,7 +249,7 @@ describe('TaskQueue and TaskWorker', () => {
     expect(errors.map((e) => e.message).join('\n')).toContain('ignored their abort signal');
 
     const rerun = deferred<number>();
-    startWorker(async (_taskId, { attempt }) => rerun.resolve(attempt));
+    startWorker(async (_taskId, { try: attempt }) => rerun.resolve(attempt));
     expect(await rerun.promise).toBe(2);
   });
 

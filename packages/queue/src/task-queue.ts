@@ -14,16 +14,20 @@ export const TASK_QUEUE_NAME = 'tasks';
 export const TaskJobData = z.object({
   taskId: z.string().min(1),
   turn: z.number().int().positive().optional(),
+  attempt: z.number().int().positive().optional(),
 });
 export type TaskJobData = z.infer<typeof TaskJobData>;
 
 /**
- * The job id of a task's turn: the task id for turn 1, `<id>_t<n>` after that. A turn's job is
- * kept for a while after it ends, and BullMQ ignores an add whose id still exists, so a follow-up
- * needs an id of its own; a retried submit of the same turn still cannot run it twice.
+ * The job id of one attempt of a task's turn: the task id for turn 1's first attempt,
+ * `<id>_t<n>` for a later turn's, `<id>_t<n>_a<k>` for attempt k > 1. A job is kept for a while
+ * after it ends, and BullMQ ignores an add whose id still exists, so every turn and attempt needs
+ * an id of its own; a retried submit of the same one still cannot run it twice.
  */
-function jobIdOf(taskId: string, turn = 1): string {
-  return turn > 1 ? `${checkTaskId(taskId)}_t${turn}` : checkTaskId(taskId);
+function jobIdOf(taskId: string, turn = 1, attempt = 1): string {
+  const id = checkTaskId(taskId);
+  if (attempt > 1) return `${id}_t${turn}_a${attempt}`;
+  return turn > 1 ? `${id}_t${turn}` : id;
 }
 
 /** BullMQ's key prefix under Patchbay's own: `${prefix}:bull:tasks:…`. */
@@ -115,7 +119,7 @@ export class TaskQueue {
     // Errors also surface on the calls that hit them; without a listener they would be thrown.
     this.queue.on('error', () => {});
     this.jobOptions = {
-      attempts: options.attempts ?? retryPolicy.attempts,
+      attempts: options.attempts ?? retryPolicy.tries,
       backoff: { type: 'exponential', delay: options.backoffMs ?? retryPolicy.backoffMs },
       removeOnComplete: options.keepCompleted ?? { age: 86_400, count: 1000 },
       removeOnFail: options.keepFailed ?? { age: 604_800, count: 10_000 },
@@ -126,11 +130,18 @@ export class TaskQueue {
    * Queues the task. Idempotent: the job id is the task id, and BullMQ ignores an add whose id
    * still exists, so a retried request cannot run a task twice.
    */
-  async enqueue(taskId: string, turn = 1): Promise<void> {
-    await this.queue.add(
-      'task',
-      { taskId: checkTaskId(taskId), ...(turn > 1 ? { turn } : {}) },
-      { ...this.jobOptions, jobId: jobIdOf(taskId, turn) },
+  async enqueue(taskId: string, turn = 1, attempts: readonly number[] = [1]): Promise<void> {
+    // One call for all of a turn's attempts: BullMQ adds them in one MULTI.
+    await this.queue.addBulk(
+      attempts.map((attempt) => ({
+        name: 'task',
+        data: {
+          taskId: checkTaskId(taskId),
+          ...(turn > 1 ? { turn } : {}),
+          ...(attempt > 1 ? { attempt } : {}),
+        },
+        opts: { ...this.jobOptions, jobId: jobIdOf(taskId, turn, attempt) },
+      })),
     );
   }
 
@@ -138,8 +149,8 @@ export class TaskQueue {
    * Takes a job that has not started off the queue. False when there is none or it is already
    * active: a running task is cancelled through the cancel channel instead.
    */
-  async remove(taskId: string, turn = 1): Promise<boolean> {
-    const jobId = jobIdOf(taskId, turn);
+  async remove(taskId: string, turn = 1, attempt = 1): Promise<boolean> {
+    const jobId = jobIdOf(taskId, turn, attempt);
     const state = await this.queue.getJobState(jobId);
     if (!REMOVABLE_STATES.has(state)) return false;
     // BullMQ refuses to remove a locked (active) job, so a job that started in between stays.
@@ -172,8 +183,8 @@ export class TaskQueue {
    * With `workerId`, also whether it is that worker (the job's `name`) that runs it: after a
    * crash the task may run again elsewhere, and the dead worker's container is still an orphan.
    */
-  async isActive(taskId: string, workerId?: string, turn = 1): Promise<boolean> {
-    const jobId = jobIdOf(taskId, turn);
+  async isActive(taskId: string, workerId?: string, turn = 1, attempt = 1): Promise<boolean> {
+    const jobId = jobIdOf(taskId, turn, attempt);
     // One script, so that all facts come from the same instant. BullMQ records the name of the
     // worker that took the job in the job hash's `pb` field.
     const live = await this.redis.eval(

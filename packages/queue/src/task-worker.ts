@@ -15,6 +15,10 @@ export interface TaskProcessorContext {
    * Which start of this job this is, from 1. Above 1 the task ran before (a crash, a shutdown or
    * a retryable error), so a fresh sandbox should replace whatever the earlier start left.
    */
+  try: number;
+  /** The task's turn the job runs (1 until a follow-up). */
+  turn: number;
+  /** Which of the turn's attempts the job runs (1 unless the task asked for several). */
   attempt: number;
   job: Job<TaskJobData, void, string>;
 }
@@ -71,8 +75,8 @@ interface Running {
   controller: AbortController;
   /** Set when the worker aborts the job for shutdown: a failure then hands it back. */
   handBack: boolean;
-  /** The BullMQ job (one per turn of the task). */
-  jobId: string;
+  /** The task the job belongs to (a job per turn and attempt). */
+  taskId: string;
 }
 
 /**
@@ -127,9 +131,9 @@ export class TaskWorker {
     // Another worker may already have taken a job whose lock could not be renewed (it lapsed
     // while Redis was unreachable, say): stop running it here so the task never runs twice.
     this.worker.on('lockRenewalFailed', (jobIds) => {
-      const lost = new Set(jobIds);
-      for (const running of this.jobs.values()) {
-        if (!lost.has(running.jobId)) continue;
+      for (const jobId of jobIds) {
+        const running = this.jobs.get(jobId);
+        if (running === undefined) continue;
         running.handBack = true;
         running.controller.abort(handBackReason('the job lock was lost'));
       }
@@ -141,9 +145,9 @@ export class TaskWorker {
     await this.worker.waitUntilReady();
   }
 
-  /** Ids of the tasks running on this worker now. */
+  /** Ids of the tasks running on this worker now (once per attempt running here). */
   running(): string[] {
-    return [...this.jobs.keys()];
+    return [...this.jobs.values()].map((running) => running.taskId);
   }
 
   /**
@@ -154,10 +158,13 @@ export class TaskWorker {
     taskId: string,
     reason: unknown = new PatchbayError('cancelled', 'task cancelled'),
   ): boolean {
-    const running = this.jobs.get(taskId);
-    if (running === undefined) return false;
-    running.controller.abort(reason);
-    return true;
+    let found = false;
+    for (const running of this.jobs.values()) {
+      if (running.taskId !== taskId) continue;
+      running.controller.abort(reason);
+      found = true;
+    }
+    return found;
   }
 
   /**
@@ -206,13 +213,10 @@ export class TaskWorker {
   ): Promise<void> {
     const data = TaskJobData.safeParse(job.data);
     if (!data.success) throw new UnrecoverableError(`job ${job.id} has no valid task id`);
-    const { taskId } = data.data;
-    const running: Running = {
-      controller: new AbortController(),
-      handBack: false,
-      jobId: job.id ?? '',
-    };
-    this.jobs.set(taskId, running);
+    const { taskId, turn = 1, attempt = 1 } = data.data;
+    const jobId = job.id ?? taskId;
+    const running: Running = { controller: new AbortController(), handBack: false, taskId };
+    this.jobs.set(jobId, running);
     // BullMQ aborts its own signal on `worker.cancelJob`; follow it as well.
     const forward = () => running.controller.abort(bullSignal?.reason);
     bullSignal?.addEventListener('abort', forward, { once: true });
@@ -224,7 +228,9 @@ export class TaskWorker {
       }
       await this.processor(taskId, {
         signal: running.controller.signal,
-        attempt: Math.max(1, job.attemptsStarted),
+        try: Math.max(1, job.attemptsStarted),
+        turn,
+        attempt,
         job,
       });
     } catch (err) {
@@ -240,7 +246,7 @@ export class TaskWorker {
       throw new WaitingError();
     } finally {
       bullSignal?.removeEventListener('abort', forward);
-      this.jobs.delete(taskId);
+      this.jobs.delete(jobId);
     }
   }
 }

@@ -24,6 +24,13 @@ export class StoreKeys {
   tenantStatus(tenant: string, status: TaskStatus): string {
     return `${this.prefix}:tenant:${enc(tenant)}:status:${status}`;
   }
+  /**
+   * String counter: the sandboxes a tenant's queued and running tasks hold, one per attempt (kept
+   * by the create, update and reopen scripts; the per-tenant cap is checked against it).
+   */
+  tenantActive(tenant: string): string {
+    return `${this.prefix}:tenant:${enc(tenant)}:active`;
+  }
   /** Hash: status → how many tasks are in it, across tenants (kept by the create/update scripts). */
   statusCounts(): string {
     return `${this.prefix}:status-counts`;

@@ -1,42 +1,51 @@
 import {
-  EMPTY_USAGE,
+  type Attempt,
   type ErrorCode,
   PatchbayError,
   type Task,
   type TaskResult,
+  type TaskStatus,
   type TurnResult,
+  attemptLogId,
   capText,
   currentTurn,
   isTerminal,
   lastResultTurn,
   newTurn,
+  selectAttempt,
+  totalUsage,
+  withAttempt,
   withCurrentTurn,
 } from '@patchbay/core';
 import type { EventLog, TaskStore } from './types.js';
 
-/** How a task's turn ends. */
+type EndStatus = 'succeeded' | 'failed' | 'cancelled';
+type EndError = { code: ErrorCode; message: string } | null;
+
+/** How a task's turn, or one attempt of it, ends. */
 export interface TaskOutcome {
-  status: 'succeeded' | 'failed' | 'cancelled';
+  status: EndStatus;
   /** Why it failed or was cancelled; null for a success. */
-  error: { code: ErrorCode; message: string } | null;
-  /** The task's cumulative result as of this turn; the record's own result is kept when absent. */
+  error: EndError;
+  /** The task's cumulative result as of this attempt; absent when it got no workspace result. */
   result?: TaskResult | null;
-  /** What the turn alone did; absent when it got no workspace result. */
+  /** What the attempt changed in its turn; absent when it got no workspace result. */
   turnResult?: TurnResult | null;
 }
 
 /**
  * The one owner of a task's lifecycle transitions, whoever makes them.
  *
- * Ending: the pipeline when a run finishes (or is cancelled, or times out), the API when it
- * cancels a task that never started, the worker when a job is given up. Ending writes the
- * terminal record with its current turn ended too (the store's script writes its lifecycle event
- * to the outbox in the same step), appends the terminal status event, which is the last of the
- * turn's log, deletes the task's secrets and archives its events. A task that has ended already
- * is left as it is: it has its lifecycle event and status event already.
+ * Ending: an attempt ends when its run finishes (or is cancelled, or times out, or is given up);
+ * when it is the last of its turn to end, the turn ends with it, its result the attempt the rule
+ * picks ({@link selectAttempt}). The whole task ends at once when the API cancels it before it
+ * started, or it could not be queued. Ending writes the record (the store's script writes its
+ * lifecycle event to the outbox in the same step when the task's status changes), appends the
+ * terminal status event, which is the last of the turn's log, deletes the task's secrets and
+ * archives its events. What has ended already is left as it is.
  *
  * Reopening (a follow-up): an ended task with a workspace result goes back to `queued` with a new
- * turn, its log carrying on from the last seq.
+ * turn, its log carrying on from the last seq. Choosing: a user may overrule the rule's pick.
  */
 export class TaskLifecycle {
   readonly #store: TaskStore;
@@ -49,49 +58,125 @@ export class TaskLifecycle {
     this.#now = deps.now ?? (() => new Date());
   }
 
-  /** Ends the task's current turn; resolves to the record as ended, or null when it had ended. */
+  /** Ends every attempt of the current turn not ended yet, and so the turn; null when it had ended. */
   async end(taskId: string, outcome: TaskOutcome): Promise<Task | null> {
-    const { status, error } = outcome;
     const finishedAt = this.#now().toISOString();
-    const ended = await this.#store.update(taskId, (t) =>
-      withCurrentTurn(
+    const ended = await this.#store.update(taskId, (t) => {
+      let next = t;
+      for (const attempt of currentTurn(t).attempts) {
+        if (!isTerminal(attempt.status))
+          next = withAttempt(next, attempt.n, (a) => endedAttempt(a, outcome, finishedAt, t.phase));
+      }
+      return endTurn(next, finishedAt);
+    });
+    if (ended === null) return null;
+    await this.#closeTurn(ended);
+    return ended;
+  }
+
+  /**
+   * Ends attempt `n` of the current turn; when it is the last to end, the turn ends too. Resolves
+   * to the record as written, or null when the attempt (or the task) had ended already.
+   */
+  async endAttempt(taskId: string, n: number, outcome: TaskOutcome): Promise<Task | null> {
+    const finishedAt = this.#now().toISOString();
+    let ended = false;
+    const written = await this.#store.update(taskId, (t) => {
+      const attempt = currentTurn(t).attempts.find((a) => a.n === n);
+      if (attempt === undefined || isTerminal(attempt.status)) return null;
+      const next = withAttempt(t, n, (a) => endedAttempt(a, outcome, finishedAt, t.phase));
+      ended = currentTurn(next).attempts.every((a) => isTerminal(a.status));
+      return ended ? endTurn(next, finishedAt) : withUsage(next);
+    });
+    if (written === null) return null;
+    if (written.attempts > 1) {
+      const log = attemptLogId(written, written.turn, n);
+      await this.#events.append(log, statusEvent(outcome.status, written.phase, outcome.error));
+      await this.#events.archive(log);
+      const model = currentTurn(written).attempts.find((a) => a.n === n)?.model ?? '';
+      await this.#events.append(taskId, {
+        type: 'attempt',
+        attempt: n,
+        model,
+        status: outcome.status,
+        ...(outcome.error === null ? {} : { error: outcome.error }),
+      });
+    }
+    if (ended) await this.#closeTurn(written);
+    return written;
+  }
+
+  /**
+   * Makes attempt `n` of the task's last turn its result, overruling the rule's pick (recorded in
+   * the selection). The turn must have ended, and the attempt have collected a patch.
+   */
+  async choose(task: Task, n: number): Promise<Task> {
+    const at = this.#now().toISOString();
+    const chosen = await this.#store.rewriteEnded(task.id, (t) => {
+      const turn = currentTurn(t);
+      const attempt = turn.attempts.find((a) => a.n === n);
+      if (attempt === undefined)
+        throw new PatchbayError('not_found', `the task's turn ${turn.n} has no attempt ${n}`);
+      if (!isTerminal(t.status))
+        throw new PatchbayError(
+          'conflict',
+          `the task is ${t.status}; choose once its turn has ended`,
+        );
+      if (attempt.result === null)
+        throw new PatchbayError('conflict', `attempt ${n} collected no patch to choose`, {
+          details: { reason: 'no_workspace_result' },
+        });
+      const selection = t.result?.selection ?? null;
+      const overruled =
+        selection === null
+          ? null
+          : {
+              ...selection,
+              chosen: n,
+              overruled:
+                n === (selection.overruled?.ruleChose ?? selection.chosen)
+                  ? null
+                  : { at, ruleChose: selection.overruled?.ruleChose ?? selection.chosen },
+            };
+      return withCurrentTurn(
         {
           ...t,
-          status,
-          finishedAt,
-          result: outcome.result ?? t.result,
-          error: error === null ? null : { ...error, phase: t.phase },
-          usage: t.usage ?? EMPTY_USAGE,
+          status: attempt.status,
+          error: attempt.error,
+          result: { ...attempt.result, selection: overruled },
         },
-        (turn) => ({
-          ...turn,
-          status,
-          finishedAt,
-          error: error === null ? null : { ...error, phase: t.phase },
-          result: outcome.turnResult ?? turn.result,
+        (tu) => ({
+          ...tu,
+          status: attempt.status,
+          error: attempt.error,
+          result: attempt.changes,
+          chosen: n,
         }),
-      ),
-    );
-    if (ended === null) return null;
-    await this.#events.append(taskId, {
-      type: 'status',
-      status,
-      phase: ended.phase,
-      ...(error === null ? {} : { error }),
+      );
     });
-    await this.#store.deleteSecrets(taskId);
-    await this.#events.archive(taskId);
-    return ended;
+    if (chosen === null)
+      throw new PatchbayError(
+        'conflict',
+        'the task is running again; choose once its turn has ended',
+      );
+    return chosen;
+  }
+
+  /** Appends the turn's terminal status event (its log's last), drops secrets, archives the log. */
+  async #closeTurn(task: Task): Promise<void> {
+    await this.#events.append(task.id, statusEvent(task.status, task.phase, task.error));
+    await this.#store.deleteSecrets(task.id);
+    await this.#events.archive(task.id);
   }
 
   /**
    * Puts an ended task back in the queue with `prompt` as its next turn. Refuses (`conflict`) a
    * task that has not ended, a cancelled one, and one whose turns never left a workspace result
-   * to go on from; `rate_limited` past the tenant's cap of active tasks.
+   * to go on from; `rate_limited` past the tenant's cap of active attempts.
    */
   async reopen(task: Task, prompt: string, options: { maxActive?: number } = {}): Promise<Task> {
     const createdAt = this.#now().toISOString();
-    const reopened = await this.#store.reopen(
+    return this.#store.reopen(
       task.id,
       (t) => {
         refuseFollowUp(t);
@@ -104,10 +189,10 @@ export class TaskLifecycle {
           phase: null,
           finishedAt: null,
           error: null,
-          attempts: 0,
+          tries: 0,
           cancelRequested: false,
           turn,
-          turns: [...turns, newTurn(turn, prompt, createdAt)],
+          turns: [...turns, newTurn(t, turn, prompt, createdAt)],
         };
       },
       {
@@ -119,8 +204,78 @@ export class TaskLifecycle {
         log: () => this.#events.read(task.id),
       },
     );
-    return reopened;
   }
+}
+
+function statusEvent(status: TaskStatus, phase: Task['phase'], error: EndError | undefined) {
+  return {
+    type: 'status' as const,
+    status,
+    phase,
+    ...(error == null ? {} : { error: { code: error.code, message: error.message } }),
+  };
+}
+
+function endedAttempt(
+  attempt: Attempt,
+  outcome: TaskOutcome,
+  finishedAt: string,
+  phase: Task['phase'],
+): Attempt {
+  return {
+    ...attempt,
+    status: outcome.status,
+    finishedAt,
+    error: outcome.error === null ? null : { ...outcome.error, phase },
+    result: outcome.result ?? attempt.result,
+    changes: outcome.turnResult ?? attempt.changes,
+  };
+}
+
+/** Usage of the current turn (its attempts') and of the task (its turns'), added up again. */
+function withUsage(task: Task): Task {
+  const next = withCurrentTurn(task, (turn) =>
+    turn.attempts.length === 0
+      ? turn
+      : { ...turn, usage: totalUsage(turn.attempts.map((a) => a.usage)) },
+  );
+  return { ...next, usage: totalUsage(next.turns.map((turn) => turn.usage)) };
+}
+
+/**
+ * Ends the current turn, every attempt of it ended: its result is the attempt the rule picks, and
+ * the task takes that attempt's status and error; without any attempt's patch the turn fails with
+ * the first failure (or is cancelled when every attempt was), keeping the task's earlier result.
+ */
+function endTurn(task: Task, finishedAt: string): Task {
+  const attempts = currentTurn(task).attempts;
+  const selection = selectAttempt(attempts);
+  const chosen = selection === null ? undefined : attempts.find((a) => a.n === selection.chosen);
+  const failure =
+    attempts.find((a) => a.status === 'failed') ?? attempts.find((a) => a.status === 'cancelled');
+  const status: EndStatus =
+    chosen !== undefined
+      ? (chosen.status as EndStatus)
+      : attempts.every((a) => a.status === 'cancelled')
+        ? 'cancelled'
+        : 'failed';
+  const error = chosen !== undefined ? chosen.error : (failure?.error ?? null);
+  const result =
+    chosen?.result == null
+      ? task.result
+      : task.attempts > 1
+        ? { ...chosen.result, selection }
+        : chosen.result;
+  return withUsage(
+    withCurrentTurn({ ...task, status, finishedAt, error, result }, (turn) => ({
+      ...turn,
+      status,
+      finishedAt,
+      error,
+      result: chosen?.changes ?? null,
+      chosen: selection?.chosen ?? null,
+    })),
+  );
 }
 
 /** The prompt as the `turn` event carries it (events are capped; the record has it whole). */

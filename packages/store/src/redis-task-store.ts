@@ -45,14 +45,16 @@ const Cursor = z.tuple([z.number(), z.string()]);
 const CREATE = new LuaScript(
   `
 -- KEYS: record, secrets, tenant set, status set, queued set, running set, status counts,
---       event stream, event seq counter, lifecycle outbox
+--       event stream, event seq counter, lifecycle outbox, tenant's active attempts
 -- ARGV: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap), status,
---       first event body json ('' = none), ISO time, lifecycle event json, outbox cap
+--       first event body json ('' = none), ISO time, lifecycle event json, outbox cap, attempts
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'conflict' end
 local cap = tonumber(ARGV[5])
-if cap >= 0 and redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[6]) >= cap then
+local weight = tonumber(ARGV[11])
+if cap >= 0 and tonumber(redis.call('GET', KEYS[11]) or '0') + weight > cap then
   return 'rate_limited'
 end
+redis.call('INCRBY', KEYS[11], weight)
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
@@ -64,7 +66,7 @@ if ARGV[7] ~= '' then
 end
 return 'ok'
 `,
-  10,
+  11,
 );
 
 /**
@@ -73,27 +75,40 @@ return 'ok'
  */
 const LIFECYCLE_MAX_ENTRIES = 100_000;
 
+/**
+ * Lua statements keeping the tenant's active-attempts counter (KEYS[7]) in step with a status
+ * change from ARGV[5] to ARGV[6] of a task of ARGV[9] attempts: added when it becomes queued or
+ * running, taken off when it ends (never below 0).
+ */
+const luaActiveChange = `
+  local function active(status) return status == 'queued' or status == 'running' end
+  if active(ARGV[5]) ~= active(ARGV[6]) then
+    local delta = active(ARGV[6]) and tonumber(ARGV[9]) or -tonumber(ARGV[9])
+    if tonumber(redis.call('INCRBY', KEYS[7], delta)) < 0 then redis.call('SET', KEYS[7], 0) end
+  end`;
+
 // Compare-and-set. Optimistic like WATCH/MULTI, but WATCH is per connection: on a client shared
 // by concurrent callers one caller's EXEC clears another's watch and would let a lost update
 // through. Comparing the exact JSON read inside the script is safe on a shared connection.
 const COMPARE_AND_SET = new LuaScript(
   `
--- KEYS: record, old status set, new status set, tenant set, status counts, lifecycle outbox
+-- KEYS: record, old status set, new status set, tenant set, status counts, lifecycle outbox,
+--       tenant's active attempts
 -- ARGV: expected json, new json, id, score, old status, new status, lifecycle event json,
---       outbox cap (a status change writes its lifecycle event, in the same script)
+--       outbox cap (a status change writes its lifecycle event, in the same script), attempts
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 if KEYS[2] ~= KEYS[3] then
   redis.call('ZREM', KEYS[2], ARGV[3])
   redis.call('HINCRBY', KEYS[5], ARGV[5], -1)
   redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])${luaActiveChange}
 end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 return 1
 `,
-  6,
+  7,
 );
 
 // A follow-up: an ended task goes back to `queued` (compare-and-set against the record read),
@@ -104,29 +119,29 @@ return 1
 const REOPEN = new LuaScript(
   `
 -- KEYS: record, old status set, new status set, tenant set, status counts, lifecycle outbox,
---       queued set, running set, event stream, event seq counter
+--       tenant's active attempts, event stream, event seq counter
 -- ARGV: expected json, new json, id, score, old status, new status, lifecycle event json,
---       outbox cap, maxActive (-1 = no cap), ISO time, restore count (-1 = none passed),
---       restore entries (seq, json) * count, event bodies...
+--       outbox cap, attempts, maxActive (-1 = no cap), ISO time, restore count (-1 = none
+--       passed), restore entries (seq, json) * count, event bodies...
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'changed' end
-local cap = tonumber(ARGV[9])
-if cap >= 0 and redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8]) >= cap then
+local cap = tonumber(ARGV[10])
+if cap >= 0 and tonumber(redis.call('GET', KEYS[7]) or '0') + tonumber(ARGV[9]) > cap then
   return 'rate_limited'
 end
-local restore = tonumber(ARGV[11])
-if redis.call('EXISTS', KEYS[9]) == 1 then
+local restore = tonumber(ARGV[12])
+if redis.call('EXISTS', KEYS[8]) == 1 then
+  redis.call('PERSIST', KEYS[8])
   redis.call('PERSIST', KEYS[9])
-  redis.call('PERSIST', KEYS[10])
 elseif restore < 0 then
   return 'restore'
 else
   local last = 0
   for i = 0, restore - 1 do
-    local seq = tonumber(ARGV[12 + 2 * i])
-    redis.call('XADD', KEYS[9], '0-' .. seq, '${EVENT_FIELD}', ARGV[13 + 2 * i])
+    local seq = tonumber(ARGV[13 + 2 * i])
+    redis.call('XADD', KEYS[8], '0-' .. seq, '${EVENT_FIELD}', ARGV[14 + 2 * i])
     if seq > last then last = seq end
   end
-  redis.call('SET', KEYS[10], last)
+  redis.call('SET', KEYS[9], last)
 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[3])
@@ -134,13 +149,13 @@ redis.call('HINCRBY', KEYS[5], ARGV[5], -1)
 redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])${luaActiveChange}
 local seq = 0
-for i = 12 + 2 * math.max(restore, 0), #ARGV do${luaAppendEvent({ stream: 'KEYS[9]', seqKey: 'KEYS[10]', time: 'ARGV[10]', body: 'ARGV[i]' })}
+for i = 13 + 2 * math.max(restore, 0), #ARGV do${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', time: 'ARGV[11]', body: 'ARGV[i]' })}
 end
 return 'ok'
 `,
-  10,
+  9,
 );
 
 /**
@@ -184,6 +199,7 @@ export class RedisTaskStore implements TaskStore {
         k.events(record.id),
         k.eventSeq(record.id),
         k.lifecycle(),
+        k.tenantActive(record.tenant),
       ],
       [
         JSON.stringify(record),
@@ -196,6 +212,7 @@ export class RedisTaskStore implements TaskStore {
         new Date().toISOString(),
         JSON.stringify(lifecycleEventOf(record, new Date())),
         LIFECYCLE_MAX_ENTRIES,
+        record.attempts,
       ],
     );
     switch (outcome) {
@@ -206,7 +223,7 @@ export class RedisTaskStore implements TaskStore {
       case 'rate_limited':
         throw new PatchbayError(
           'rate_limited',
-          `tenant already has ${options.maxActive} queued or running tasks`,
+          `tenant already has ${options.maxActive} queued or running attempts (sandboxes)`,
           { details: { maxActive: options.maxActive } },
         );
       default:
@@ -291,15 +308,32 @@ export class RedisTaskStore implements TaskStore {
     };
   }
 
-  async update(id: string, change: (task: Task) => Task | null): Promise<Task | null> {
+  update(id: string, change: (task: Task) => Task | null): Promise<Task | null> {
+    return this.compareAndSet(id, change, false);
+  }
+
+  async rewriteEnded(id: string, change: (task: Task) => Task): Promise<Task | null> {
+    if ((await this.read(id)) === null) throw new PatchbayError('not_found', `no task ${id}`);
+    return this.compareAndSet(id, change, true);
+  }
+
+  /** The optimistic loop of `update` (on a record that has not ended) and `rewriteEnded`. */
+  private async compareAndSet(
+    id: string,
+    change: (task: Task) => Task | null,
+    ended: boolean,
+  ): Promise<Task | null> {
     for (let attempt = 0; attempt <= this.maxUpdateRetries; attempt++) {
       const current = await this.read(id);
-      if (current === null || isTerminal(current.task.status)) return null;
+      if (current === null || isTerminal(current.task.status) !== ended) return null;
       const changed = change(current.task);
       if (changed === null) return null;
       const next = checkRecord(changed);
       if (next.id !== current.task.id || next.tenant !== current.task.tenant) {
         throw new PatchbayError('internal_error', 'update must not change a task id or tenant');
+      }
+      if (ended && !isTerminal(next.status)) {
+        throw new PatchbayError('internal_error', 'an ended record must stay ended');
       }
       const cas = this.statusChange(current, next);
       const written = await COMPARE_AND_SET.run(this.redis, cas.keys, cas.args);
@@ -336,13 +370,7 @@ export class RedisTaskStore implements TaskStore {
       const cas = this.statusChange(current, next);
       const outcome = await REOPEN.run(
         this.redis,
-        [
-          ...cas.keys,
-          k.tenantStatus(next.tenant, 'queued'),
-          k.tenantStatus(next.tenant, 'running'),
-          k.events(id),
-          k.eventSeq(id),
-        ],
+        [...cas.keys, k.events(id), k.eventSeq(id)],
         [
           ...cas.args,
           options.maxActive ?? -1,
@@ -361,7 +389,7 @@ export class RedisTaskStore implements TaskStore {
         case 'rate_limited':
           throw new PatchbayError(
             'rate_limited',
-            `tenant already has ${options.maxActive} queued or running tasks`,
+            `tenant already has ${options.maxActive} queued or running attempts (sandboxes)`,
             { details: { maxActive: options.maxActive } },
           );
         case 'changed':
@@ -391,11 +419,7 @@ export class RedisTaskStore implements TaskStore {
   }
 
   async countActive(tenant: string): Promise<number> {
-    const [queued, running] = await Promise.all([
-      this.redis.zcard(this.keys.tenantStatus(tenant, 'queued')),
-      this.redis.zcard(this.keys.tenantStatus(tenant, 'running')),
-    ]);
-    return queued + running;
+    return Math.max(0, Number((await this.redis.get(this.keys.tenantActive(tenant))) ?? 0));
   }
 
   /**
@@ -443,6 +467,7 @@ export class RedisTaskStore implements TaskStore {
         k.tenantTasks(next.tenant),
         k.statusCounts(),
         k.lifecycle(),
+        k.tenantActive(next.tenant),
       ],
       args: [
         current.raw,
@@ -453,6 +478,7 @@ export class RedisTaskStore implements TaskStore {
         next.status,
         JSON.stringify(lifecycleEventOf(next, new Date())),
         LIFECYCLE_MAX_ENTRIES,
+        next.attempts,
       ],
     };
   }

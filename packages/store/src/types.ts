@@ -49,6 +49,12 @@ export interface TaskStore {
    */
   update(id: string, change: (task: Task) => Task | null): Promise<Task | null>;
   /**
+   * Like `update`, for a record that has ended and stays ended (a user choosing another attempt):
+   * rejects with `not_found` when there is no such task, and resolves to null when it has not
+   * ended. `change` may throw to refuse.
+   */
+  rewriteEnded(id: string, change: (task: Task) => Task): Promise<Task | null>;
+  /**
    * Takes an ended task back to work (a follow-up): `change` makes the new record from the ended
    * one (it may throw to refuse, e.g. `conflict`), and the record, the tenant's cap (`maxActive`
    * queued or running tasks, else `rate_limited`), the lifecycle event and `events` (appended to
@@ -73,7 +79,7 @@ export interface TaskStore {
     after?: string;
     limit?: number;
   }): Promise<{ id: string; event: LifecycleEvent }[]>;
-  /** Queued + running tasks of a tenant. */
+  /** Sandboxes a tenant's queued and running tasks hold: one per attempt. */
   countActive(tenant: string): Promise<number>;
   /** The task's secrets ({} when none or already deleted). */
   secrets(id: string): Promise<Record<string, string>>;

@@ -3,11 +3,15 @@ import type { Readable } from 'node:stream';
 import {
   ARTIFACTS,
   EMPTY_USAGE,
+  type Attempt,
   PatchbayError,
-  newTurn,
+  type Task,
+  attemptLogId,
+  chosenAttempt,
+  currentTurn,
   isTerminal,
   lastResultTurn,
-  type Task,
+  newTurn,
   type TaskSpec,
 } from '@patchbay/core';
 import {
@@ -21,10 +25,10 @@ import {
 
 /** The queue as the service needs it. */
 export interface TaskQueuePort {
-  /** Queues a turn of the task (a job per turn). */
-  enqueue(taskId: string, turn?: number): Promise<void>;
-  /** Removes a turn's job that no worker has taken yet; false when it is active (or gone). */
-  remove(taskId: string, turn?: number): Promise<boolean>;
+  /** Queues the attempts of a turn of the task (a job per turn and attempt). */
+  enqueue(taskId: string, turn: number, attempts: readonly number[]): Promise<void>;
+  /** Removes an attempt's job that no worker has taken yet; false when it is active (or gone). */
+  remove(taskId: string, turn: number, attempt: number): Promise<boolean>;
 }
 
 /** Reaches the worker running a task. */
@@ -40,8 +44,10 @@ export interface TaskDefaults {
   maxTurns: number;
   maxTokens: number;
   allowAgentNetwork: boolean;
-  /** Queued plus running tasks one tenant may have. */
+  /** Queued plus running attempts (sandboxes) one tenant may have. */
   maxActiveTasks: number;
+  /** Most attempts one task may ask for. */
+  maxAttempts: number;
 }
 
 export interface TaskServiceDeps {
@@ -93,6 +99,19 @@ export class TaskService {
         { details: { field: 'limits.timeoutSeconds', max: defaults.timeoutSeconds } },
       );
     }
+    const attempts = spec.attempts ?? spec.models?.length ?? 1;
+    if (attempts > defaults.maxAttempts) {
+      throw new PatchbayError(
+        'policy_refused',
+        `a task may run at most ${defaults.maxAttempts} attempts on this server`,
+        {
+          details: {
+            field: spec.attempts === undefined ? 'models' : 'attempts',
+            max: defaults.maxAttempts,
+          },
+        },
+      );
+    }
     const url = await this.#deps.checkRepoUrl(spec.repo.url);
     const createdAt = this.#now().toISOString();
     const task: Task = {
@@ -126,11 +145,14 @@ export class TaskService {
       result: null,
       usage: EMPTY_USAGE,
       error: null,
-      attempts: 0,
+      tries: 0,
+      attempts,
+      models: spec.models ?? [],
       cancelRequested: false,
       turn: 1,
-      turns: [newTurn(1, spec.prompt, createdAt)],
+      turns: [],
     };
+    task.turns = [newTurn(task, 1, spec.prompt, createdAt)];
     // The `queued` event is written with the record, so it is seq 1 and in place before the job
     // exists: a worker cannot take the task and log `running` ahead of it.
     await this.#deps.store.create(task, {
@@ -158,7 +180,8 @@ export class TaskService {
 
   async #enqueue(task: Task): Promise<void> {
     try {
-      await this.#deps.queue.enqueue(task.id, task.turn);
+      const attempts = currentTurn(task).attempts.map((a) => a.n);
+      await this.#deps.queue.enqueue(task.id, task.turn, attempts);
     } catch (err) {
       // A record without a job would stay queued forever: end it, and say the service is down.
       await this.#lifecycle
@@ -191,14 +214,19 @@ export class TaskService {
     await this.#deps.store.update(id, (t) =>
       t.cancelRequested ? null : { ...t, cancelRequested: true },
     );
-    if (task.status === 'queued' && (await this.#deps.queue.remove(id, task.turn))) {
-      await this.#lifecycle.end(id, {
-        status: 'cancelled',
-        error: { code: 'cancelled', message: 'cancelled before it started' },
-      });
-    } else {
-      await this.#deps.cancels.publish(id);
+    // Attempts no worker has taken end here; running ones are stopped through the cancel channel
+    // and their workers end them. The last attempt to end ends the task.
+    let running = false;
+    for (const attempt of currentTurn(task).attempts) {
+      if (isTerminal(attempt.status)) continue;
+      if (attempt.status === 'queued' && (await this.#deps.queue.remove(id, task.turn, attempt.n)))
+        await this.#lifecycle.endAttempt(id, attempt.n, {
+          status: 'cancelled',
+          error: { code: 'cancelled', message: 'cancelled before it started' },
+        });
+      else running = true;
     }
+    if (running) await this.#deps.cancels.publish(id);
     return this.get(tenant, id);
   }
 
@@ -211,8 +239,58 @@ export class TaskService {
     const turn = lastResultTurn(task);
     if (turn === null) throw new PatchbayError('patch_not_ready', 'the task has no patch yet');
     // A record from before turns kept its patch under the task-wide name.
-    const name = task.turns.length === 0 ? ARTIFACTS.patch : ARTIFACTS.turnPatch(turn);
+    const name =
+      task.turns.length === 0
+        ? ARTIFACTS.patch
+        : ARTIFACTS.turnPatch(turn, chosenAttempt(task.turns[turn - 1]!));
     return this.#artifact(id, name, 'the task has no patch yet');
+  }
+
+  /** The attempts of the task's current turn (or of turn `turn`). */
+  async attempts(
+    tenant: string,
+    id: string,
+    turn?: number,
+  ): Promise<{ turn: number; chosen: number | null; attempts: Attempt[] }> {
+    const task = await this.get(tenant, id);
+    const n = turn ?? task.turn;
+    const found = n === task.turn ? currentTurn(task) : task.turns[n - 1];
+    if (found === undefined) throw new PatchbayError('not_found', `the task has no turn ${n}`);
+    return { turn: n, chosen: found.chosen, attempts: found.attempts };
+  }
+
+  /** The cumulative patch attempt `n` of the task's current turn collected. */
+  async attemptPatch(
+    tenant: string,
+    id: string,
+    n: number,
+  ): Promise<{ body: Readable; size: number }> {
+    const task = await this.get(tenant, id);
+    const attempt = this.#attempt(task, n);
+    const missing = `attempt ${n} has no patch (yet)`;
+    if (attempt.result === null) throw new PatchbayError('patch_not_ready', missing);
+    return this.#artifact(id, ARTIFACTS.turnPatch(task.turn, n), missing);
+  }
+
+  /** Where attempt `n` of the task's current turn logs, after checking it exists. */
+  async attemptLog(tenant: string, id: string, n: number): Promise<string> {
+    const task = await this.get(tenant, id);
+    this.#attempt(task, n);
+    return attemptLogId(task, task.turn, n);
+  }
+
+  /** Overrules the rule's choice: attempt `n` becomes the result of the task's last turn. */
+  async choose(tenant: string, id: string, n: number): Promise<Task> {
+    const task = await this.get(tenant, id);
+    this.#attempt(task, n);
+    return this.#lifecycle.choose(task, n);
+  }
+
+  #attempt(task: Task, n: number): Attempt {
+    const attempt = currentTurn(task).attempts.find((a) => a.n === n);
+    if (attempt === undefined)
+      throw new PatchbayError('not_found', `the task's turn ${task.turn} has no attempt ${n}`);
+    return attempt;
   }
 
   /** What turn `n` alone changed, against the tree it started from. */
@@ -226,7 +304,11 @@ export class TaskService {
     if (turn === undefined) throw new PatchbayError('not_found', `the task has no turn ${n}`);
     if (turn.result === null)
       throw new PatchbayError('patch_not_ready', `turn ${n} has no patch (yet)`);
-    return this.#artifact(id, ARTIFACTS.turnChanges(n), `turn ${n} has no patch (yet)`);
+    return this.#artifact(
+      id,
+      ARTIFACTS.turnChanges(n, chosenAttempt(turn)),
+      `turn ${n} has no patch (yet)`,
+    );
   }
 
   async #artifact(

@@ -1,4 +1,4 @@
-import { FollowUp, TaskSpec, TaskStatus } from '@patchbay/core';
+import { Attempt, FollowUp, TaskSpec, TaskStatus } from '@patchbay/core';
 import type { Readable } from 'node:stream';
 import type { TaskService } from '@patchbay/tasks';
 import type { FastifyReply } from 'fastify';
@@ -127,6 +127,72 @@ export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { s
     },
     async (request, reply) =>
       sendPatch(reply, request.params.id, await service.patch(request.tenant, request.params.id)),
+  );
+
+  const AttemptParams = TaskIdParams.extend({ n: z.coerce.number().int().min(1).max(100) });
+
+  app.get(
+    '/v1/tasks/:id/attempts',
+    {
+      schema: {
+        summary: "The attempts of the task's current turn (or of `?turn=`)",
+        description:
+          "Each attempt's status, model, tries, usage, error, and result: the task's cumulative result " +
+          "had it been chosen, and what it changed in its turn. `chosen` is the attempt the turn's result is.",
+        params: TaskIdParams,
+        querystring: z.strictObject({
+          turn: z.coerce.number().int().min(1).max(100_000).optional(),
+        }),
+        response: {
+          200: z.object({
+            turn: z.number().int(),
+            chosen: z.number().int().nullable(),
+            attempts: z.array(Attempt),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => service.attempts(request.tenant, request.params.id, request.query.turn),
+  );
+
+  app.get(
+    '/v1/tasks/:id/attempts/:n/patch',
+    {
+      schema: {
+        summary: 'Download the patch of one attempt of the current turn',
+        description:
+          "The attempt's cumulative patch against baseCommit (what the task's patch would be had it " +
+          'been chosen). 409 `patch_not_ready` until the attempt has collected one.',
+        params: AttemptParams,
+        produces: ['text/x-diff'],
+      },
+    },
+    async (request, reply) => {
+      const { id, n } = request.params;
+      return sendPatch(
+        reply,
+        `${id}.attempt-${n}`,
+        await service.attemptPatch(request.tenant, id, n),
+      );
+    },
+  );
+
+  app.post(
+    '/v1/tasks/:id/attempts/:n/choose',
+    {
+      schema: {
+        summary: "Overrule the choice: make attempt n the result of the task's last turn",
+        description:
+          "The task's result, patch and status become the attempt's; the selection records that a " +
+          'user overruled the rule (and what the rule chose). 409 while the turn runs, or for an ' +
+          'attempt without a patch.',
+        params: AttemptParams,
+        response: { 200: TaskView, ...errors },
+      },
+    },
+    async (request) =>
+      toView(await service.choose(request.tenant, request.params.id, request.params.n)),
   );
 
   app.get(

@@ -1,9 +1,9 @@
 import {
   ARTIFACTS,
-  EMPTY_USAGE,
   PatchbayError,
-  addUsage,
   currentTurn,
+  totalUsage,
+  withAttempt,
   withCurrentTurn,
 } from '@patchbay/core';
 import type { PhaseDeps, TaskRun } from '../run.js';
@@ -24,12 +24,13 @@ export async function agentPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   if (sandbox === undefined) throw new PatchbayError('internal_error', 'agent needs a sandbox');
   await run.phase('agent');
   const { task } = run;
-  const history = run.from === null ? undefined : await conversationOf(run, deps, run.from);
+  const history =
+    run.from === null ? undefined : await conversationOf(run, deps, run.from, run.fromAttempt);
   const outcome = await deps.agent.run({
     sandbox,
     prompt: currentTurn(task).prompt,
     ...(history === undefined ? {} : { history }),
-    model: task.model,
+    model: { name: run.model, reasoningEffort: task.model.reasoningEffort },
     // The agent stops early enough for the patch so far to be collected and verified.
     limits: {
       maxTurns: task.limits.maxTurns,
@@ -41,26 +42,31 @@ export async function agentPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   });
   run.outcome = outcome;
   await run.update((t) => {
-    const next = withCurrentTurn(t, (turn) => ({ ...turn, usage: outcome.usage }));
-    return {
-      ...next,
-      usage: next.turns.reduce((sum, turn) => addUsage(sum, turn.usage), EMPTY_USAGE),
-    };
+    const next = withCurrentTurn(
+      withAttempt(t, run.attempt, (a) => ({ ...a, usage: outcome.usage })),
+      (turn) => ({ ...turn, usage: totalUsage(turn.attempts.map((a) => a.usage)) }),
+    );
+    return { ...next, usage: totalUsage(next.turns.map((turn) => turn.usage)) };
   });
-  const n = task.turn;
+  const [n, a] = [task.turn, run.attempt];
   await Promise.all([
-    deps.artifacts.put(task.id, ARTIFACTS.turnTranscript(n), JSON.stringify(outcome.transcript)),
+    deps.artifacts.put(task.id, ARTIFACTS.turnTranscript(n, a), JSON.stringify(outcome.transcript)),
     deps.artifacts.put(
       task.id,
-      ARTIFACTS.turnConversation(n),
+      ARTIFACTS.turnConversation(n, a),
       JSON.stringify(outcome.conversation),
     ),
   ]);
 }
 
 /** The conversation a turn left; an unreadable one is no context rather than a failed turn. */
-async function conversationOf(run: TaskRun, deps: PhaseDeps, turn: number): Promise<unknown[]> {
-  const raw = await readArtifact(deps.artifacts, run.id, ARTIFACTS.turnConversation(turn));
+async function conversationOf(
+  run: TaskRun,
+  deps: PhaseDeps,
+  turn: number,
+  attempt: number,
+): Promise<unknown[]> {
+  const raw = await readArtifact(deps.artifacts, run.id, ARTIFACTS.turnConversation(turn, attempt));
   try {
     const parsed: unknown = raw === null ? [] : JSON.parse(raw.toString('utf8'));
     return Array.isArray(parsed) ? (parsed as unknown[]) : [];

@@ -23,14 +23,18 @@ export async function collectPhase(run: TaskRun, deps: PhaseDeps): Promise<void>
   });
   let changes = patch;
   if (run.from !== null) {
-    const previous = await readArtifact(deps.artifacts, run.id, ARTIFACTS.turnPatch(run.from));
+    const previous = await readArtifact(
+      deps.artifacts,
+      run.id,
+      ARTIFACTS.turnPatch(run.from, run.fromAttempt),
+    );
     if (previous === null)
       throw new PatchbayError('internal_error', `the patch of turn ${run.from} is missing`);
     changes = await collectChanges(sandbox, base, previous, { maxBytes, signal: run.signal });
   }
   run.collected = { patch, changes };
   await Promise.all([
-    deps.artifacts.put(task.id, ARTIFACTS.turnPatch(task.turn), patch.patch),
-    deps.artifacts.put(task.id, ARTIFACTS.turnChanges(task.turn), changes.patch),
+    deps.artifacts.put(task.id, ARTIFACTS.turnPatch(task.turn, run.attempt), patch.patch),
+    deps.artifacts.put(task.id, ARTIFACTS.turnChanges(task.turn, run.attempt), changes.patch),
   ]);
 }

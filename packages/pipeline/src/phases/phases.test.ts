@@ -6,6 +6,7 @@ import {
   type TaskEventBody,
   newTurn,
 } from '@patchbay/core';
+import { makeTask } from '@patchbay/core/testing';
 import { describe, expect, it } from 'vitest';
 import { FakeSandbox, phaseHarness } from '../test-support.js';
 import { agentPhase } from './agent.js';
@@ -30,18 +31,19 @@ const result = {
 /** A record in its second turn: turn 1 ended with a result, turn 2 is queued. */
 function secondTurn(): Partial<Task> {
   const now = new Date().toISOString();
+  const plan = makeTask();
   return {
     baseCommit: base,
     result,
     turn: 2,
     turns: [
       {
-        ...newTurn(1, 'make notes', now),
+        ...newTurn(plan, 1, 'make notes', now),
         status: 'succeeded',
         result,
         usage: { ...EMPTY_USAGE, modelCalls: 3 },
       },
-      newTurn(2, 'edit notes', now),
+      newTurn(plan, 2, 'edit notes', now),
     ],
   };
 }
@@ -127,7 +129,7 @@ describe('provision', () => {
   it('resumes in a kept sandbox put back to the collected tree, or declines to', async () => {
     const h = phaseHarness({ task: secondTurn(), keepAliveMs: 60_000 });
     const kept = new FakeSandbox('kept', { image: 'i', taskId: 'task-1' });
-    expect(await h.keeper.keep('task-1', 1, kept)).toBe(true);
+    expect(await h.keeper.keep('task-1', 1, 1, kept)).toBe(true);
     const run = h.run();
     expect(await resumeKept(run, h.deps)).toBe(true);
     expect(run.sandbox).toBe(kept);
@@ -138,7 +140,7 @@ describe('provision', () => {
     // A kept sandbox whose workspace cannot be put back is removed, and the turn starts afresh.
     const broken = phaseHarness({ task: secondTurn(), keepAliveMs: 60_000 });
     const bad = new FakeSandbox('bad', { image: 'i', taskId: 'task-1' }, () => ({ exitCode: 1 }));
-    await broken.keeper.keep('task-1', 1, bad);
+    await broken.keeper.keep('task-1', 1, 1, bad);
     expect(await resumeKept(broken.run(), broken.deps)).toBe(false);
     expect(bad.destroyed).toBe(true);
     // A first turn never resumes.

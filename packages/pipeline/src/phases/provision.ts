@@ -18,7 +18,11 @@ export async function provisionPhase(run: TaskRun, deps: PhaseDeps): Promise<voi
   const sandbox = (run.sandbox = await run.acquiring);
   await deps.repos.checkout(sandbox, run.task.repo.url, run.base, run.signal);
   if (run.from !== null) {
-    const previous = await readArtifact(deps.artifacts, run.id, ARTIFACTS.turnPatch(run.from));
+    const previous = await readArtifact(
+      deps.artifacts,
+      run.id,
+      ARTIFACTS.turnPatch(run.from, run.fromAttempt),
+    );
     if (previous === null)
       throw new PatchbayError('internal_error', `the patch of turn ${run.from} is missing`);
     await applyPatch(sandbox, previous, run.signal);
@@ -34,7 +38,7 @@ export async function provisionPhase(run: TaskRun, deps: PhaseDeps): Promise<voi
  */
 export async function resumeKept(run: TaskRun, deps: PhaseDeps): Promise<boolean> {
   if (run.from === null) return false;
-  const sandbox = await deps.keeper.take(run.id, run.from);
+  const sandbox = await deps.keeper.take(run.id, run.from, run.fromAttempt);
   if (sandbox === undefined) return false;
   try {
     await resetToCollected(sandbox, run.signal);

@@ -17,7 +17,7 @@ export async function publishPhase(run: TaskRun, deps: PhaseDeps): Promise<void>
   const failure = outcomeFailure(outcome, run.verify);
   await run.release(true);
   await run.events.drain();
-  await deps.lifecycle.end(run.id, {
+  await deps.lifecycle.endAttempt(run.id, run.attempt, {
     status: failure === null ? 'succeeded' : 'failed',
     error: failure,
     result: {
