@@ -2,6 +2,7 @@ import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { ScriptRequest } from '@patchbay/agent/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,8 @@ import {
  * (scripted, told apart by model name) write different fixes, judged by the repository's verify.
  */
 const run = promisify(execFile);
+// By absolute path: `npx patchbay` would fetch an unrelated npm package of the same name.
+const bin = fileURLToPath(new URL('../../node_modules/.bin/patchbay', import.meta.url));
 let stack: Stack;
 const workers: ChildProcess[] = [];
 
@@ -169,7 +172,24 @@ describe('best-of-N attempts', () => {
       });
       expect(chosen.body).toMatchObject({ status: 'failed', error: { code: 'verify_failed' } });
       expect((await bytes(`/v1/tasks/${id}/patch`)).equals(p3!)).toBe(true);
-      // Bad choices: an attempt that does not exist, another tenant's way of asking.
+      // The CLI shows the attempts (the chosen one marked) and downloads one attempt's patch.
+      const shown = await run(bin, ['attempts', id], {
+        env: { ...process.env, PATCHBAY_URL: stack.url },
+      });
+      expect(shown.stdout).toMatch(
+        /^ {2}1\. failed {4}fix-a · verify failed · 1 files, \d+ bytes · \d+ tokens · verify_failed$/m,
+      );
+      expect(shown.stdout).toMatch(/^\* 3\. failed {4}fix-c · verify failed · 2 files/m);
+      const one = await run(bin, ['patch', id, '--attempt', '1'], {
+        env: { ...process.env, PATCHBAY_URL: stack.url },
+        encoding: 'buffer',
+      });
+      expect(Buffer.from(one.stdout).equals(p1!)).toBe(true);
+      const usage = await run(bin, ['patch', id, '--attempt', 'two'], {
+        env: { ...process.env, PATCHBAY_URL: stack.url },
+      }).catch((err: { code: number }) => err);
+      expect(usage).toMatchObject({ code: 2 });
+      // Bad choices: an attempt that does not exist, or no attempt number at all.
       expect((await call(stack, 'POST', `/v1/tasks/${id}/attempts/9/choose`)).status).toBe(404);
       expect((await call(stack, 'POST', `/v1/tasks/${id}/attempts/0/choose`)).status).toBe(400);
     },

@@ -1,4 +1,4 @@
-import type { Task, TaskEvent, TaskSpec, TaskStatus } from '@patchbay/core';
+import type { Attempt, Task, TaskEvent, TaskSpec, TaskStatus } from '@patchbay/core';
 import type { IncomingMessage } from 'node:http';
 import { parseSse } from './sse.js';
 
@@ -80,6 +80,11 @@ export class PatchbayClient {
     return this.json('GET', `/v1/tasks${qs}`);
   }
 
+  /** The attempts of the task's current turn. */
+  attempts(id: string): Promise<{ turn: number; chosen: number | null; attempts: Attempt[] }> {
+    return this.json('GET', `/v1/tasks/${encodeURIComponent(id)}/attempts`);
+  }
+
   /** A follow-up: the task's next turn. */
   reply(id: string, prompt: string): Promise<Task> {
     return this.json('POST', `/v1/tasks/${encodeURIComponent(id)}/messages`, { prompt });
@@ -89,9 +94,13 @@ export class PatchbayClient {
     return this.json('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
   }
 
-  /** The task's patch as raw bytes (it may hold binary hunks, so never decoded here). */
-  async patch(id: string): Promise<Uint8Array> {
-    const res = await this.request('GET', `/v1/tasks/${encodeURIComponent(id)}/patch`);
+  /**
+   * The task's patch (or one attempt's) as raw bytes (it may hold binary hunks, so never decoded
+   * here).
+   */
+  async patch(id: string, attempt?: number): Promise<Uint8Array> {
+    const path = attempt === undefined ? '/patch' : `/attempts/${attempt}/patch`;
+    const res = await this.request('GET', `/v1/tasks/${encodeURIComponent(id)}${path}`);
     return new Uint8Array(await readAll(res.body));
   }
 

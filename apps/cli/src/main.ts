@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 
 import packageJson from '../package.json' with { type: 'json' };
 import { applyPatchCommand } from './commands/apply-patch.js';
+import { attemptsCommand } from './commands/attempts.js';
 import { cancelCommand } from './commands/cancel.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
@@ -24,6 +25,7 @@ function buildProgram(): Command {
     .addCommand(submitCommand())
     .addCommand(replyCommand())
     .addCommand(statusCommand())
+    .addCommand(attemptsCommand())
     .addCommand(listCommand())
     .addCommand(logsCommand())
     .addCommand(patchCommand())

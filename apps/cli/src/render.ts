@@ -1,4 +1,4 @@
-import type { Task, TaskEvent } from '@patchbay/core';
+import type { Attempt, Task, TaskEvent } from '@patchbay/core';
 
 /** Longest tool output or setup/verify output echoed per event; the rest is counted, not shown. */
 const OUTPUT_LINES = 12;
@@ -187,4 +187,37 @@ export function renderTaskRow(task: Task): string {
     task.repo.url,
     prompt.length > 60 ? `${prompt.slice(0, 57)}...` : prompt,
   ].join('  ');
+}
+
+/** One line per attempt for `attempts`; `*` marks the chosen one. */
+export function renderAttempts(view: {
+  turn: number;
+  chosen: number | null;
+  attempts: Attempt[];
+}): string {
+  const lines = [`turn ${view.turn}`];
+  for (const a of view.attempts) {
+    const verify =
+      a.result?.verify == null
+        ? 'no verify'
+        : a.result.verify.passed
+          ? 'verify passed'
+          : 'verify failed';
+    const size = a.result
+      ? `${a.result.files.length} files, ${a.result.patchBytes} bytes`
+      : 'no patch';
+    const tokens = a.usage.inputTokens + a.usage.outputTokens;
+    lines.push(
+      [
+        `${a.n === view.chosen ? '*' : ' '} ${a.n}.`,
+        a.status.padEnd(9),
+        a.model,
+        `· ${verify} · ${size} · ${tokens} tokens`,
+        a.error ? `· ${a.error.code}` : '',
+      ]
+        .filter((part) => part !== '')
+        .join(' '),
+    );
+  }
+  return lines.join('\n');
 }

@@ -1,11 +1,12 @@
 import { writeFile } from 'node:fs/promises';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { checkCheckout, gitApply } from '../checkout.js';
 import { EXIT, action } from '../context.js';
 
 interface PatchOptions {
   output?: string;
   apply?: boolean;
+  attempt?: number;
 }
 
 /**
@@ -19,6 +20,7 @@ export function patchCommand(): Command {
     )
     .argument('<id>', 'task id')
     .option('-o, --output <file>', 'write the patch to this file')
+    .option('--attempt <n>', "one attempt's patch instead of the chosen one's", attemptNumber)
     .option(
       '--apply',
       "git apply --index onto the current checkout; it must be at the task's base commit and clean",
@@ -40,7 +42,7 @@ export function patchCommand(): Command {
           }
           top = check.top;
         }
-        const patch = await ctx.client.patch(id);
+        const patch = await ctx.client.patch(id, options.attempt);
         if (options.output) await writeFile(options.output, patch);
         if (top !== undefined) {
           if (patch.length === 0) {
@@ -74,4 +76,14 @@ export function patchCommand(): Command {
         return EXIT.ok;
       }),
     );
+}
+
+/** An attempt number as given on the command line: a usage error when it is not one. */
+function attemptNumber(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 100)
+    throw new InvalidArgumentError(
+      `--attempt must be a number from 1 (got ${JSON.stringify(text)})`,
+    );
+  return n;
 }

@@ -1,5 +1,5 @@
 import type { TaskSpec } from '@patchbay/core';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { EXIT, action, exitFor } from '../context.js';
 import { followTask } from '../follow.js';
 import { renderTask } from '../render.js';
@@ -10,6 +10,8 @@ interface SubmitOptions {
   verify?: string;
   model?: string;
   image?: string;
+  attempts?: number;
+  models?: string[];
   follow?: boolean;
 }
 
@@ -25,6 +27,8 @@ function specFrom(repo: string, prompt: string, options: SubmitOptions): TaskSpe
     prompt,
     ...(Object.keys(environment).length > 0 ? { environment } : {}),
     ...(options.model ? { model: { name: options.model } } : {}),
+    ...(options.attempts === undefined ? {} : { attempts: options.attempts }),
+    ...(options.models === undefined ? {} : { models: options.models }),
   };
 }
 
@@ -39,6 +43,19 @@ export function submitCommand(): Command {
     .option('--verify <command>', "runs after the agent; decides the task's verdict")
     .option('--model <name>', 'model to use (default: the server default)')
     .option('--image <image>', 'sandbox image (default: the server default)')
+    .option(
+      '--attempts <n>',
+      'attempts side by side; the result is the one verify and size pick',
+      (text: string) => {
+        const n = Number(text);
+        if (!Number.isInteger(n) || n < 1)
+          throw new InvalidArgumentError(`--attempts must be a whole number from 1`);
+        return n;
+      },
+    )
+    .option('--models <names>', 'one model per attempt, comma-separated', (text: string) =>
+      text.split(',').map((name) => name.trim()),
+    )
     .option('-f, --follow', "follow the task's log until it ends; exit code says how it ended")
     .action(
       action(async (ctx, repo: string, prompt: string, options: SubmitOptions) => {
