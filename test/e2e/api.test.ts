@@ -282,8 +282,15 @@ describe('the HTTP API', () => {
         '/v1/tasks/{id}/cancel',
         '/v1/tasks/{id}/messages',
         '/v1/tasks/{id}/turns/{n}/patch',
+        '/v1/tasks/{id}/attempts',
+        '/v1/tasks/{id}/attempts/{n}/patch',
+        '/v1/tasks/{id}/attempts/{n}/events',
+        '/v1/tasks/{id}/attempts/{n}/choose',
       ]),
     );
+    const spec = doc.body.paths['/v1/tasks'].post.requestBody.content['application/json'].schema;
+    expect(spec.properties.attempts).toMatchObject({ type: 'integer', minimum: 1, maximum: 8 });
+    expect(spec.properties.models.type).toBe('array');
     const followUp =
       doc.body.paths['/v1/tasks/{id}/messages'].post.requestBody.content['application/json'].schema;
     expect(followUp.required).toEqual(['prompt']);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { ScriptRequest } from '@patchbay/agent/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scenarioScript, shell } from '../support/scenarios.js';
+import { scenarioScript, shell, steps } from '../support/scenarios.js';
 import {
   type Stack,
   call,
@@ -48,6 +48,7 @@ beforeAll(async () => {
         n === 0
           ? { text: 'Fixing.', calls: [shell(FIXES[request.model] ?? 'true')] }
           : { text: `Done by ${request.model}.` },
+      look: steps([shell('cat answer.txt')]),
       hang: (n) =>
         n === 0
           ? { text: 'Waiting.', calls: [shell('sleep 300', { timeout_ms: 600_000 })] }
@@ -231,6 +232,34 @@ describe('best-of-N attempts', () => {
       ]);
     },
   );
+
+  it('retries only the attempt whose worker died', { timeout: 120_000 }, async () => {
+    const id = await submit({ prompt: 'SCENARIO:fix', models: ['fix-b', 'fix-b'] });
+    const until = Date.now() + 60_000;
+    let attempts: any[] = [];
+    for (;;) {
+      attempts = (await call(stack, 'GET', `/v1/tasks/${id}/attempts`)).body.attempts;
+      if (attempts.every((a) => a.status === 'running' && a.worker !== null)) break;
+      expect(Date.now()).toBeLessThan(until);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Kill the worker running attempt 1; a fresh one takes its place.
+    const victim = workers.findIndex((w) =>
+      attempts[0].worker.endsWith(`-best-${workers.indexOf(w) + 1}`),
+    );
+    expect(victim).toBeGreaterThanOrEqual(0);
+    await killWorker(workers[victim]!);
+    const { child, ready } = spawnWorker(stack, `${stack.config.worker.id}-best-${victim + 1}`);
+    workers[victim] = child;
+    await ready;
+    const task = await waitForTask(stack, id, {}, 90_000);
+    expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
+    const ended = (await call(stack, 'GET', `/v1/tasks/${id}/attempts`)).body.attempts;
+    expect(ended.map((a: any) => [a.n, a.status, a.tries])).toEqual([
+      [1, 'succeeded', 2],
+      [2, 'succeeded', 1],
+    ]);
+  });
 
   it('refuses more attempts than the operator allows', async () => {
     const res = await call(stack, 'POST', '/v1/tasks', {

@@ -227,3 +227,107 @@ describe('reopening an ended task (a follow-up)', () => {
     expect((await events.read(ended.id)).filter((e) => e.type === 'turn')).toHaveLength(1);
   });
 });
+
+describe('a turn of several attempts', () => {
+  const resultOf = (files: number, passed: boolean) => ({
+    summary: null,
+    files: Array.from({ length: files }, (_, i) => ({
+      path: `f${i}`,
+      status: 'added' as const,
+      additions: 1,
+      deletions: 0,
+    })),
+    additions: files,
+    deletions: 0,
+    patchBytes: 10 * files,
+    verify: { command: 't', exitCode: passed ? 0 : 1, passed, output: '' },
+    stopReason: 'completed',
+  });
+
+  async function threeAttempts() {
+    const record = makeTask({ tenant: 'acme', attempts: 3, models: ['a', 'b'] });
+    await store.create(record, { firstEvent: queued, maxActive: 3 });
+    await store.update(record.id, (t) => ({ ...t, status: 'running' }));
+    return record;
+  }
+
+  it('ends the turn with the last attempt, on the attempt the rule picks, with one terminal event', async () => {
+    const task = await threeAttempts();
+    expect(task.turns[0]?.attempts.map((a) => [a.n, a.model])).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'a'],
+    ]);
+    expect(await store.countActive('acme')).toBe(3);
+    const failed = { code: 'verify_failed' as const, message: 'verify exited with 1' };
+    const first = await lifecycle.endAttempt(task.id, 1, {
+      status: 'failed',
+      error: failed,
+      result: resultOf(1, false),
+      turnResult: resultOf(1, false),
+    });
+    expect(first?.status).toBe('running');
+    // The last two end at once: exactly one of them ends the turn.
+    await Promise.all([
+      lifecycle.endAttempt(task.id, 2, {
+        status: 'succeeded',
+        error: null,
+        result: resultOf(3, true),
+        turnResult: resultOf(3, true),
+      }),
+      lifecycle.endAttempt(task.id, 3, {
+        status: 'failed',
+        error: { code: 'model_error', message: 'x' },
+      }),
+    ]);
+    const ended = (await store.get(task.id))!;
+    expect(ended).toMatchObject({ status: 'succeeded', error: null });
+    expect(ended.result?.selection).toMatchObject({
+      chosen: 2,
+      reason: 'attempt 2 (b) is the only attempt whose verify passed',
+    });
+    expect(ended.turns[0]?.chosen).toBe(2);
+    expect(await store.countActive('acme')).toBe(0);
+    // An attempt that ended already is left as it is.
+    expect(await lifecycle.endAttempt(task.id, 1, { status: 'succeeded', error: null })).toBeNull();
+    const types = (await store.lifecycleEvents()).map((e) => e.event.type);
+    expect(
+      types.filter((t) => t.startsWith('task.') && t !== 'task.queued' && t !== 'task.started'),
+    ).toEqual(['task.succeeded']);
+    // Each attempt's own log ends with its status; the task's log tells of each, then the turn.
+    expect((await events.read(`${task.id}.t1.a3`)).at(-1)).toMatchObject({ status: 'failed' });
+    const log = await events.read(task.id);
+    expect(
+      log
+        .filter((e) => e.type === 'attempt')
+        .map((e) => e.type === 'attempt' && e.attempt)
+        .sort(),
+    ).toEqual([1, 2, 3]);
+    expect(log.at(-1)).toMatchObject({ type: 'status', status: 'succeeded' });
+
+    // A user overrules the rule: attempt 1 becomes the result, the choice recorded.
+    const chosen = await lifecycle.choose(ended, 1);
+    expect(chosen).toMatchObject({ status: 'failed', error: { code: 'verify_failed' } });
+    expect(chosen.result?.selection).toMatchObject({ chosen: 1, overruled: { ruleChose: 2 } });
+    expect(chosen.turns[0]?.chosen).toBe(1);
+    await expect(lifecycle.choose(chosen, 3)).rejects.toMatchObject({ code: 'conflict' });
+    await expect(lifecycle.choose(chosen, 7)).rejects.toMatchObject({ code: 'not_found' });
+    // Choosing the rule's pick again clears the overruling.
+    expect((await lifecycle.choose(chosen, 2)).result?.selection?.overruled).toBeNull();
+  });
+
+  it('fails the turn with the first failure when no attempt collected a patch', async () => {
+    const task = await threeAttempts();
+    for (const n of [1, 2, 3])
+      await lifecycle.endAttempt(task.id, n, {
+        status: n === 2 ? 'cancelled' : 'failed',
+        error: { code: n === 2 ? 'cancelled' : 'setup_failed', message: 'x' },
+      });
+    const ended = await store.get(task.id);
+    expect(ended).toMatchObject({
+      status: 'failed',
+      error: { code: 'setup_failed' },
+      result: null,
+    });
+  });
+});
