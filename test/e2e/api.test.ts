@@ -219,6 +219,63 @@ describe('the HTTP API', () => {
     }
   });
 
+  it('starts one task for one Idempotency-Key, however many times and at once it is sent', async () => {
+    const fresh = await startStack({
+      worker: false,
+      repos: { 'app.git': async (repo) => void (await repo.commit({ 'a.txt': 'a\n' })) },
+      env: {
+        PATCHBAY_API_KEYS: `acme:${ACME},umbrella:${UMBRELLA}`,
+        PATCHBAY_MAX_ACTIVE_TASKS: '100',
+      },
+    });
+    try {
+      const body = {
+        repo: { url: fresh.git.url('app.git') },
+        prompt: 'x',
+        limits: { maxTurns: 5 },
+      };
+      const key = { ...acme, 'idempotency-key': `retry-${randomUUID()}` };
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => call(fresh, 'POST', '/v1/tasks', body, key)),
+      );
+      expect(answers.map((a) => a.status).sort()).toEqual([...Array(19).fill(200), 202]);
+      expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
+      const [first] = answers;
+      expect(
+        answers.every((a) => a.headers.get('location') === `/v1/tasks/${first!.body.id}`),
+      ).toBe(true);
+      const tasks = (await call(fresh, 'GET', '/v1/tasks?limit=100', undefined, acme)).body.tasks;
+      expect(tasks).toHaveLength(1);
+      // The same body with its keys in another order is the same request.
+      const reordered = { limits: { maxTurns: 5 }, prompt: 'x', repo: body.repo };
+      expect((await call(fresh, 'POST', '/v1/tasks', reordered, key)).body.id).toBe(first!.body.id);
+      // Another body under the key is refused, and nothing is stored.
+      const other = await call(fresh, 'POST', '/v1/tasks', { ...body, prompt: 'y' }, key);
+      expect(other.status).toBe(422);
+      expect(other.body.error).toMatchObject({
+        code: 'idempotency_key_reused',
+        details: { taskId: first!.body.id },
+      });
+      // Keys belong to a tenant; a malformed key is a 400.
+      const theirs = await call(fresh, 'POST', '/v1/tasks', body, {
+        ...umbrella,
+        'idempotency-key': key['idempotency-key'],
+      });
+      expect(theirs.status).toBe(202);
+      expect(theirs.body.id).not.toBe(first!.body.id);
+      const bad = await call(fresh, 'POST', '/v1/tasks', body, {
+        ...acme,
+        'idempotency-key': 'a b',
+      });
+      expect(bad.status).toBe(400);
+      expect(
+        (await call(fresh, 'GET', '/v1/tasks?limit=100', undefined, acme)).body.tasks,
+      ).toHaveLength(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('limits requests per tenant and minute across API instances, storing nothing refused', async () => {
     const fresh = await startStack({
       worker: false,

@@ -13,6 +13,8 @@ export const ERROR_CODES = [
   'unsupported_media_type',
   'repo_url_refused',
   'policy_refused',
+  /** An `Idempotency-Key` used again with another request body. */
+  'idempotency_key_reused',
   'rate_limited',
   'unavailable',
   // Tasks
@@ -83,6 +85,7 @@ export function httpStatusFor(code: ErrorCode): number {
       return 415;
     case 'repo_url_refused':
     case 'policy_refused':
+    case 'idempotency_key_reused':
       return 422;
     case 'rate_limited':
     case 'budget_exhausted':

@@ -31,6 +31,13 @@ export class StoreKeys {
   tenantActive(tenant: string): string {
     return `${this.prefix}:tenant:${enc(tenant)}:active`;
   }
+  /**
+   * String: the task an `Idempotency-Key` of the tenant made, `<task id> <body hash>`; it expires
+   * a day after the submit.
+   */
+  idempotency(tenant: string, key: string): string {
+    return `${this.prefix}:tenant:${enc(tenant)}:idempotency:${enc(key)}`;
+  }
   /** Hash: status → how many tasks are in it, across tenants (kept by the create/update scripts). */
   statusCounts(): string {
     return `${this.prefix}:status-counts`;

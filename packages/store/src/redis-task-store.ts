@@ -45,9 +45,15 @@ const Cursor = z.tuple([z.number(), z.string()]);
 const CREATE = new LuaScript(
   `
 -- KEYS: record, secrets, tenant set, status set, queued set, running set, status counts,
---       event stream, event seq counter, lifecycle outbox, tenant's active attempts
+--       event stream, event seq counter, lifecycle outbox, tenant's active attempts,
+--       idempotency key ('' when none)
 -- ARGV: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap), status,
---       first event body json ('' = none), ISO time, lifecycle event json, outbox cap, attempts
+--       first event body json ('' = none), ISO time, lifecycle event json, outbox cap, attempts,
+--       idempotency value ('<id> <body hash>'), its lifetime in seconds
+if KEYS[12] ~= '' then
+  local earlier = redis.call('GET', KEYS[12])
+  if earlier then return 'replay ' .. earlier end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'conflict' end
 local cap = tonumber(ARGV[5])
 local weight = tonumber(ARGV[11])
@@ -55,6 +61,7 @@ if cap >= 0 and tonumber(redis.call('GET', KEYS[11]) or '0') + weight > cap then
   return 'rate_limited'
 end
 redis.call('INCRBY', KEYS[11], weight)
+if KEYS[12] ~= '' then redis.call('SET', KEYS[12], ARGV[12], 'EX', ARGV[13]) end
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
@@ -66,8 +73,11 @@ if ARGV[7] ~= '' then
 end
 return 'ok'
 `,
-  11,
+  12,
 );
+
+/** How long an `Idempotency-Key` names the task it made. */
+const IDEMPOTENCY_SECONDS = 24 * 3600;
 
 /**
  * Entries the lifecycle outbox keeps (`XADD MAXLEN ~`): its readers (webhooks, page updates) are
@@ -180,8 +190,9 @@ export class RedisTaskStore implements TaskStore {
       secrets?: Record<string, string>;
       maxActive?: number;
       firstEvent?: TaskEventBody;
+      idempotency?: { key: string; bodyHash: string };
     } = {},
-  ): Promise<void> {
+  ): Promise<{ replayOf: string; sameBody: boolean } | null> {
     const record = checkRecord(task);
     const secrets = options.secrets ?? {};
     const firstEvent = options.firstEvent === undefined ? '' : eventBodyJson(options.firstEvent);
@@ -200,6 +211,9 @@ export class RedisTaskStore implements TaskStore {
         k.eventSeq(record.id),
         k.lifecycle(),
         k.tenantActive(record.tenant),
+        options.idempotency === undefined
+          ? ''
+          : k.idempotency(record.tenant, options.idempotency.key),
       ],
       [
         JSON.stringify(record),
@@ -213,11 +227,17 @@ export class RedisTaskStore implements TaskStore {
         JSON.stringify(lifecycleEventOf(record, new Date())),
         LIFECYCLE_MAX_ENTRIES,
         record.attempts,
+        options.idempotency === undefined ? '' : `${record.id} ${options.idempotency.bodyHash}`,
+        IDEMPOTENCY_SECONDS,
       ],
     );
+    if (typeof outcome === 'string' && outcome.startsWith('replay ')) {
+      const [taskId = '', bodyHash = ''] = outcome.slice('replay '.length).split(' ');
+      return { replayOf: taskId, sameBody: bodyHash === options.idempotency?.bodyHash };
+    }
     switch (outcome) {
       case 'ok':
-        return;
+        return null;
       case 'conflict':
         throw new PatchbayError('conflict', `task ${record.id} already exists`);
       case 'rate_limited':

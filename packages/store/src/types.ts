@@ -21,6 +21,8 @@ export interface TaskStore {
    * rejects with `PatchbayError('rate_limited')` when the tenant already has `maxActive` queued or
    * running tasks, and with `conflict` when the id exists.
    *
+   * Resolves to null when the task was stored, or to the earlier task an idempotency key names.
+   *
    * `firstEvent` is appended to the task's event log (as seq 1, the log of a new task being empty)
    * in the same atomic step, so that no record exists without it and no event without the record.
    */
@@ -30,8 +32,14 @@ export interface TaskStore {
       secrets?: Record<string, string>;
       maxActive?: number;
       firstEvent?: TaskEventBody;
+      /**
+       * The client's `Idempotency-Key` and a hash of its request body: when the tenant used the
+       * key within a day, nothing is created and the earlier task is named instead (with whether
+       * its body was the same); otherwise the key is recorded with the task, in the same step.
+       */
+      idempotency?: { key: string; bodyHash: string };
     },
-  ): Promise<void>;
+  ): Promise<{ replayOf: string; sameBody: boolean } | null>;
   /** The record, whoever owns it (worker side). */
   get(id: string): Promise<Task | null>;
   /** The record when it belongs to `tenant`; null when absent or another tenant's. */

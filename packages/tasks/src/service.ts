@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   ARTIFACTS,
@@ -78,8 +78,16 @@ export class TaskService {
     this.#lifecycle = new TaskLifecycle({ store: deps.store, events: deps.events, now: this.#now });
   }
 
-  /** Validates policy, stores the task and queues it. */
-  async submit(tenant: string, spec: TaskSpec): Promise<Task> {
+  /**
+   * Validates policy, stores the task and queues it. With an idempotency key the tenant already
+   * used within a day, nothing new starts: the earlier task is returned (`replayed`) when the spec
+   * is the same, and `idempotency_key_reused` (422) is thrown when it is not.
+   */
+  async submit(
+    tenant: string,
+    spec: TaskSpec,
+    options: { idempotencyKey?: string } = {},
+  ): Promise<{ task: Task; replayed: boolean }> {
     const { defaults } = this.#deps;
     const environment = spec.environment ?? {};
     const limits = spec.limits ?? {};
@@ -155,13 +163,25 @@ export class TaskService {
     task.turns = [newTurn(task, 1, spec.prompt, createdAt)];
     // The `queued` event is written with the record, so it is seq 1 and in place before the job
     // exists: a worker cannot take the task and log `running` ahead of it.
-    await this.#deps.store.create(task, {
+    const earlier = await this.#deps.store.create(task, {
       ...(environment.secrets ? { secrets: environment.secrets } : {}),
       maxActive: defaults.maxActiveTasks,
       firstEvent: { type: 'status', status: 'queued', phase: null },
+      ...(options.idempotencyKey === undefined
+        ? {}
+        : { idempotency: { key: options.idempotencyKey, bodyHash: specHash(spec) } }),
     });
+    if (earlier !== null) {
+      if (!earlier.sameBody)
+        throw new PatchbayError(
+          'idempotency_key_reused',
+          'this Idempotency-Key was used with another request body in the last 24 hours',
+          { details: { taskId: earlier.replayOf } },
+        );
+      return { task: await this.get(tenant, earlier.replayOf), replayed: true };
+    }
     await this.#enqueue(task);
-    return task;
+    return { task, replayed: false };
   }
 
   /**
@@ -326,4 +346,21 @@ export class TaskService {
     }
     return { body, size };
   }
+}
+
+/** A hash of a spec that does not depend on the order of its keys. */
+function specHash(spec: TaskSpec): string {
+  const canonical = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(canonical)
+      : value !== null && typeof value === 'object'
+        ? Object.fromEntries(
+            Object.keys(value)
+              .sort()
+              .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+          )
+        : value;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(spec)))
+    .digest('hex');
 }

@@ -27,13 +27,33 @@ export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { s
     {
       schema: {
         summary: 'Submit a task',
+        description:
+          'With an `Idempotency-Key` header, a retry of the same request within 24 hours starts ' +
+          'nothing new: it answers 200 with the task the first one made; the same key with another ' +
+          'body is a 422 `idempotency_key_reused`.',
         body: TaskSpec,
-        response: { 202: TaskView, ...errors },
+        headers: z
+          .object({
+            'idempotency-key': z
+              .string()
+              .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters')
+              .optional(),
+          })
+          .passthrough(),
+        response: { 200: TaskView, 202: TaskView, ...errors },
       },
     },
     async (request, reply) => {
-      const task = await service.submit(request.tenant, request.body);
-      return reply.code(202).header('location', `/v1/tasks/${task.id}`).send(toView(task));
+      const key = request.headers['idempotency-key'];
+      const { task, replayed } = await service.submit(
+        request.tenant,
+        request.body,
+        key === undefined ? {} : { idempotencyKey: key },
+      );
+      return reply
+        .code(replayed ? 200 : 202)
+        .header('location', `/v1/tasks/${task.id}`)
+        .send(toView(task));
     },
   );
 
