@@ -360,6 +360,13 @@ function requests() {
             '/turns/0/patch',
             '/turns/x/patch',
             `/turns/${'9'.repeat(30)}/patch`,
+            '/attempts',
+            '/attempts?turn=0',
+            '/attempts/1/patch',
+            '/attempts/1/events',
+            '/attempts/1/choose',
+            '/attempts/-1/choose',
+            '/attempts/x/events',
             '/turns//patch',
             '/',
             '/events/',
@@ -513,7 +520,10 @@ function requests() {
       put('authorization', r.authorization);
       put('content-type', r.contentType);
       put('last-event-id', r.lastEventId);
-      const realTask = [...ownIds, ...otherIds].some((id) => r.route.url.includes(`/${id}/events`));
+      const realTask = [...ownIds, ...otherIds].some(
+        (id) =>
+          r.route.url.includes(`/${id}/events`) || r.route.url.includes(`/${id}/attempts/1/events`),
+      );
       put('accept', r.sse && !realTask ? 'text/event-stream' : r.accept);
       delete headers['content-length'];
       // Cancelling one's own task, or answering it, is a valid request that changes state: kept
@@ -523,7 +533,8 @@ function requests() {
         ownIds.some(
           (id) =>
             r.route.url.startsWith(`/v1/tasks/${id}/cancel`) ||
-            r.route.url.startsWith(`/v1/tasks/${id}/messages`),
+            r.route.url.startsWith(`/v1/tasks/${id}/messages`) ||
+            r.route.url.startsWith(`/v1/tasks/${id}/attempts/1/choose`),
         )
           ? 'GET'
           : r.route.method;
