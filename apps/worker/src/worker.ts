@@ -1,5 +1,5 @@
 import { Agent, createModelClient, modelClientOptionsFromConfig } from '@patchbay/agent';
-import { type Config, retryPolicy } from '@patchbay/core';
+import { type Config, currentTurn, isTerminal, retryPolicy } from '@patchbay/core';
 import { MirrorCache } from '@patchbay/git';
 import { Pipeline, SandboxKeeper, type RepoSource } from '@patchbay/pipeline';
 import { CancelChannel, TaskQueue, createRedis, createTaskWorker } from '@patchbay/queue';
@@ -61,6 +61,14 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
   const keeper = new SandboxKeeper({
     keepAliveMs: config.worker.keepAliveMs,
     maxKept: config.worker.maxKept,
+    // A follow-up that another worker took without this sandbox (it provisioned afresh, or it
+    // already ended): the sandbox kept here will not be used.
+    isStale: async (taskId, turn) => {
+      const task = await store.get(taskId);
+      if (task === null) return true;
+      if (task.turn <= turn) return false;
+      return isTerminal(task.status) || currentTurn(task).warm === false;
+    },
     log: log.child({ component: 'keeper' }),
     registry: {
       mark: async (taskId, attempt, ttlMs) => {

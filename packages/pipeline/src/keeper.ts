@@ -13,6 +13,14 @@ export interface SandboxKeeperOptions {
   /** Most sandboxes kept at once by this worker; past it the oldest goes. */
   maxKept: number;
   registry?: KeptRegistry;
+  /**
+   * Whether a kept sandbox of a task's turn can no longer be used: its follow-up went on without
+   * it (on another worker). Asked every `sweepMs` for each kept sandbox; those it names go at once
+   * rather than when their window closes.
+   */
+  isStale?: (taskId: string, turn: number) => Promise<boolean>;
+  /** @default 30_000 */
+  sweepMs?: number;
   log: Logger;
 }
 
@@ -37,9 +45,24 @@ export class SandboxKeeper {
   /** In the order they were kept, oldest first; keyed by task and attempt. */
   readonly #kept = new Map<string, Kept>();
   #closed = false;
+  readonly #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: SandboxKeeperOptions) {
     this.#options = options;
+    if (options.isStale !== undefined && options.keepAliveMs > 0) {
+      this.#sweeper = setInterval(() => void this.sweep(), options.sweepMs ?? 30_000);
+      this.#sweeper.unref();
+    }
+  }
+
+  /** Removes the kept sandboxes `isStale` names (it runs by itself every `sweepMs`). */
+  async sweep(): Promise<void> {
+    const { isStale } = this.#options;
+    if (isStale === undefined) return;
+    for (const [key, kept] of [...this.#kept]) {
+      const stale = await isStale(kept.taskId, kept.turn).catch(() => false);
+      if (stale && this.#kept.get(key) === kept) await this.#drop(key);
+    }
   }
 
   /** Sandboxes kept now. */
@@ -95,6 +118,7 @@ export class SandboxKeeper {
   /** Removes every kept sandbox and keeps no more. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#sweeper);
     await Promise.all([...this.#kept.keys()].map((key) => this.#drop(key)));
   }
 
