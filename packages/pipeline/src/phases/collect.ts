@@ -1,7 +1,7 @@
 import { ARTIFACTS, PatchbayError } from '@patchbay/core';
 import { collectChanges, collectPatch } from '../collect.js';
 import type { PhaseDeps, TaskRun } from '../run.js';
-import { readArtifact } from './provision.js';
+import { previousPatch } from './provision.js';
 
 /**
  * collect: the task's cumulative patch against the base commit and, from turn 2 on, what this
@@ -23,13 +23,7 @@ export async function collectPhase(run: TaskRun, deps: PhaseDeps): Promise<void>
   });
   let changes = patch;
   if (run.from !== null) {
-    const previous = await readArtifact(
-      deps.artifacts,
-      run.id,
-      ARTIFACTS.turnPatch(run.from, run.fromAttempt),
-    );
-    if (previous === null)
-      throw new PatchbayError('internal_error', `the patch of turn ${run.from} is missing`);
+    const previous = await previousPatch(run, deps, run.from);
     changes = await collectChanges(sandbox, base, previous, { maxBytes, signal: run.signal });
   }
   run.collected = { patch, changes };

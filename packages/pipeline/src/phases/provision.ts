@@ -18,14 +18,7 @@ export async function provisionPhase(run: TaskRun, deps: PhaseDeps): Promise<voi
   const sandbox = (run.sandbox = await run.acquiring);
   await deps.repos.checkout(sandbox, run.task.repo.url, run.base, run.signal);
   if (run.from !== null) {
-    const previous = await readArtifact(
-      deps.artifacts,
-      run.id,
-      ARTIFACTS.turnPatch(run.from, run.fromAttempt),
-    );
-    if (previous === null)
-      throw new PatchbayError('internal_error', `the patch of turn ${run.from} is missing`);
-    await applyPatch(sandbox, previous, run.signal);
+    await applyPatch(sandbox, await previousPatch(run, deps, run.from), run.signal);
     await run.update((t) => withCurrentTurn(t, (turn) => ({ ...turn, warm: false })));
   }
 }
@@ -76,6 +69,18 @@ async function applyPatch(sandbox: Sandbox, patch: Buffer, signal: AbortSignal):
       `the task's patch so far did not apply to a fresh checkout: ${applied.output.toString('utf8').slice(-1000)}`,
     );
   }
+}
+
+/** The task's cumulative patch as turn `from` left it (its chosen attempt's): where a turn starts. */
+export async function previousPatch(run: TaskRun, deps: PhaseDeps, from: number): Promise<Buffer> {
+  const patch = await readArtifact(
+    deps.artifacts,
+    run.id,
+    ARTIFACTS.turnPatch(from, run.fromAttempt),
+  );
+  if (patch === null)
+    throw new PatchbayError('internal_error', `the patch of turn ${from} is missing`);
+  return patch;
 }
 
 /** An artifact's bytes, or null when it does not exist. */
