@@ -37,9 +37,9 @@ export {
   isTerminal,
   lastResultTurn,
   modelOfAttempt,
-  totalUsage,
   withAttempt,
   withCurrentTurn,
+  withUsageTotals,
 } from './task.js';
 export { selectAttempt } from './selection.js';
 export {

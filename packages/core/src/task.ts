@@ -423,8 +423,21 @@ export function attemptLogId(task: Pick<Task, 'id' | 'attempts'>, turn: number, 
   return task.attempts > 1 ? `${task.id}.t${turn}.a${n}` : task.id;
 }
 
+/**
+ * The record with its usage added up again: the current turn's from its attempts, the task's from
+ * its turns (both are kept on the record so that readers need not sum).
+ */
+export function withUsageTotals(task: Task): Task {
+  const next = withCurrentTurn(task, (turn) =>
+    turn.attempts.length === 0
+      ? turn
+      : { ...turn, usage: totalUsage(turn.attempts.map((a) => a.usage)) },
+  );
+  return { ...next, usage: totalUsage(next.turns.map((turn) => turn.usage)) };
+}
+
 /** The sum of usages. */
-export function totalUsage(usages: readonly Usage[]): Usage {
+function totalUsage(usages: readonly Usage[]): Usage {
   return usages.reduce(addUsage, EMPTY_USAGE);
 }
 

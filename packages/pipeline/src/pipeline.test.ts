@@ -34,9 +34,16 @@ function harness(options: {
   const made: string[] = [];
   const store = {
     get: () => Promise.resolve(record),
-    update: (_id: string, change: (t: Task) => Task | null) => {
+    update: (
+      _id: string,
+      change: (t: Task) => Task | null,
+      options?: { events?: (next: Task) => readonly TaskEventBody[] },
+    ) => {
       const next = change(record);
-      if (next) record = next;
+      if (next) {
+        record = next;
+        events.push(...(options?.events?.(next) ?? []));
+      }
       return Promise.resolve(next);
     },
     secrets: () => Promise.resolve({}),

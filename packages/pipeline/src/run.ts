@@ -1,4 +1,5 @@
 import {
+  ARTIFACTS,
   type Logger,
   PatchbayError,
   type RunStop,
@@ -83,6 +84,7 @@ export class TaskRun {
   verify: VerifyResult | null = null;
 
   readonly #deps: PhaseDeps;
+  #previousPatch: Promise<Buffer> | undefined;
   readonly #controller = new AbortController();
   readonly #acquisition = new AbortController();
   readonly #timer: NodeJS.Timeout;
@@ -142,6 +144,26 @@ export class TaskRun {
     return reason instanceof Stop ? reason.kind : 'shutdown';
   }
 
+  /**
+   * The task's cumulative patch as turn `from` left it (its chosen attempt's): the tree this turn
+   * starts from. Read from the artifact store once per run (provision and collect both use it).
+   */
+  previousPatch(): Promise<Buffer> {
+    const from = this.from;
+    if (from === null)
+      return Promise.reject(new PatchbayError('internal_error', 'turn 1 has no previous patch'));
+    this.#previousPatch ??= readArtifact(
+      this.#deps.artifacts,
+      this.id,
+      ARTIFACTS.turnPatch(from, this.fromAttempt),
+    ).then((patch) => {
+      if (patch === null)
+        throw new PatchbayError('internal_error', `the patch of turn ${from} is missing`);
+      return patch;
+    });
+    return this.#previousPatch;
+  }
+
   /** Changes the record (through the store) and keeps the run's copy in step. */
   async update(change: (task: Task) => Task): Promise<Task> {
     this.task = (await this.#deps.store.update(this.id, change)) ?? this.task;
@@ -188,4 +210,17 @@ export class TaskRun {
     this.#outer.removeEventListener('abort', this.#onOuterAbort);
     await this.release();
   }
+}
+
+/** An artifact's bytes, or null when it does not exist. */
+export async function readArtifact(
+  artifacts: ArtifactStore,
+  taskId: string,
+  name: string,
+): Promise<Buffer | null> {
+  const stream = await artifacts.get(taskId, name);
+  if (stream === null) return null;
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }

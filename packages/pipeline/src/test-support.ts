@@ -101,11 +101,18 @@ export function phaseHarness(
   const agentInputs: AgentRunInput[] = [];
   const store = {
     get: () => Promise.resolve(record),
-    update: (_id: string, change: (t: Task) => Task | null) => {
+    update: (
+      _id: string,
+      change: (t: Task) => Task | null,
+      options?: { events?: (next: Task) => readonly TaskEventBody[] },
+    ) => {
       if (['succeeded', 'failed', 'cancelled'].includes(record.status))
         return Promise.resolve(null);
       const next = change(record);
-      if (next) record = next;
+      if (next) {
+        record = next;
+        events.push(...(options?.events?.(next) ?? []));
+      }
       return Promise.resolve(next);
     },
     secrets: () => Promise.resolve({ TOKEN: 'secret-token-value' }),

@@ -13,9 +13,9 @@ import {
   lastResultTurn,
   newTurn,
   selectAttempt,
-  totalUsage,
   withAttempt,
   withCurrentTurn,
+  withUsageTotals,
 } from '@patchbay/core';
 import type { EventLog, TaskStore } from './types.js';
 
@@ -39,10 +39,9 @@ export interface TaskOutcome {
  * Ending: an attempt ends when its run finishes (or is cancelled, or times out, or is given up);
  * when it is the last of its turn to end, the turn ends with it, its result the attempt the rule
  * picks ({@link selectAttempt}). The whole task ends at once when the API cancels it before it
- * started, or it could not be queued. Ending writes the record (the store's script writes its
- * lifecycle event to the outbox in the same step when the task's status changes), appends the
- * terminal status event, which is the last of the turn's log, deletes the task's secrets and
- * archives its events. What has ended already is left as it is.
+ * started, or it could not be queued. Ending writes the record (the store's script writes, in the same
+ * step, the lifecycle event to the outbox when the task's status changes, and the terminal status
+ * event, the last of the turn's log), deletes the task's secrets and archives its events. What has ended already is left as it is.
  *
  * Reopening (a follow-up): an ended task with a workspace result goes back to `queued` with a new
  * turn, its log carrying on from the last seq. Choosing: a user may overrule the rule's pick.
@@ -61,14 +60,20 @@ export class TaskLifecycle {
   /** Ends every attempt of the current turn not ended yet, and so the turn; null when it had ended. */
   async end(taskId: string, outcome: TaskOutcome): Promise<Task | null> {
     const finishedAt = this.#now().toISOString();
-    const ended = await this.#store.update(taskId, (t) => {
-      let next = t;
-      for (const attempt of currentTurn(t).attempts) {
-        if (!isTerminal(attempt.status))
-          next = withAttempt(next, attempt.n, (a) => endedAttempt(a, outcome, finishedAt, t.phase));
-      }
-      return endTurn(next, finishedAt);
-    });
+    const ended = await this.#store.update(
+      taskId,
+      (t) => {
+        let next = t;
+        for (const attempt of currentTurn(t).attempts) {
+          if (!isTerminal(attempt.status))
+            next = withAttempt(next, attempt.n, (a) =>
+              endedAttempt(a, outcome, finishedAt, t.phase),
+            );
+        }
+        return endTurn(next, finishedAt);
+      },
+      { events: (next) => [turnEndEvent(next)] },
+    );
     if (ended === null) return null;
     await this.#closeTurn(ended);
     return ended;
@@ -81,26 +86,30 @@ export class TaskLifecycle {
   async endAttempt(taskId: string, n: number, outcome: TaskOutcome): Promise<Task | null> {
     const finishedAt = this.#now().toISOString();
     let ended = false;
-    const written = await this.#store.update(taskId, (t) => {
-      const attempt = currentTurn(t).attempts.find((a) => a.n === n);
-      if (attempt === undefined || isTerminal(attempt.status)) return null;
-      const next = withAttempt(t, n, (a) => endedAttempt(a, outcome, finishedAt, t.phase));
-      ended = currentTurn(next).attempts.every((a) => isTerminal(a.status));
-      return ended ? endTurn(next, finishedAt) : withUsage(next);
-    });
+    // The task's log gets the attempt's `attempt` event (several attempts) and, from the attempt
+    // that ends the turn, the turn's terminal status, in the same step as the record: racing
+    // attempts cannot put an `attempt` event after the turn's last one.
+    const written = await this.#store.update(
+      taskId,
+      (t) => {
+        const attempt = currentTurn(t).attempts.find((a) => a.n === n);
+        if (attempt === undefined || isTerminal(attempt.status)) return null;
+        const next = withAttempt(t, n, (a) => endedAttempt(a, outcome, finishedAt, t.phase));
+        ended = currentTurn(next).attempts.every((a) => isTerminal(a.status));
+        return ended ? endTurn(next, finishedAt) : withUsageTotals(next);
+      },
+      {
+        events: (next) => [
+          ...(next.attempts > 1 ? [attemptEvent(next, n, outcome)] : []),
+          ...(isTerminal(next.status) ? [turnEndEvent(next)] : []),
+        ],
+      },
+    );
     if (written === null) return null;
     if (written.attempts > 1) {
       const log = attemptLogId(written, written.turn, n);
       await this.#events.append(log, statusEvent(outcome.status, written.phase, outcome.error));
       await this.#events.archive(log);
-      const model = currentTurn(written).attempts.find((a) => a.n === n)?.model ?? '';
-      await this.#events.append(taskId, {
-        type: 'attempt',
-        attempt: n,
-        model,
-        status: outcome.status,
-        ...(outcome.error === null ? {} : { error: outcome.error }),
-      });
     }
     if (ended) await this.#closeTurn(written);
     return written;
@@ -162,9 +171,8 @@ export class TaskLifecycle {
     return chosen;
   }
 
-  /** Appends the turn's terminal status event (its log's last), drops secrets, archives the log. */
+  /** After the turn's end is written (with its terminal status event): drops secrets, archives the log. */
   async #closeTurn(task: Task): Promise<void> {
-    await this.#events.append(task.id, statusEvent(task.status, task.phase, task.error));
     await this.#store.deleteSecrets(task.id);
     await this.#events.archive(task.id);
   }
@@ -216,6 +224,22 @@ function statusEvent(status: TaskStatus, phase: Task['phase'], error: EndError |
   };
 }
 
+/** The turn's terminal status event, the last of its log (written with the ending record). */
+function turnEndEvent(task: Task) {
+  return statusEvent(task.status, task.phase, task.error);
+}
+
+/** The task log's word that attempt `n` ended. */
+function attemptEvent(task: Task, n: number, outcome: TaskOutcome) {
+  return {
+    type: 'attempt' as const,
+    attempt: n,
+    model: currentTurn(task).attempts.find((a) => a.n === n)?.model ?? '',
+    status: outcome.status,
+    ...(outcome.error === null ? {} : { error: outcome.error }),
+  };
+}
+
 function endedAttempt(
   attempt: Attempt,
   outcome: TaskOutcome,
@@ -230,16 +254,6 @@ function endedAttempt(
     result: outcome.result ?? attempt.result,
     changes: outcome.turnResult ?? attempt.changes,
   };
-}
-
-/** Usage of the current turn (its attempts') and of the task (its turns'), added up again. */
-function withUsage(task: Task): Task {
-  const next = withCurrentTurn(task, (turn) =>
-    turn.attempts.length === 0
-      ? turn
-      : { ...turn, usage: totalUsage(turn.attempts.map((a) => a.usage)) },
-  );
-  return { ...next, usage: totalUsage(next.turns.map((turn) => turn.usage)) };
 }
 
 /**
@@ -266,7 +280,7 @@ function endTurn(task: Task, finishedAt: string): Task {
       : task.attempts > 1
         ? { ...chosen.result, selection }
         : chosen.result;
-  return withUsage(
+  return withUsageTotals(
     withCurrentTurn({ ...task, status, finishedAt, error, result }, (turn) => ({
       ...turn,
       status,

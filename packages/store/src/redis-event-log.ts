@@ -1,4 +1,5 @@
 import { PatchbayError, TaskEvent, type TaskEventBody, isTerminal } from '@patchbay/core';
+import { setTimeout } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { EVENT_FIELD, eventBodyJson, luaAppendEvent } from './event-entry.js';
 import { StoreKeys } from './keys.js';
@@ -154,7 +155,7 @@ export class RedisEventLog implements EventLog {
       }
       if (!pastEnd) return false;
       while (signal?.aborted !== true && (await this.redis.exists(key)) === 0)
-        await sleep(this.blockMs, signal);
+        await setTimeout(this.blockMs, undefined, { signal }).catch(() => undefined);
       return signal?.aborted !== true;
     }.bind(this);
     try {
@@ -260,19 +261,6 @@ export class RedisEventLog implements EventLog {
       .filter((line) => line !== '')
       .map((line) => parseEvent(taskId, line));
   }
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** The terminal status event is the last one a follower of a turn needs. */

@@ -103,9 +103,10 @@ const luaActiveChange = `
 const COMPARE_AND_SET = new LuaScript(
   `
 -- KEYS: record, old status set, new status set, tenant set, status counts, lifecycle outbox,
---       tenant's active attempts
+--       tenant's active attempts, event stream, event seq counter
 -- ARGV: expected json, new json, id, score, old status, new status, lifecycle event json,
---       outbox cap (a status change writes its lifecycle event, in the same script), attempts
+--       outbox cap (a status change writes its lifecycle event, in the same script), attempts,
+--       ISO time, event bodies appended to the task's log with the change...
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 if KEYS[2] ~= KEYS[3] then
@@ -116,9 +117,12 @@ if KEYS[2] ~= KEYS[3] then
 end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+local seq = 0
+for i = 11, #ARGV do${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', time: 'ARGV[10]', body: 'ARGV[i]' })}
+end
 return 1
 `,
-  7,
+  9,
 );
 
 // A follow-up: an ended task goes back to `queued` (compare-and-set against the record read),
@@ -328,13 +332,20 @@ export class RedisTaskStore implements TaskStore {
     };
   }
 
-  update(id: string, change: (task: Task) => Task | null): Promise<Task | null> {
-    return this.compareAndSet(id, change, false);
+  update(
+    id: string,
+    change: (task: Task) => Task | null,
+    options: { events?: (next: Task) => readonly TaskEventBody[] } = {},
+  ): Promise<Task | null> {
+    return this.compareAndSet(id, change, false, options.events);
   }
 
   async rewriteEnded(id: string, change: (task: Task) => Task): Promise<Task | null> {
-    if ((await this.read(id)) === null) throw new PatchbayError('not_found', `no task ${id}`);
-    return this.compareAndSet(id, change, true);
+    const written = await this.compareAndSet(id, change, true);
+    // Nothing written: the record has not ended, or there is none (told apart only then).
+    if (written === null && (await this.read(id)) === null)
+      throw new PatchbayError('not_found', `no task ${id}`);
+    return written;
   }
 
   /** The optimistic loop of `update` (on a record that has not ended) and `rewriteEnded`. */
@@ -342,6 +353,7 @@ export class RedisTaskStore implements TaskStore {
     id: string,
     change: (task: Task) => Task | null,
     ended: boolean,
+    events?: (next: Task) => readonly TaskEventBody[],
   ): Promise<Task | null> {
     for (let attempt = 0; attempt <= this.maxUpdateRetries; attempt++) {
       const current = await this.read(id);
@@ -356,7 +368,11 @@ export class RedisTaskStore implements TaskStore {
         throw new PatchbayError('internal_error', 'an ended record must stay ended');
       }
       const cas = this.statusChange(current, next);
-      const written = await COMPARE_AND_SET.run(this.redis, cas.keys, cas.args);
+      const written = await COMPARE_AND_SET.run(
+        this.redis,
+        [...cas.keys, this.keys.events(id), this.keys.eventSeq(id)],
+        [...cas.args, new Date().toISOString(), ...(events?.(next) ?? []).map(eventBodyJson)],
+      );
       if (written === 1) return next;
       // Lost the race: back off a little, with jitter so the losers do not collide again.
       await sleep(Math.random() * Math.min(20, 1 + attempt));

@@ -51,11 +51,18 @@ export interface TaskStore {
    * new record, or null to leave it unchanged. A terminal record is final: `change` is not called
    * and null is returned. Indexes (status, tenant) follow the new record.
    *
+   * `events` (made from the record as written) are appended to the task's log in the same atomic
+   * step: no change goes without them, and they keep their order with any other writer's.
+   *
    * Resolves to the record as written, or null when nothing was written (no such task, terminal,
    * or `change` returned null). `change` runs once per attempt, so it must be pure: no side
    * effects, everything derived from the record it is given.
    */
-  update(id: string, change: (task: Task) => Task | null): Promise<Task | null>;
+  update(
+    id: string,
+    change: (task: Task) => Task | null,
+    options?: { events?: (next: Task) => readonly TaskEventBody[] },
+  ): Promise<Task | null>;
   /**
    * Like `update`, for a record that has ended and stays ended (a user choosing another attempt):
    * rejects with `not_found` when there is no such task, and resolves to null when it has not

@@ -2,12 +2,10 @@ import {
   ARTIFACTS,
   PatchbayError,
   currentTurn,
-  totalUsage,
   withAttempt,
-  withCurrentTurn,
+  withUsageTotals,
 } from '@patchbay/core';
-import type { PhaseDeps, TaskRun } from '../run.js';
-import { readArtifact } from './provision.js';
+import { type PhaseDeps, type TaskRun, readArtifact } from '../run.js';
 
 /** How much of the turn's time is left for collect and verify after the agent stops. */
 function reserveMs(timeoutSeconds: number): number {
@@ -41,13 +39,9 @@ export async function agentPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
     emit: run.events.emit,
   });
   run.outcome = outcome;
-  await run.update((t) => {
-    const next = withCurrentTurn(
-      withAttempt(t, run.attempt, (a) => ({ ...a, usage: outcome.usage })),
-      (turn) => ({ ...turn, usage: totalUsage(turn.attempts.map((a) => a.usage)) }),
-    );
-    return { ...next, usage: totalUsage(next.turns.map((turn) => turn.usage)) };
-  });
+  await run.update((t) =>
+    withUsageTotals(withAttempt(t, run.attempt, (a) => ({ ...a, usage: outcome.usage }))),
+  );
   const [n, a] = [task.turn, run.attempt];
   await Promise.all([
     deps.artifacts.put(task.id, ARTIFACTS.turnTranscript(n, a), JSON.stringify(outcome.transcript)),

@@ -1,7 +1,6 @@
 import { ARTIFACTS, PatchbayError } from '@patchbay/core';
 import { collectChanges, collectPatch } from '../collect.js';
 import type { PhaseDeps, TaskRun } from '../run.js';
-import { previousPatch } from './provision.js';
 
 /**
  * collect: the task's cumulative patch against the base commit and, from turn 2 on, what this
@@ -23,7 +22,7 @@ export async function collectPhase(run: TaskRun, deps: PhaseDeps): Promise<void>
   });
   let changes = patch;
   if (run.from !== null) {
-    const previous = await previousPatch(run, deps, run.from);
+    const previous = await run.previousPatch();
     changes = await collectChanges(sandbox, base, previous, { maxBytes, signal: run.signal });
   }
   run.collected = { patch, changes };

@@ -1,6 +1,5 @@
-import { ARTIFACTS, PatchbayError, withCurrentTurn } from '@patchbay/core';
+import { PatchbayError, withCurrentTurn } from '@patchbay/core';
 import type { Sandbox } from '@patchbay/sandbox';
-import type { ArtifactStore } from '@patchbay/store';
 import { resetToCollected } from '../collect.js';
 import type { PhaseDeps, TaskRun } from '../run.js';
 
@@ -18,7 +17,7 @@ export async function provisionPhase(run: TaskRun, deps: PhaseDeps): Promise<voi
   const sandbox = (run.sandbox = await run.acquiring);
   await deps.repos.checkout(sandbox, run.task.repo.url, run.base, run.signal);
   if (run.from !== null) {
-    await applyPatch(sandbox, await previousPatch(run, deps, run.from), run.signal);
+    await applyPatch(sandbox, await run.previousPatch(), run.signal);
     await run.update((t) => withCurrentTurn(t, (turn) => ({ ...turn, warm: false })));
   }
 }
@@ -69,29 +68,4 @@ async function applyPatch(sandbox: Sandbox, patch: Buffer, signal: AbortSignal):
       `the task's patch so far did not apply to a fresh checkout: ${applied.output.toString('utf8').slice(-1000)}`,
     );
   }
-}
-
-/** The task's cumulative patch as turn `from` left it (its chosen attempt's): where a turn starts. */
-export async function previousPatch(run: TaskRun, deps: PhaseDeps, from: number): Promise<Buffer> {
-  const patch = await readArtifact(
-    deps.artifacts,
-    run.id,
-    ARTIFACTS.turnPatch(from, run.fromAttempt),
-  );
-  if (patch === null)
-    throw new PatchbayError('internal_error', `the patch of turn ${from} is missing`);
-  return patch;
-}
-
-/** An artifact's bytes, or null when it does not exist. */
-export async function readArtifact(
-  artifacts: ArtifactStore,
-  taskId: string,
-  name: string,
-): Promise<Buffer | null> {
-  const stream = await artifacts.get(taskId, name);
-  if (stream === null) return null;
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
