@@ -39,9 +39,9 @@ export interface TaskOutcome {
  * Ending: an attempt ends when its run finishes (or is cancelled, or times out, or is given up);
  * when it is the last of its turn to end, the turn ends with it, its result the attempt the rule
  * picks ({@link selectAttempt}). The whole task ends at once when the API cancels it before it
- * started, or it could not be queued. Ending writes the record (the store's script writes, in the same
- * step, the lifecycle event to the outbox when the task's status changes, and the terminal status
- * event, the last of the turn's log), deletes the task's secrets and archives its events. What has ended already is left as it is.
+ * started, or it could not be queued. Ending writes the record (the store's script writes its lifecycle
+ * event to the outbox in the same step when the task's status changes), appends the terminal status
+ * event, which is the last of the turn's log, deletes the task's secrets and archives its events. What has ended already is left as it is.
  *
  * Reopening (a follow-up): an ended task with a workspace result goes back to `queued` with a new
  * turn, its log carrying on from the last seq. Choosing: a user may overrule the rule's pick.
@@ -60,20 +60,14 @@ export class TaskLifecycle {
   /** Ends every attempt of the current turn not ended yet, and so the turn; null when it had ended. */
   async end(taskId: string, outcome: TaskOutcome): Promise<Task | null> {
     const finishedAt = this.#now().toISOString();
-    const ended = await this.#store.update(
-      taskId,
-      (t) => {
-        let next = t;
-        for (const attempt of currentTurn(t).attempts) {
-          if (!isTerminal(attempt.status))
-            next = withAttempt(next, attempt.n, (a) =>
-              endedAttempt(a, outcome, finishedAt, t.phase),
-            );
-        }
-        return endTurn(next, finishedAt);
-      },
-      { events: (next) => [turnEndEvent(next)] },
-    );
+    const ended = await this.#store.update(taskId, (t) => {
+      let next = t;
+      for (const attempt of currentTurn(t).attempts) {
+        if (!isTerminal(attempt.status))
+          next = withAttempt(next, attempt.n, (a) => endedAttempt(a, outcome, finishedAt, t.phase));
+      }
+      return endTurn(next, finishedAt);
+    });
     if (ended === null) return null;
     await this.#closeTurn(ended);
     return ended;
@@ -86,9 +80,9 @@ export class TaskLifecycle {
   async endAttempt(taskId: string, n: number, outcome: TaskOutcome): Promise<Task | null> {
     const finishedAt = this.#now().toISOString();
     let ended = false;
-    // The task's log gets the attempt's `attempt` event (several attempts) and, from the attempt
-    // that ends the turn, the turn's terminal status, in the same step as the record: racing
-    // attempts cannot put an `attempt` event after the turn's last one.
+    // The task's log gets the attempt's `attempt` event (several attempts) in the same step as the
+    // record: every other attempt's is then in before the last attempt's write, and so before the
+    // turn's terminal status, which that attempt appends after it.
     const written = await this.#store.update(
       taskId,
       (t) => {
@@ -99,10 +93,7 @@ export class TaskLifecycle {
         return ended ? endTurn(next, finishedAt) : withUsageTotals(next);
       },
       {
-        events: (next) => [
-          ...(next.attempts > 1 ? [attemptEvent(next, n, outcome)] : []),
-          ...(isTerminal(next.status) ? [turnEndEvent(next)] : []),
-        ],
+        events: (next) => (next.attempts > 1 ? [attemptEvent(next, n, outcome)] : []),
       },
     );
     if (written === null) return null;
@@ -171,8 +162,9 @@ export class TaskLifecycle {
     return chosen;
   }
 
-  /** After the turn's end is written (with its terminal status event): drops secrets, archives the log. */
+  /** Appends the turn's terminal status event (its log's last), drops secrets, archives the log. */
   async #closeTurn(task: Task): Promise<void> {
+    await this.#events.append(task.id, statusEvent(task.status, task.phase, task.error));
     await this.#store.deleteSecrets(task.id);
     await this.#events.archive(task.id);
   }
@@ -222,11 +214,6 @@ function statusEvent(status: TaskStatus, phase: Task['phase'], error: EndError |
     phase,
     ...(error == null ? {} : { error: { code: error.code, message: error.message } }),
   };
-}
-
-/** The turn's terminal status event, the last of its log (written with the ending record). */
-function turnEndEvent(task: Task) {
-  return statusEvent(task.status, task.phase, task.error);
 }
 
 /** The task log's word that attempt `n` ended. */
