@@ -19,11 +19,15 @@ import { eventRoutes } from './routes/events.js';
 import { type ApiMetrics, instrumentHttp, metricsRoutes } from './metrics.js';
 import { tenantRateLimit } from './rate-limit.js';
 import { healthRoutes, type HealthDeps } from './routes/health.js';
+import { deliveryRoutes } from './routes/delivery.js';
 import { taskRoutes } from './routes/tasks.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import type { WebhookRegistry } from '@patchbay/webhooks';
 import { TaskView } from './schemas.js';
 
 export interface AppDeps extends HealthDeps {
   service: TaskService;
+  webhooks: WebhookRegistry;
   events: EventLog;
   /** Configured API keys; empty means one local tenant and no key. */
   keys: readonly ApiKey[];
@@ -96,6 +100,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       redis: deps.rateLimitRedis,
     });
     await v1.register(taskRoutes, { service: deps.service });
+    await v1.register(deliveryRoutes, { service: deps.service });
+    await v1.register(webhookRoutes, { registry: deps.webhooks });
     await v1.register(eventRoutes, {
       service: deps.service,
       events: deps.events,

@@ -8,7 +8,9 @@ import {
   whenReady,
 } from '@patchbay/queue';
 import { sandboxHealthCheck } from '@patchbay/sandbox';
-import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store';
+import { FsArtifactStore, OutboxReader, RedisEventLog, RedisTaskStore } from '@patchbay/store';
+import { JobQueue } from '@patchbay/queue';
+import { WebhookRegistry, WebhookUrlPolicy } from '@patchbay/webhooks';
 import { TaskService } from '@patchbay/tasks';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
@@ -70,7 +72,23 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
       createRedis({ url: config.redis.url, name: 'patchbay-api-follow' }),
   });
   const queue = new TaskQueue({ connection: queueRedis, prefix });
+  const deliveries = new JobQueue<{ taskId: string }>({
+    connection: queueRedis,
+    prefix,
+    name: 'deliveries',
+  });
   const cancels = new CancelChannel({ redis, prefix });
+  const webhookPolicy = new WebhookUrlPolicy({ allowHosts: config.webhooks.allowHosts });
+  const webhooks = new WebhookRegistry({
+    redis,
+    prefix,
+    policy: webhookPolicy,
+    configured: config.webhooks.configured,
+  });
+  // The outbox's readers start where it ends now at the latest, so nothing written from here
+  // on is skipped even before a worker first runs.
+  for (const reader of ['webhooks', 'deliveries'])
+    await OutboxReader.ensureCursor(redis, prefix, reader).catch(() => undefined);
   const service = new TaskService({
     store,
     events,
@@ -78,6 +96,12 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
     queue,
     cancels: { publish: async (id) => void (await cancels.publish(id)) },
     checkRepoUrl,
+    checkWebhookUrl: async (url) => (await webhookPolicy.check(url)).url,
+    deliveries: {
+      // One job per request: a retry after a failure is a job of its own.
+      enqueue: (taskId) =>
+        deliveries.add(`${taskId}_r${Date.now().toString(36)}`, { taskId }, { attempts: 3 }),
+    },
     defaults: {
       image: config.sandbox.image,
       model: config.model.name,
@@ -102,6 +126,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   const app = await buildApp({
     logger: { level: config.log.level },
     service,
+    webhooks,
     events,
     keys: config.api.keys,
     rateLimitPerMinute: config.api.rateLimitPerMinute,
@@ -121,7 +146,12 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await app.close();
-      await Promise.allSettled([queue.close(), cancels.close(), adminQueue?.close()]);
+      await Promise.allSettled([
+        queue.close(),
+        deliveries.close(),
+        cancels.close(),
+        adminQueue?.close(),
+      ]);
       redis.disconnect();
       queueRedis.disconnect();
     })());

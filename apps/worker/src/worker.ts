@@ -8,6 +8,7 @@ import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store'
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger as PinoLogger } from 'pino';
+import { startLifecycleReaders } from './lifecycle-readers.js';
 import { WorkerMetrics, serveMetrics } from './metrics.js';
 
 const HEARTBEAT_TTL_MS = 30_000;
@@ -160,6 +161,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
   });
   runningTasks = () => taskWorker.running().length;
   await taskWorker.waitUntilReady();
+  const readers = await startLifecycleReaders({ config, redis, store, artifacts, mirrors, log });
   let metricsServer: Server | undefined;
   if (config.metrics.workerPort > 0) {
     metricsServer = await serveMetrics(metrics.registry, {
@@ -181,6 +183,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     close: (graceMs = config.worker.shutdownGraceMs) =>
       (closing ??= (async () => {
         await taskWorker.close({ graceMs });
+        await readers.close();
         clearInterval(heartbeat);
         metricsServer?.close();
         await redis.del(heartbeatKey(prefix, config.worker.id)).catch(() => undefined);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname, homedir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -70,6 +71,119 @@ const apiKeys = z.string().transform((s, ctx) => {
     });
   }
   return keys;
+});
+
+/** `host=token` or `host=user:token` pairs: push (and forge API) credentials per host. */
+const gitCredentials = z.string().transform((s, ctx) => parseCredentials(s, ctx, 'entry'));
+
+function parseCredentials(
+  text: string,
+  ctx: z.RefinementCtx,
+  what: string,
+): Record<string, GitCredential> {
+  const credentials: Record<string, GitCredential> = {};
+  const entries = text
+    .split(/[,\n]/)
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0 && !e.startsWith('#'));
+  for (const [i, entry] of entries.entries()) {
+    const eq = entry.indexOf('=');
+    const host = entry.slice(0, eq).trim().toLowerCase();
+    const value = entry.slice(eq + 1).trim();
+    const colon = value.indexOf(':');
+    if (eq <= 0 || value === '' || !/^[a-z0-9.-]+(:\d+)?$/.test(host)) {
+      // Never echo the entry: it holds a token.
+      ctx.addIssue({ code: 'custom', message: `${what} ${i + 1} is not host=token` });
+      return {};
+    }
+    credentials[host] =
+      colon > 0
+        ? { username: value.slice(0, colon), token: value.slice(colon + 1) }
+        : { username: null, token: value };
+  }
+  return credentials;
+}
+
+/** A push credential: a token, and the user name it goes with (the forge's convention when null). */
+export interface GitCredential {
+  username: string | null;
+  token: string;
+}
+
+export const FORGE_KINDS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
+export type ForgeKind = (typeof FORGE_KINDS)[number];
+
+/** Where a host's pull requests are opened: which API, at which base URL. */
+export interface ForgeConfig {
+  kind: ForgeKind;
+  apiUrl: string;
+}
+
+const DEFAULT_FORGES: Record<string, ForgeConfig> = {
+  'github.com': { kind: 'github', apiUrl: 'https://api.github.com' },
+  'gitlab.com': { kind: 'gitlab', apiUrl: 'https://gitlab.com/api/v4' },
+  'bitbucket.org': { kind: 'bitbucket', apiUrl: 'https://api.bitbucket.org/2.0' },
+  'codeberg.org': { kind: 'gitea', apiUrl: 'https://codeberg.org/api/v1' },
+};
+
+/** `host=kind[:apiUrl]` entries, e.g. `git.corp=gitlab:https://git.corp/api/v4`. */
+const forges = list.transform((entries, ctx) => {
+  const parsed: Record<string, ForgeConfig> = { ...DEFAULT_FORGES };
+  for (const entry of entries) {
+    const match = /^([A-Za-z0-9.-]+(?::\d+)?)=([a-z]+)(?::(https?:\/\/\S+))?$/.exec(entry);
+    const kind = match?.[2] as ForgeKind | undefined;
+    if (!match || kind === undefined || !FORGE_KINDS.includes(kind)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${entry}" is not host=kind[:apiUrl] with kind one of ${FORGE_KINDS.join(', ')}`,
+      });
+      return z.NEVER;
+    }
+    const host = match[1]!.toLowerCase();
+    const apiUrl = match[3] ?? defaultApiUrl(kind, host);
+    parsed[host] = { kind, apiUrl: apiUrl.replace(/\/+$/, '') };
+  }
+  return parsed;
+});
+
+function defaultApiUrl(kind: ForgeKind, host: string): string {
+  switch (kind) {
+    case 'github':
+      return `https://${host}/api/v3`;
+    case 'gitlab':
+      return `https://${host}/api/v4`;
+    case 'gitea':
+      return `https://${host}/api/v1`;
+    case 'bitbucket':
+      return 'https://api.bitbucket.org/2.0';
+  }
+}
+
+/** A webhook the operator configures for a tenant. */
+export const ConfiguredWebhook = z.strictObject({
+  tenant: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+  url: z.string().min(1).max(2048),
+  secret: z.string().min(16),
+  events: z.array(z.string()).optional(),
+});
+export type ConfiguredWebhook = z.infer<typeof ConfiguredWebhook>;
+
+const webhooks = z.string().transform((s, ctx) => {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(s);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected a JSON array of {tenant, url, secret}' });
+    return z.NEVER;
+  }
+  const parsed = z.array(ConfiguredWebhook).safeParse(raw);
+  if (!parsed.success) {
+    // Never echo the value: it holds secrets.
+    const path = parsed.error.issues[0]?.path.join('.') ?? '';
+    ctx.addIssue({ code: 'custom', message: `entry ${path} is not {tenant, url, secret (16+)}` });
+    return z.NEVER;
+  }
+  return parsed.data;
 });
 
 /** An API key as kept in memory: only its SHA-256. */
@@ -267,6 +381,52 @@ export const EnvSchema = z.object({
     .describe(
       'Key of the queue dashboard at /admin/queues (Authorization: Bearer, or basic auth with any user); the dashboard is off when unset (secret).',
     ),
+  PATCHBAY_PUBLIC_URL: url
+    .optional()
+    .describe(
+      'Base URL people reach this API at, for links in pull requests and webhooks; http://HOST:PORT when unset.',
+    ),
+  PATCHBAY_GIT_CREDENTIALS: gitCredentials
+    .optional()
+    .describe(
+      'Push and forge-API credentials per host: comma-separated host=token or host=user:token (secret).',
+    ),
+  PATCHBAY_GIT_CREDENTIALS_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('A file of host=token lines, read at start (merged under PATCHBAY_GIT_CREDENTIALS).'),
+  PATCHBAY_FORGES: forges
+    .prefault('')
+    .describe(
+      'Pull-request APIs per host: host=kind[:apiUrl], kind github, gitlab, gitea or bitbucket (github.com, gitlab.com, bitbucket.org and codeberg.org are known).',
+    ),
+  PATCHBAY_GIT_AUTHOR: z
+    .string()
+    .regex(/^[^<>\n]+ <[^<>\s]+>$/, 'expected "Name <email>"')
+    .default('Patchbay <patchbay@localhost>')
+    .describe('Author and committer of delivered commits.'),
+  PATCHBAY_WEBHOOKS: webhooks
+    .optional()
+    .describe(
+      'Webhooks per tenant set by the operator: a JSON array of {tenant, url, secret, events?} (secret).',
+    ),
+  PATCHBAY_WEBHOOK_ALLOW_HOSTS: repoHosts
+    .prefault('')
+    .describe(
+      'Webhook hosts that may be (or resolve to) private, loopback or link-local addresses, e.g. hooks.internal or http://127.0.0.1:9000; none by default.',
+    ),
+  PATCHBAY_WEBHOOK_RETRY_HOURS: number
+    .positive()
+    .max(24 * 7)
+    .default(24)
+    .describe('How long a webhook delivery is retried before it is given up.'),
+  PATCHBAY_WEBHOOK_BACKOFF_MS: wholeNumber(10, 3_600_000)
+    .default(10_000)
+    .describe('Delay before the first retry of a webhook delivery; it doubles each time, up to an hour.'),
+  PATCHBAY_WEBHOOK_TIMEOUT_SECONDS: wholeNumber(1, 60)
+    .default(10)
+    .describe('How long a webhook receiver has to answer.'),
   PATCHBAY_SHUTDOWN_GRACE_SECONDS: nonNegativeInt
     .default(30)
     .describe(
@@ -282,6 +442,8 @@ const SECRET_VARIABLES = [
   'PATCHBAY_API_KEYS',
   'PATCHBAY_METRICS_TOKEN',
   'PATCHBAY_ADMIN_KEY',
+  'PATCHBAY_GIT_CREDENTIALS',
+  'PATCHBAY_WEBHOOKS',
 ] as const satisfies readonly (keyof Env)[];
 
 export interface Config {
@@ -355,6 +517,22 @@ export interface Config {
     /** Most sandboxes kept for follow-ups at once. */
     maxKept: number;
   };
+  /** Base URL of the API for links back to a task. */
+  publicUrl: string;
+  delivery: {
+    /** Push credentials by host (`host` or `host:port`). */
+    credentials: Record<string, GitCredential>;
+    forges: Record<string, ForgeConfig>;
+    author: { name: string; email: string };
+  };
+  webhooks: {
+    configured: ConfiguredWebhook[];
+    /** Host rules exempt from the private-address check. */
+    allowHosts: string[];
+    retryMs: number;
+    backoffMs: number;
+    timeoutMs: number;
+  };
 }
 
 /** Thrown when the environment does not parse; its message is one line naming the variable. */
@@ -375,6 +553,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${name}: ${issue?.message ?? 'invalid'}${got}`);
   }
   const e = parsed.data;
+  const author = /^(.+) <(.+)>$/.exec(e.PATCHBAY_GIT_AUTHOR)!;
+  const apiHost = e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST;
   return {
     api: {
       host: e.HOST,
@@ -437,7 +617,43 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keepAliveMs: e.PATCHBAY_FOLLOWUP_KEEPALIVE_SECONDS * 1000,
       maxKept: e.PATCHBAY_FOLLOWUP_MAX_KEPT,
     },
+    publicUrl: (e.PATCHBAY_PUBLIC_URL ?? `http://${apiHost}:${e.PORT}`).replace(/\/+$/, ''),
+    delivery: {
+      credentials: {
+        ...readCredentialsFile(e.PATCHBAY_GIT_CREDENTIALS_FILE),
+        ...e.PATCHBAY_GIT_CREDENTIALS,
+      },
+      forges: e.PATCHBAY_FORGES,
+      author: { name: author[1]!, email: author[2]! },
+    },
+    webhooks: {
+      configured: e.PATCHBAY_WEBHOOKS ?? [],
+      allowHosts: e.PATCHBAY_WEBHOOK_ALLOW_HOSTS,
+      retryMs: e.PATCHBAY_WEBHOOK_RETRY_HOURS * 3_600_000,
+      backoffMs: e.PATCHBAY_WEBHOOK_BACKOFF_MS,
+      timeoutMs: e.PATCHBAY_WEBHOOK_TIMEOUT_SECONDS * 1000,
+    },
   };
+}
+
+/** The credentials file's entries; a file that cannot be read or parsed stops start. */
+function readCredentialsFile(path: string | undefined): Record<string, GitCredential> {
+  if (path === undefined) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `invalid configuration: PATCHBAY_GIT_CREDENTIALS_FILE: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  const parsed = gitCredentials.safeParse(text);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `invalid configuration: PATCHBAY_GIT_CREDENTIALS_FILE: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+    );
+  }
+  return parsed.data;
 }
 
 /** The config with every secret replaced, fit for a log line. */
@@ -457,6 +673,19 @@ export function redactConfig(config: Config): Config {
     model: {
       ...config.model,
       apiKey: config.model.apiKey === undefined ? undefined : '[redacted]',
+    },
+    delivery: {
+      ...config.delivery,
+      credentials: Object.fromEntries(
+        Object.entries(config.delivery.credentials).map(([host, c]) => [
+          host,
+          { username: c.username, token: '[redacted]' },
+        ]),
+      ),
+    },
+    webhooks: {
+      ...config.webhooks,
+      configured: config.webhooks.configured.map((w) => ({ ...w, secret: '[redacted]' })),
     },
   };
 }

@@ -31,6 +31,17 @@ export const ERROR_CODES = [
   'cancelled',
   /** The task's worker stopped (killed, crashed, lost its lock) on every try. */
   'worker_lost',
+  // Delivery
+  /** Delivery would push to the repository's default branch. */
+  'branch_protected',
+  /** The branch exists and was not made by this task. */
+  'branch_exists',
+  /** No push credential for the host, or the remote refused it. */
+  'delivery_auth_failed',
+  /** The push or the forge's API failed for another reason. */
+  'delivery_failed',
+  /** A webhook URL the SSRF policy refuses. */
+  'webhook_url_refused',
   'internal_error',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -76,6 +87,8 @@ export function httpStatusFor(code: ErrorCode): number {
       return 404;
     case 'conflict':
     case 'patch_not_ready':
+    case 'branch_protected':
+    case 'branch_exists':
       return 409;
     case 'payload_too_large':
     case 'patch_too_large':
@@ -86,6 +99,8 @@ export function httpStatusFor(code: ErrorCode): number {
     case 'repo_url_refused':
     case 'policy_refused':
     case 'idempotency_key_reused':
+    case 'webhook_url_refused':
+    case 'delivery_auth_failed':
       return 422;
     case 'rate_limited':
     case 'budget_exhausted':
@@ -95,6 +110,7 @@ export function httpStatusFor(code: ErrorCode): number {
       return 503;
     case 'repo_unreachable':
     case 'model_error':
+    case 'delivery_failed':
       return 502;
     case 'timeout':
       return 504;

@@ -4,7 +4,11 @@ export {
   redactConfig,
   type ApiKey,
   type Config,
+  type ConfiguredWebhook,
   type Env,
+  type ForgeConfig,
+  type ForgeKind,
+  type GitCredential,
 } from './config.js';
 export { StartupError, runMain } from './main.js';
 export {
@@ -18,6 +22,8 @@ export {
 export {
   ARTIFACTS,
   Attempt,
+  Delivery,
+  DeliveryRequest,
   EMPTY_USAGE,
   FileChange,
   FollowUp,
@@ -27,16 +33,20 @@ export {
   TaskResult,
   TaskSpec,
   TaskStatus,
+  TaskView,
   type TurnResult,
   Usage,
   VerifyResult,
   attemptLogId,
   chosenAttempt,
   currentTurn,
+  isBranchName,
   newTurn,
   isTerminal,
   lastResultTurn,
   modelOfAttempt,
+  patchArtifactOf,
+  toView,
   withAttempt,
   withCurrentTurn,
   withUsageTotals,
@@ -67,5 +77,5 @@ export {
   type SpecialRange,
 } from './ip.js';
 export { silentLogger, type Logger } from './logger.js';
-export { LifecycleEvent, lifecycleEventOf } from './lifecycle.js';
+export { LifecycleEvent, lifecycleEventOf, type LifecycleEventType } from './lifecycle.js';
 export { retryPolicy, type FailureVerdict, type RunStop } from './retry.js';

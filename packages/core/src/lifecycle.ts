@@ -14,6 +14,10 @@ const LIFECYCLE_EVENT_TYPES = [
   'task.succeeded',
   'task.failed',
   'task.cancelled',
+  /** The result was pushed to its branch (and the pull request opened). */
+  'task.delivered',
+  /** Pushing the result, or opening its pull request, failed; `errorCode` says why. */
+  'task.delivery_failed',
 ] as const;
 
 export const LifecycleEvent = z.object({
@@ -23,7 +27,7 @@ export const LifecycleEvent = z.object({
   status: TaskStatus,
   /** The turn the change belongs to (a task's end is its current turn's end). */
   turn: z.number().int().positive().default(1),
-  /** The task's error code, for `task.failed` and `task.cancelled`. */
+  /** The task's error code, for `task.failed` and `task.cancelled` (the delivery's for `task.delivery_failed`). */
   errorCode: z.string().nullable(),
   /** When the change was written (ISO 8601). */
   at: z.string(),
@@ -38,15 +42,18 @@ const TYPE_FOR: Record<TaskStatus, LifecycleEvent['type']> = {
   cancelled: 'task.cancelled',
 };
 
-/** The event of a task entering its current status. */
-export function lifecycleEventOf(task: Task, at: Date): LifecycleEvent {
+export type LifecycleEventType = LifecycleEvent['type'];
+
+/** The event of a task entering its current status, or of what `type` names (a delivery). */
+export function lifecycleEventOf(task: Task, at: Date, type?: LifecycleEventType): LifecycleEvent {
+  const delivery = type === 'task.delivered' || type === 'task.delivery_failed';
   return {
-    type: task.status === 'queued' && task.turn > 1 ? 'turn.queued' : TYPE_FOR[task.status],
+    type: type ?? (task.status === 'queued' && task.turn > 1 ? 'turn.queued' : TYPE_FOR[task.status]),
     taskId: task.id,
     tenant: task.tenant,
     status: task.status,
-    turn: task.turn,
-    errorCode: task.error?.code ?? null,
+    turn: delivery ? (task.delivery?.turn ?? task.turn) : task.turn,
+    errorCode: (delivery ? task.delivery?.error?.code : task.error?.code) ?? null,
     at: at.toISOString(),
   };
 }

@@ -62,6 +62,66 @@ const ModelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/, 'mus
 /** Most attempts one turn may run (the operator may allow fewer). */
 export const MAX_ATTEMPTS = 8;
 
+/**
+ * A branch name git accepts (`git check-ref-format --branch`) and no tool misreads: no `..`,
+ * `@{`, control or special characters, no component starting with `.` or ending in `.lock`, not
+ * starting with `-`.
+ */
+export function isBranchName(name: string): boolean {
+  if (name.length === 0 || name.length > 200) return false;
+  if (!/^[A-Za-z0-9._/+-]+$/.test(name)) return false;
+  if (name.startsWith('-') || name.startsWith('/') || name.endsWith('/') || name.endsWith('.'))
+    return false;
+  if (name.includes('..') || name.includes('//') || name === '@' || name === 'HEAD') return false;
+  return name.split('/').every((part) => !part.startsWith('.') && !part.endsWith('.lock'));
+}
+
+const BranchName = z
+  .string()
+  .refine(isBranchName, 'must be a branch name: letters, digits, . _ / + -, no "..", no leading "-"');
+
+/** Where and how a task's result is delivered: a branch pushed, optionally a pull request opened. */
+export const DeliveryRequest = z
+  .strictObject({
+    branch: BranchName.optional().describe('Branch to push; `patchbay/<task id>` when absent.'),
+    commitMessage: z
+      .string()
+      .min(1)
+      .refine(maxBytes(8 * 1024), 'at most 8192 bytes')
+      .refine((s) => !s.includes('\0'), 'must not contain NUL')
+      .optional()
+      .describe("The commit's message; the prompt and the task id when absent."),
+    pullRequest: z
+      .strictObject({
+        title: z.string().min(1).max(256).optional(),
+        body: z
+          .string()
+          .refine(maxBytes(32 * 1024), 'at most 32768 bytes')
+          .optional(),
+        draft: z.boolean().optional(),
+      })
+      .optional()
+      .describe('Open a pull (merge) request from the branch into the branch the task started from.'),
+    token: z
+      .string()
+      .min(1)
+      .max(4096)
+      .regex(/^[\x21-\x7e]+$/, 'must be visible ASCII')
+      .optional()
+      .describe(
+        "A push and forge-API token for this delivery only, instead of the operator's; never stored in the record, logged or shown to the sandbox.",
+      ),
+  })
+  .describe("Push the result to a branch of the task's repository (and open a pull request).");
+export type DeliveryRequest = z.infer<typeof DeliveryRequest>;
+
+/** Where lifecycle events of one task are POSTed, signed with the tenant's signing secret. */
+const Notify = z
+  .strictObject({
+    url: z.string().min(1).max(SPEC_LIMITS.urlLength).describe('https:// URL to POST events to.'),
+  })
+  .describe("POST every lifecycle event of this task to a URL, signed with the tenant's secret.");
+
 /** What a client submits. Unknown fields are refused rather than silently ignored. */
 export const TaskSpec = z
   .strictObject({
@@ -136,6 +196,10 @@ export const TaskSpec = z
         maxTokens: z.number().int().min(1000).max(100_000_000).optional(),
       })
       .optional(),
+    delivery: DeliveryRequest.optional().describe(
+      'Push the result to a branch (and open a pull request) when the task succeeds.',
+    ),
+    notify: Notify.optional(),
   })
   .describe(
     'A task: a repository, a ref and a prompt, with optional environment, model and limits.',
@@ -284,6 +348,29 @@ export const Turn = z.object({
 });
 export type Turn = z.infer<typeof Turn>;
 
+/** What became of a delivery: the branch pushed, the commit, the pull request. */
+export const Delivery = z.object({
+  /** `requested`: waits for the task to succeed; `pending`: queued or being pushed. */
+  status: z.enum(['requested', 'pending', 'delivered', 'failed']),
+  branch: z.string(),
+  /** Asked for in the spec: every turn that succeeds is delivered (to the same branch). */
+  auto: z.boolean(),
+  /** How it was asked for (the token, if any, is kept apart). */
+  request: z.object({
+    commitMessage: z.string().nullable(),
+    pullRequest: z
+      .object({ title: z.string().nullable(), body: z.string().nullable(), draft: z.boolean() })
+      .nullable(),
+  }),
+  /** The turn whose result was (or is being) delivered. */
+  turn: z.number().int().positive().nullable(),
+  commit: z.string().nullable(),
+  pushedAt: z.string().nullable(),
+  pullRequest: z.object({ url: z.string(), number: z.number().int() }).nullable(),
+  error: TaskError.nullable(),
+});
+export type Delivery = z.infer<typeof Delivery>;
+
 /**
  * A task record as stored and served. Secrets are not part of it: only their names are kept
  * (`environment.secretNames`), the values live apart until the task ends.
@@ -327,6 +414,10 @@ export const Task = z.object({
   turn: z.number().int().positive().default(1),
   /** Every turn so far, oldest first (`turns[turn - 1]` is the current one). */
   turns: z.array(Turn).default([]),
+  /** The branch (and pull request) the result went to; null until one is asked for. */
+  delivery: Delivery.nullable().default(null),
+  /** Where this task's lifecycle events are POSTed; null for none. */
+  notify: z.object({ url: z.string() }).nullable().default(null),
 });
 export type Task = z.infer<typeof Task>;
 
@@ -476,4 +567,25 @@ function addUsage(a: Usage, b: Usage): Usage {
     modelCalls: a.modelCalls + b.modelCalls,
     toolCalls: a.toolCalls + b.toolCalls,
   };
+}
+
+/** A task as clients see it (API, webhooks): the stored record without internal bookkeeping. */
+export const TaskView = Task.omit({ tenant: true, cancelRequested: true });
+export type TaskView = z.infer<typeof TaskView>;
+
+export function toView(task: Task): TaskView {
+  const { tenant: _tenant, cancelRequested: _cancelRequested, ...view } = task;
+  return view;
+}
+
+/**
+ * The artifact holding the task's cumulative patch as of turn `n` (by default its last turn with
+ * a result), from that turn's chosen attempt; null when there is no such patch.
+ */
+export function patchArtifactOf(task: Task, n: number | null = lastResultTurn(task)): string | null {
+  if (n === null) return null;
+  // A record from before turns kept its patch under the task-wide name.
+  if (task.turns.length === 0) return n === 1 && task.result !== null ? ARTIFACTS.patch : null;
+  const turn = task.turns[n - 1];
+  return turn?.result == null ? null : ARTIFACTS.turnPatch(n, chosenAttempt(turn));
 }

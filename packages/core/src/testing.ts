@@ -34,6 +34,8 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
     cancelRequested: false,
     turn: 1,
     turns: [],
+    delivery: null,
+    notify: null,
     ...overrides,
   };
   return overrides.turns === undefined

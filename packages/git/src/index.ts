@@ -33,3 +33,4 @@ export {
 } from './mirror.js';
 export { type TreeExportOptions, type WorkspaceExportOptions } from './tree.js';
 export type { Mirror } from './types.js';
+export type { PushRequest, PushResult } from './push.js';

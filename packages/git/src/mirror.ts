@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { PatchbayError, isPatchbayError, type Logger } from '@patchbay/core';
 import { acquireFileLock } from './file-lock.js';
 import { parseRef, type RefRequest } from './refs.js';
+import { pushPatch, type PushRequest, type PushResult } from './push.js';
 import { GitRunner, tail, type GitResult } from './run-git.js';
 import {
   exportTree,
@@ -656,6 +657,24 @@ export class MirrorCache {
       release();
       if (inProcessLocks.get(lockPath) === chain) inProcessLocks.delete(lockPath);
     }
+  }
+
+  /**
+   * Commits `baseCommit` + patch in the repository's mirror and pushes it to a branch of the
+   * remote, with the credential given (see {@link pushPatch}); holds the repository's lock, so
+   * fetches and other deliveries to it wait.
+   * @throws PatchbayError `repo_url_refused`, `branch_protected`, `branch_exists`,
+   * `delivery_auth_failed`, `delivery_failed`
+   */
+  async deliver(url: string, request: PushRequest): Promise<PushResult> {
+    // The base commit must be in the mirror (it is unless the mirror was dropped since the task).
+    await this.resolve(url, request.baseCommit, request.signal ? { signal: request.signal } : {});
+    const checked = await checkRepoUrl(url, this.policy, this.resolver);
+    if (!checked.ok) throw checked.error;
+    const mirror = this.mirrorOf(checked.url);
+    return this.withLock(mirror, request.signal, () =>
+      pushPatch(mirror, checked, this.git.pinned(checked), request),
+    );
   }
 
   /**

@@ -14,3 +14,10 @@ export {
   type TaskWorkerOptions,
 } from './task-worker.js';
 // Re-exported so the worker app can refuse retries without depending on bullmq itself.
+export {
+  JobQueue,
+  createJobWorker,
+  giveUp,
+  type JobWorker,
+  type SideQueueName,
+} from './job-queue.js';

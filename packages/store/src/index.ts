@@ -3,3 +3,4 @@ export { FsArtifactStore, type FsArtifactStoreOptions } from './fs-artifact-stor
 export { RedisEventLog, type RedisEventLogOptions } from './redis-event-log.js';
 export { RedisTaskStore, type RedisTaskStoreOptions } from './redis-task-store.js';
 export { TaskLifecycle, type TaskOutcome } from './lifecycle.js';
+export { OutboxReader, type OutboxEntry, type OutboxReaderOptions } from './outbox-reader.js';

@@ -12,6 +12,11 @@ export class StoreKeys {
   task(id: string): string {
     return `${this.prefix}:task:${enc(id)}`;
   }
+  /** String: the token a task gave for its delivery, apart from the record. */
+  deliveryToken(id: string): string {
+    return `${this.prefix}:task:${enc(id)}:delivery-token`;
+  }
+
   /** String: the task's secrets as JSON, apart from the record. */
   secrets(id: string): string {
     return `${this.prefix}:task:${enc(id)}:secrets`;
@@ -45,6 +50,14 @@ export class StoreKeys {
   /** Stream: the lifecycle outbox, one entry (field `e`, a LifecycleEvent's JSON) per status change. */
   lifecycle(): string {
     return `${this.prefix}:lifecycle`;
+  }
+  /** String: the last outbox entry a reader (`webhooks`, `deliveries`) has handled. */
+  outboxCursor(reader: string): string {
+    return `${this.prefix}:lifecycle:${enc(reader)}:cursor`;
+  }
+  /** String: the process reading the outbox for `reader` now (a lease that expires). */
+  outboxLeader(reader: string): string {
+    return `${this.prefix}:lifecycle:${enc(reader)}:leader`;
   }
   /** Stream: the task's live events, entry id `0-<seq>`, one field `e` holding the event JSON. */
   events(id: string): string {

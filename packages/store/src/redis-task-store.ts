@@ -1,5 +1,6 @@
 import {
   LifecycleEvent,
+  type LifecycleEventType,
   PatchbayError,
   Task,
   type TaskEvent,
@@ -106,7 +107,8 @@ const COMPARE_AND_SET = new LuaScript(
 --       tenant's active attempts, event stream, event seq counter
 -- ARGV: expected json, new json, id, score, old status, new status, lifecycle event json,
 --       outbox cap (a status change writes its lifecycle event, in the same script), attempts,
---       ISO time, event bodies appended to the task's log with the change...
+--       ISO time, '1' to write the lifecycle event without a status change (a delivery),
+--       event bodies appended to the task's log with the change...
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 if KEYS[2] ~= KEYS[3] then
@@ -114,11 +116,13 @@ if KEYS[2] ~= KEYS[3] then
   redis.call('HINCRBY', KEYS[5], ARGV[5], -1)
   redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])${luaActiveChange}
+elseif ARGV[11] == '1' then
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])
 end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 local seq = 0
-for i = 11, #ARGV do${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', time: 'ARGV[10]', body: 'ARGV[i]' })}
+for i = 12, #ARGV do${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', time: 'ARGV[10]', body: 'ARGV[i]' })}
 end
 return 1
 `,
@@ -340,8 +344,12 @@ export class RedisTaskStore implements TaskStore {
     return this.compareAndSet(id, change, false, options.events);
   }
 
-  async rewriteEnded(id: string, change: (task: Task) => Task): Promise<Task | null> {
-    const written = await this.compareAndSet(id, change, true);
+  async rewriteEnded(
+    id: string,
+    change: (task: Task) => Task,
+    options: { lifecycle?: LifecycleEventType } = {},
+  ): Promise<Task | null> {
+    const written = await this.compareAndSet(id, change, true, undefined, options.lifecycle);
     // Nothing written: the record has not ended, or there is none (told apart only then).
     if (written === null && (await this.read(id)) === null)
       throw new PatchbayError('not_found', `no task ${id}`);
@@ -354,6 +362,7 @@ export class RedisTaskStore implements TaskStore {
     change: (task: Task) => Task | null,
     ended: boolean,
     events?: (next: Task) => readonly TaskEventBody[],
+    lifecycle?: LifecycleEventType,
   ): Promise<Task | null> {
     for (let attempt = 0; attempt <= this.maxUpdateRetries; attempt++) {
       const current = await this.read(id);
@@ -367,11 +376,16 @@ export class RedisTaskStore implements TaskStore {
       if (ended && !isTerminal(next.status)) {
         throw new PatchbayError('internal_error', 'an ended record must stay ended');
       }
-      const cas = this.statusChange(current, next);
+      const cas = this.statusChange(current, next, lifecycle);
       const written = await COMPARE_AND_SET.run(
         this.redis,
         [...cas.keys, this.keys.events(id), this.keys.eventSeq(id)],
-        [...cas.args, new Date().toISOString(), ...(events?.(next) ?? []).map(eventBodyJson)],
+        [
+          ...cas.args,
+          new Date().toISOString(),
+          lifecycle === undefined ? '0' : '1',
+          ...(events?.(next) ?? []).map(eventBodyJson),
+        ],
       );
       if (written === 1) return next;
       // Lost the race: back off a little, with jitter so the losers do not collide again.
@@ -485,6 +499,18 @@ export class RedisTaskStore implements TaskStore {
     await this.redis.del(this.keys.secrets(id));
   }
 
+  async putDeliveryToken(id: string, token: string, ttlSeconds: number): Promise<void> {
+    await this.redis.set(this.keys.deliveryToken(id), token, 'EX', ttlSeconds);
+  }
+
+  async deliveryToken(id: string): Promise<string | null> {
+    return this.redis.get(this.keys.deliveryToken(id));
+  }
+
+  async deleteDeliveryToken(id: string): Promise<void> {
+    await this.redis.del(this.keys.deliveryToken(id));
+  }
+
   /**
    * The keys and arguments the compare-and-set scripts share: record, old and new status sets,
    * tenant set, status counts, lifecycle outbox; expected and new JSON, id, score, old and new
@@ -493,6 +519,7 @@ export class RedisTaskStore implements TaskStore {
   private statusChange(
     current: { raw: string; task: Task },
     next: Task,
+    lifecycle?: LifecycleEventType,
   ): { keys: string[]; args: (string | number)[] } {
     const k = this.keys;
     return {
@@ -512,7 +539,7 @@ export class RedisTaskStore implements TaskStore {
         score(next),
         current.task.status,
         next.status,
-        JSON.stringify(lifecycleEventOf(next, new Date())),
+        JSON.stringify(lifecycleEventOf(next, new Date(), lifecycle)),
         LIFECYCLE_MAX_ENTRIES,
         next.attempts,
       ],

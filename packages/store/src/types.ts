@@ -1,5 +1,12 @@
 import type { Readable } from 'node:stream';
-import type { LifecycleEvent, Task, TaskEvent, TaskEventBody, TaskStatus } from '@patchbay/core';
+import type {
+  LifecycleEvent,
+  LifecycleEventType,
+  Task,
+  TaskEvent,
+  TaskEventBody,
+  TaskStatus,
+} from '@patchbay/core';
 
 export interface TaskListQuery {
   status?: TaskStatus;
@@ -64,11 +71,16 @@ export interface TaskStore {
     options?: { events?: (next: Task) => readonly TaskEventBody[] },
   ): Promise<Task | null>;
   /**
-   * Like `update`, for a record that has ended and stays ended (a user choosing another attempt):
+   * Like `update`, for a record that has ended and stays ended (a user choosing another attempt,
+   * a delivery; `lifecycle` names the outbox event such a change writes, none by default):
    * rejects with `not_found` when there is no such task, and resolves to null when it has not
    * ended. `change` may throw to refuse.
    */
-  rewriteEnded(id: string, change: (task: Task) => Task): Promise<Task | null>;
+  rewriteEnded(
+    id: string,
+    change: (task: Task) => Task,
+    options?: { lifecycle?: LifecycleEventType },
+  ): Promise<Task | null>;
   /**
    * Takes an ended task back to work (a follow-up): `change` makes the new record from the ended
    * one (it may throw to refuse, e.g. `conflict`), and the record, the tenant's cap (`maxActive`
@@ -100,6 +112,14 @@ export interface TaskStore {
   secrets(id: string): Promise<Record<string, string>>;
   /** Deletes the task's secrets; done when the task ends. */
   deleteSecrets(id: string): Promise<void>;
+  /**
+   * Keeps the token a task gave for its delivery, apart from the record and the setup secrets
+   * (which go when the task ends): it lives until the delivery is done, or `ttlSeconds`.
+   */
+  putDeliveryToken(id: string, token: string, ttlSeconds: number): Promise<void>;
+  /** The task's delivery token; null when it gave none (or it is gone). */
+  deliveryToken(id: string): Promise<string | null>;
+  deleteDeliveryToken(id: string): Promise<void>;
 }
 
 /** The per-task append-only event log: a Redis Stream while live, archived when the task ends. */

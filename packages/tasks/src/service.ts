@@ -4,6 +4,8 @@ import {
   ARTIFACTS,
   EMPTY_USAGE,
   type Attempt,
+  type Delivery,
+  type DeliveryRequest,
   PatchbayError,
   type Task,
   attemptLogId,
@@ -12,6 +14,7 @@ import {
   isTerminal,
   lastResultTurn,
   newTurn,
+  patchArtifactOf,
   type TaskSpec,
 } from '@patchbay/core';
 import {
@@ -29,6 +32,11 @@ export interface TaskQueuePort {
   enqueue(taskId: string, turn: number, attempts: readonly number[]): Promise<void>;
   /** Removes an attempt's job that no worker has taken yet; false when it is active (or gone). */
   remove(taskId: string, turn: number, attempt: number): Promise<boolean>;
+}
+
+/** Where deliveries go: the worker's `deliveries` queue. */
+export interface DeliveryQueuePort {
+  enqueue(taskId: string): Promise<void>;
 }
 
 /** Reaches the worker running a task. */
@@ -58,6 +66,9 @@ export interface TaskServiceDeps {
   cancels: CancelPort;
   /** Resolves to the URL to fetch, or rejects with `repo_url_refused`. */
   checkRepoUrl: (url: string) => Promise<string>;
+  /** Resolves to the URL to POST to, or rejects with `webhook_url_refused`. */
+  checkWebhookUrl: (url: string) => Promise<string>;
+  deliveries: DeliveryQueuePort;
   defaults: TaskDefaults;
   /** @default () => new Date() */
   now?: () => Date;
@@ -121,9 +132,12 @@ export class TaskService {
       );
     }
     const url = await this.#deps.checkRepoUrl(spec.repo.url);
+    const notifyUrl =
+      spec.notify === undefined ? null : await this.#deps.checkWebhookUrl(spec.notify.url);
     const createdAt = this.#now().toISOString();
+    const id = randomUUID();
     const task: Task = {
-      id: randomUUID(),
+      id,
       tenant,
       status: 'queued',
       phase: null,
@@ -159,8 +173,15 @@ export class TaskService {
       cancelRequested: false,
       turn: 1,
       turns: [],
+      delivery:
+        spec.delivery === undefined
+          ? null
+          : newDelivery(id, spec.delivery, null, 'requested', true),
+      notify: notifyUrl === null ? null : { url: notifyUrl },
     };
     task.turns = [newTurn(task, 1, spec.prompt, createdAt)];
+    if (spec.delivery?.token !== undefined)
+      await this.#deps.store.putDeliveryToken(id, spec.delivery.token, DELIVERY_TOKEN_SECONDS);
     // The `queued` event is written with the record, so it is seq 1 and in place before the job
     // exists: a worker cannot take the task and log `running` ahead of it.
     const earlier = await this.#deps.store.create(task, {
@@ -178,6 +199,7 @@ export class TaskService {
           'this Idempotency-Key was used with another request body in the last 24 hours',
           { details: { taskId: earlier.replayOf } },
         );
+      await this.#deps.store.deleteDeliveryToken(id);
       return { task: await this.get(tenant, earlier.replayOf), replayed: true };
     }
     await this.#enqueue(task);
@@ -196,6 +218,43 @@ export class TaskService {
     });
     await this.#enqueue(reopened);
     return reopened;
+  }
+
+  /**
+   * Delivers the task's result (its last turn's) to a branch, and opens a pull request when asked:
+   * the delivery becomes `pending` and the worker's `deliveries` queue takes it. 409 (`conflict`)
+   * unless the task succeeded with a patch, or while a delivery of it is under way.
+   */
+  async deliver(tenant: string, id: string, request: DeliveryRequest): Promise<Task> {
+    const task = await this.get(tenant, id);
+    if (task.status !== 'succeeded')
+      throw new PatchbayError(
+        'conflict',
+        `only a task that succeeded is delivered (it is ${task.status})`,
+        {
+          details: { status: task.status },
+        },
+      );
+    const turn = lastResultTurn(task);
+    if (
+      turn === null ||
+      (task.turns[turn - 1]?.result?.patchBytes ?? task.result?.patchBytes ?? 0) === 0
+    )
+      throw new PatchbayError('conflict', 'the task changed nothing: there is nothing to deliver', {
+        details: { reason: 'empty_patch' },
+      });
+    if (task.delivery?.status === 'pending')
+      throw new PatchbayError('conflict', 'a delivery of this task is under way');
+    if (request.token !== undefined)
+      await this.#deps.store.putDeliveryToken(id, request.token, DELIVERY_TOKEN_SECONDS);
+    const written = await this.#deps.store.rewriteEnded(id, (t) => {
+      if (t.delivery?.status === 'pending')
+        throw new PatchbayError('conflict', 'a delivery of this task is under way');
+      return { ...t, delivery: newDelivery(id, request, t.delivery, 'pending', false, turn) };
+    });
+    if (written === null) throw new PatchbayError('conflict', 'the task went back to work');
+    await this.#deps.deliveries.enqueue(id);
+    return written;
   }
 
   async #enqueue(task: Task): Promise<void> {
@@ -255,14 +314,8 @@ export class TaskService {
    * `patch_not_ready` until a turn has.
    */
   async patch(tenant: string, id: string): Promise<{ body: Readable; size: number }> {
-    const task = await this.get(tenant, id);
-    const turn = lastResultTurn(task);
-    if (turn === null) throw new PatchbayError('patch_not_ready', 'the task has no patch yet');
-    // A record from before turns kept its patch under the task-wide name.
-    const name =
-      task.turns.length === 0
-        ? ARTIFACTS.patch
-        : ARTIFACTS.turnPatch(turn, chosenAttempt(task.turns[turn - 1]!));
+    const name = patchArtifactOf(await this.get(tenant, id));
+    if (name === null) throw new PatchbayError('patch_not_ready', 'the task has no patch yet');
     return this.#artifact(id, name, 'the task has no patch yet');
   }
 
@@ -363,4 +416,41 @@ function specHash(spec: TaskSpec): string {
   return createHash('sha256')
     .update(JSON.stringify(canonical(spec)))
     .digest('hex');
+}
+
+/** How long a task's own delivery token is kept at most. */
+const DELIVERY_TOKEN_SECONDS = 7 * 86_400;
+
+/**
+ * A delivery as asked for. Delivering again to the branch of an earlier delivery carries on from
+ * it (its commit and pull request); another branch starts afresh.
+ */
+function newDelivery(
+  id: string,
+  request: DeliveryRequest,
+  earlier: Delivery | null,
+  status: 'requested' | 'pending',
+  auto: boolean,
+  turn: number | null = null,
+): Delivery {
+  const branch = request.branch ?? earlier?.branch ?? `patchbay/${id}`;
+  const same = earlier !== null && earlier.branch === branch;
+  const pr = request.pullRequest;
+  return {
+    status,
+    branch,
+    auto: auto || (same && earlier.auto),
+    request: {
+      commitMessage: request.commitMessage ?? null,
+      pullRequest:
+        pr === undefined
+          ? null
+          : { title: pr.title ?? null, body: pr.body ?? null, draft: pr.draft ?? false },
+    },
+    turn,
+    commit: same ? earlier.commit : null,
+    pushedAt: same ? earlier.pushedAt : null,
+    pullRequest: same ? earlier.pullRequest : null,
+    error: null,
+  };
 }

@@ -1,0 +1,44 @@
+import {
+  forgeError,
+  forgeRequest,
+  type Forge,
+  type ForgeClientOptions,
+  type PullRequestInput,
+  type PullRequestRef,
+} from './forge.js';
+
+/**
+ * Bitbucket Cloud (REST 2.0): `POST /repositories/:workspace/:repo/pullrequests` with `title`,
+ * `description`, `source.branch.name`, `destination.branch.name` and `draft`. Bitbucket answers
+ * an existing open pull request from the same branch with that one (200), so no lookup is needed.
+ */
+export class BitbucketForge implements Forge {
+  readonly #o: ForgeClientOptions;
+
+  constructor(options: ForgeClientOptions) {
+    this.#o = options;
+  }
+
+  async openPullRequest(input: PullRequestInput): Promise<PullRequestRef> {
+    const path = `/repositories/${input.repo.split('/').map(encodeURIComponent).join('/')}/pullrequests`;
+    const created = await forgeRequest(
+      'Bitbucket',
+      this.#o,
+      { authorization: `Bearer ${this.#o.token}` },
+      'POST',
+      path,
+      {
+        title: input.title,
+        description: input.body,
+        source: { branch: { name: input.head } },
+        destination: { branch: { name: input.base } },
+        draft: input.draft,
+      },
+    );
+    if (created.status === 200 || created.status === 201) {
+      const pr = created.body as { id: number; links: { html: { href: string } } };
+      return { url: pr.links.html.href, number: pr.id };
+    }
+    throw forgeError('Bitbucket', created.status, created.body);
+  }
+}

@@ -1,0 +1,108 @@
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { bullPrefix } from './task-queue.js';
+import { createRedis } from './redis.js';
+
+/**
+ * The queues beside `tasks`, for work that hangs off a task's lifecycle rather than running it:
+ * `deliveries` (push a result, open its pull request) and `webhooks` (POST an event). A job
+ * carries a small JSON payload; what it acts on is read from the store when it runs.
+ */
+export type SideQueueName = 'deliveries' | 'webhooks';
+
+export interface JobQueueOptions {
+  /** A client the caller owns; the queue never closes it. */
+  connection: Redis;
+  prefix: string;
+  name: SideQueueName;
+}
+
+export interface AddJobOptions {
+  /**
+   * Runs of the job in all (a throwing processor runs again after {@link JobWorkerOptions.backoffMs}).
+   * @default 1
+   */
+  attempts?: number;
+}
+
+/** The producer side of a side queue. */
+export class JobQueue<T extends object> {
+  readonly #queue: Queue;
+
+  constructor(options: JobQueueOptions) {
+    this.#queue = new Queue(options.name, {
+      connection: options.connection,
+      prefix: bullPrefix(options.prefix),
+    });
+    this.#queue.on('error', () => {});
+  }
+
+  /**
+   * Adds a job under `id`. Idempotent while a job of that id exists: BullMQ ignores the add, so a
+   * job added twice (a reader of the outbox that crashed between adding and acknowledging) runs once.
+   */
+  async add(id: string, data: T, options: AddJobOptions = {}): Promise<void> {
+    await this.#queue.add(this.#queue.name, data, {
+      jobId: id,
+      attempts: options.attempts ?? 1,
+      backoff: { type: 'custom' },
+      removeOnComplete: { age: 3600, count: 1000 },
+      removeOnFail: { age: 7 * 86_400, count: 10_000 },
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#queue.close();
+  }
+}
+
+export interface JobWorkerOptions<T> {
+  /** Redis URL; BullMQ opens its own (blocking) connections from it. */
+  url: string;
+  prefix: string;
+  name: SideQueueName;
+  /** Throws to run again later (while attempts are left); throw {@link giveUp} to stop now. */
+  process: (data: T, context: { id: string; attemptsMade: number }) => Promise<void>;
+  /** Delay before run `attemptsMade + 1`. */
+  backoffMs: (attemptsMade: number) => number;
+  /** @default 4 */
+  concurrency?: number;
+  onError?: (err: Error) => void;
+}
+
+/** An error that ends a job without another run, whatever attempts it has left. */
+export function giveUp(message: string): Error {
+  return new UnrecoverableError(message);
+}
+
+export interface JobWorker {
+  waitUntilReady(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The consumer side of a side queue. */
+export function createJobWorker<T extends object>(options: JobWorkerOptions<T>): JobWorker {
+  const connection = createRedis({ url: options.url, name: `patchbay-${options.name}` });
+  const worker = new Worker<T>(
+    options.name,
+    async (job) => {
+      await options.process(job.data, { id: job.id ?? '', attemptsMade: job.attemptsMade });
+    },
+    {
+      connection,
+      prefix: bullPrefix(options.prefix),
+      concurrency: options.concurrency ?? 4,
+      settings: { backoffStrategy: (attemptsMade: number) => options.backoffMs(attemptsMade) },
+    },
+  );
+  worker.on('error', (err) => options.onError?.(err));
+  return {
+    waitUntilReady: async () => {
+      await worker.waitUntilReady();
+    },
+    close: async () => {
+      await worker.close();
+      connection.disconnect();
+    },
+  };
+}

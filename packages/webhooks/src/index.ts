@@ -1,0 +1,16 @@
+export { DeliveryChains } from './chains.js';
+export {
+  WebhookCourier,
+  WebhookDispatcher,
+  webhookBackoff,
+  type WebhookJob,
+  type WebhookPayload,
+} from './dispatcher.js';
+export {
+  EVENT_TYPES,
+  WebhookRegistry,
+  type DeliveryAttempt,
+  type WebhookView,
+} from './registry.js';
+export { signPayload, verifySignature } from './signature.js';
+export { WebhookUrlPolicy, type CheckedWebhookUrl } from './url-policy.js';
