@@ -28,6 +28,11 @@ export interface GitServerOptions {
   /** Repository names that demand HTTP authentication (`401`). */
   auth?: readonly string[];
   /**
+   * Repository names that accept pushes (receive-pack), each only with HTTP basic auth whose
+   * password is the token given; reads stay open. Every other repository refuses pushes.
+   */
+  pushTokens?: Record<string, string | readonly string[]>;
+  /**
    * Server-side git config for every repository, e.g. `uploadpack.allowAnySHA1InWant`.
    * @default { 'uploadpack.allowReachableSHA1InWant': 'true' } (as GitHub and GitLab do)
    */
@@ -49,6 +54,8 @@ export interface GitServer {
   readonly port: number;
   /** Every request seen so far, in arrival order. */
   readonly requests: GitRequest[];
+  /** Pushes refused for a missing or wrong token. */
+  readonly pushRefusals: { repo: string; at: number }[];
   /** `http://host:port/<name>`. */
   url(name: string): string;
   /** The fixture behind a served repository, to add commits to it mid-test. */
@@ -75,6 +82,7 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
   const root = await mkdtemp(join(tmpdir(), 'patchbay-git-server-'));
   const repos = new Map<string, FixtureRepo>();
   const requests: GitRequest[] = [];
+  const pushRefusals: { repo: string; at: number }[] = [];
   const inFlight = new Map<string, number>();
   const maxInFlight = new Map<string, number>();
   const serverConfig = options.config ?? { 'uploadpack.allowReachableSHA1InWant': 'true' };
@@ -89,7 +97,9 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
     const url = req.url ?? '/';
     const path = decodeURIComponent(url.split('?')[0] ?? '/');
     const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
-    const repo = path.split('/')[1] ?? '';
+    // A repository's name is its first path segment, or two for an `owner/name.git` one.
+    const [, first = '', second = ''] = path.split('/');
+    const repo = repos.has(`${first}/${second}`) ? `${first}/${second}` : first;
     requests.push({ method: req.method ?? 'GET', url, repo, at: Date.now() });
     const now = (inFlight.get(repo) ?? 0) + 1;
     inFlight.set(repo, now);
@@ -106,8 +116,23 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
       res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="fixture"' }).end();
       return;
     }
+    const push = query.includes('service=git-receive-pack') || path.endsWith('/git-receive-pack');
+    let remoteUser: string | undefined;
+    if (push) {
+      const tokens = [options.pushTokens?.[repo] ?? []].flat();
+      const [scheme, encoded] = (req.headers.authorization ?? '').split(' ');
+      const password =
+        scheme === 'Basic' ? Buffer.from(encoded ?? '', 'base64').toString().split(':').slice(1).join(':') : undefined;
+      if (password === undefined || !tokens.includes(password)) {
+        pushRefusals.push({ repo, at: Date.now() });
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="push"' }).end();
+        return;
+      }
+      remoteUser = 'pusher';
+    }
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
+      ...(remoteUser === undefined ? {} : { REMOTE_USER: remoteUser }),
       HOME: root,
       GIT_CONFIG_NOSYSTEM: '1',
       GIT_CONFIG_GLOBAL: '/dev/null',
@@ -177,7 +202,7 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
   const { port } = server.address() as { port: number };
 
   const addRepo = async (name: string, build?: RepoBuilder): Promise<FixtureRepo> => {
-    if (!/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith('.')) {
+    if (!/^([A-Za-z0-9_-][A-Za-z0-9._-]*\/)?[A-Za-z0-9._-]+$/.test(name) || name.startsWith('.')) {
       throw new Error(`bad fixture repository name ${name}`);
     }
     const repo = await FixtureRepo.create(join(root, name));
@@ -192,6 +217,7 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
     host,
     port,
     requests,
+    pushRefusals,
     url: (name) => `http://${host}:${port}/${name}`,
     repo: (name) => {
       const repo = repos.get(name);

@@ -18,7 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { type GitServer, type RepoBuilder, startGitServer } from './git-server.js';
+import {
+  type GitServer,
+  type GitServerOptions,
+  type RepoBuilder,
+  startGitServer,
+} from './git-server.js';
 
 export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -35,8 +40,10 @@ export interface StackOptions {
   script?: Script;
   /** Start a worker in this process. @default true */
   worker?: boolean;
-  /** Extra environment for the config (API keys, limits, …). */
-  env?: Record<string, string>;
+  /** Extra environment for the config (API keys, limits, …); a function gets the git server. */
+  env?: Record<string, string> | ((git: GitServer) => Record<string, string>);
+  /** More git server options (e.g. repositories that accept pushes). */
+  git?: Omit<GitServerOptions, 'repos'>;
 }
 
 /**
@@ -61,7 +68,7 @@ export interface Stack {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const id = randomBytes(4).toString('hex');
   const dataDir = await mkdtemp(join(tmpdir(), 'patchbay-e2e-'));
-  const git = await startGitServer({ repos: options.repos ?? {} });
+  const git = await startGitServer({ ...options.git, repos: options.repos ?? {} });
   const model = await startScriptedModelServer({ script: options.script ?? [], appendOnly: false });
   const port = await freePort();
   const env: Record<string, string> = {
@@ -85,7 +92,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PATCHBAY_STALLED_CHECK_SECONDS: '2',
     // Tests that a finished task holds no container stay true; the conversation tests keep them.
     PATCHBAY_FOLLOWUP_KEEPALIVE_SECONDS: '0',
-    ...options.env,
+    ...(typeof options.env === 'function' ? options.env(git) : options.env),
   };
   const config = loadConfig({ ...process.env, ...env });
   const api = await startApi(config, { keepAliveMs: 500 });

@@ -72,6 +72,8 @@ export class Deliverer {
         { status: 'failed', error: { code: error.code, message: error.message } },
         'task.delivery_failed',
       );
+      // A token that failed is not kept for another try: a new delivery brings its own.
+      await this.#d.store.deleteDeliveryToken(taskId);
     }
   }
 
