@@ -210,11 +210,10 @@ describe('delivery', () => {
     const { body: log } = await call(stack, 'GET', `/v1/tasks/${task.id}/events?limit=1000`);
     expect(JSON.stringify(log.events)).toContain('PATH=');
     const done = await delivered(task.id);
-    // The server takes only TOKEN for pushes: the task's own token is refused there...
-    expect(done.delivery).toMatchObject({
-      status: 'failed',
-      error: { code: 'delivery_auth_failed' },
-    });
+    expect(done.delivery).toMatchObject({ status: 'delivered', branch: 'patchbay/own' });
+    expect((await remote(['rev-parse', 'refs/heads/patchbay/own'])).trim()).toBe(
+      done.delivery.commit,
+    );
     const dump = `${JSON.stringify(done)}\n${JSON.stringify(log)}\n${await everythingInRedis()}`;
     for (const secret of [OWN_TOKEN, TOKEN]) expect(dump).not.toContain(secret);
   }, 180_000);
