@@ -99,8 +99,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
     checkWebhookUrl: async (url) => (await webhookPolicy.check(url)).url,
     deliveries: {
       // One job per request: a retry after a failure is a job of its own.
-      enqueue: (taskId) =>
-        deliveries.add(`${taskId}_r${Date.now().toString(36)}`, { taskId }, { attempts: 3 }),
+      enqueue: (taskId) => deliveries.add(`${taskId}_r${Date.now().toString(36)}`, { taskId }),
     },
     defaults: {
       image: config.sandbox.image,

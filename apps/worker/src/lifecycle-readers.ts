@@ -1,13 +1,7 @@
 import type { Config } from '@patchbay/core';
-import {
-  DELIVERY_TRIES,
-  Deliverer,
-  DeliveryTrigger,
-  deliveryBackoff,
-  type DeliveryJob,
-} from '@patchbay/delivery';
+import { Deliverer, DeliveryTrigger, deliveryBackoff, type DeliveryJob } from '@patchbay/delivery';
 import type { MirrorCache } from '@patchbay/git';
-import { JobQueue, createJobWorker, createRedis } from '@patchbay/queue';
+import { JobQueue, SIDE_QUEUE_TRIES, createJobWorker, createRedis } from '@patchbay/queue';
 import { OutboxReader, type ArtifactStore, type TaskStore } from '@patchbay/store';
 import {
   DeliveryChains,
@@ -110,7 +104,7 @@ export async function startLifecycleReaders(deps: {
       concurrency: 2,
       backoffMs: deliveryBackoff,
       process: (job, { attemptsMade }) =>
-        deliverer.deliver(job.taskId, { lastTry: attemptsMade + 1 >= DELIVERY_TRIES }),
+        deliverer.deliver(job.taskId, { lastTry: attemptsMade + 1 >= SIDE_QUEUE_TRIES.deliveries }),
       onError: (err) => log.warn({ err }, 'delivery queue error'),
     }),
     createJobWorker<WebhookJob>({

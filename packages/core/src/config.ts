@@ -423,7 +423,9 @@ export const EnvSchema = z.object({
     .describe('How long a webhook delivery is retried before it is given up.'),
   PATCHBAY_WEBHOOK_BACKOFF_MS: wholeNumber(10, 3_600_000)
     .default(10_000)
-    .describe('Delay before the first retry of a webhook delivery; it doubles each time, up to an hour.'),
+    .describe(
+      'Delay before the first retry of a webhook delivery; it doubles each time, up to an hour.',
+    ),
   PATCHBAY_WEBHOOK_TIMEOUT_SECONDS: wholeNumber(1, 60)
     .default(10)
     .describe('How long a webhook receiver has to answer.'),

@@ -48,7 +48,8 @@ export type LifecycleEventType = LifecycleEvent['type'];
 export function lifecycleEventOf(task: Task, at: Date, type?: LifecycleEventType): LifecycleEvent {
   const delivery = type === 'task.delivered' || type === 'task.delivery_failed';
   return {
-    type: type ?? (task.status === 'queued' && task.turn > 1 ? 'turn.queued' : TYPE_FOR[task.status]),
+    type:
+      type ?? (task.status === 'queued' && task.turn > 1 ? 'turn.queued' : TYPE_FOR[task.status]),
     taskId: task.id,
     tenant: task.tenant,
     status: task.status,

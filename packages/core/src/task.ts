@@ -78,7 +78,10 @@ export function isBranchName(name: string): boolean {
 
 const BranchName = z
   .string()
-  .refine(isBranchName, 'must be a branch name: letters, digits, . _ / + -, no "..", no leading "-"');
+  .refine(
+    isBranchName,
+    'must be a branch name: letters, digits, . _ / + -, no "..", no leading "-"',
+  );
 
 /** Where and how a task's result is delivered: a branch pushed, optionally a pull request opened. */
 export const DeliveryRequest = z
@@ -101,7 +104,9 @@ export const DeliveryRequest = z
         draft: z.boolean().optional(),
       })
       .optional()
-      .describe('Open a pull (merge) request from the branch into the branch the task started from.'),
+      .describe(
+        'Open a pull (merge) request from the branch into the branch the task started from.',
+      ),
     token: z
       .string()
       .min(1)
@@ -582,7 +587,10 @@ export function toView(task: Task): TaskView {
  * The artifact holding the task's cumulative patch as of turn `n` (by default its last turn with
  * a result), from that turn's chosen attempt; null when there is no such patch.
  */
-export function patchArtifactOf(task: Task, n: number | null = lastResultTurn(task)): string | null {
+export function patchArtifactOf(
+  task: Task,
+  n: number | null = lastResultTurn(task),
+): string | null {
   if (n === null) return null;
   // A record from before turns kept its patch under the task-wide name.
   if (task.turns.length === 0) return n === 1 && task.result !== null ? ARTIFACTS.patch : null;

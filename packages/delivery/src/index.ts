@@ -5,7 +5,6 @@ export {
   type DelivererDeps,
 } from './deliverer.js';
 export {
-  DELIVERY_TRIES,
   DeliveryTrigger,
   deliveryBackoff,
   type DeliveryJob,

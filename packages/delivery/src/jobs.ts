@@ -6,16 +6,13 @@ export interface DeliveryJob {
   taskId: string;
 }
 
-/** Runs of a delivery job: the push or the forge may be briefly away. */
-export const DELIVERY_TRIES = 3;
-
 /** Delay before a delivery's next try. */
 export const deliveryBackoff = (attemptsMade: number): number =>
   5000 * 2 ** Math.max(0, attemptsMade - 1);
 
 /** Where delivery jobs go. */
 export interface DeliveryQueuePort {
-  add(id: string, job: DeliveryJob, options: { attempts: number }): Promise<void>;
+  add(id: string, job: DeliveryJob): Promise<void>;
 }
 
 /**
@@ -45,10 +42,6 @@ export class DeliveryTrigger {
       .catch(() => null);
     const d = written?.delivery;
     if (d?.status === 'pending' && d.turn === event.turn)
-      await this.#queue.add(
-        `${event.taskId}_t${event.turn}`,
-        { taskId: event.taskId },
-        { attempts: DELIVERY_TRIES },
-      );
+      await this.#queue.add(`${event.taskId}_t${event.turn}`, { taskId: event.taskId });
   }
 }

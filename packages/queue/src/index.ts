@@ -16,6 +16,7 @@ export {
 // Re-exported so the worker app can refuse retries without depending on bullmq itself.
 export {
   JobQueue,
+  SIDE_QUEUE_TRIES,
   createJobWorker,
   giveUp,
   type JobWorker,

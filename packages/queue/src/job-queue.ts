@@ -17,13 +17,15 @@ export interface JobQueueOptions {
   name: SideQueueName;
 }
 
-export interface AddJobOptions {
-  /**
-   * Runs of the job in all (a throwing processor runs again after {@link JobWorkerOptions.backoffMs}).
-   * @default 1
-   */
-  attempts?: number;
-}
+/**
+ * Runs of a job in all (a throwing processor runs again after {@link JobWorkerOptions.backoffMs}):
+ * a delivery a few times (a push or a forge briefly away); a webhook until its processor gives up,
+ * which it does by time (24 h by default), not by count.
+ */
+export const SIDE_QUEUE_TRIES: Record<SideQueueName, number> = {
+  deliveries: 3,
+  webhooks: 1_000_000,
+};
 
 /** The producer side of a side queue. */
 export class JobQueue<T extends object> {
@@ -41,10 +43,10 @@ export class JobQueue<T extends object> {
    * Adds a job under `id`. Idempotent while a job of that id exists: BullMQ ignores the add, so a
    * job added twice (a reader of the outbox that crashed between adding and acknowledging) runs once.
    */
-  async add(id: string, data: T, options: AddJobOptions = {}): Promise<void> {
+  async add(id: string, data: T): Promise<void> {
     await this.#queue.add(this.#queue.name, data, {
       jobId: id,
-      attempts: options.attempts ?? 1,
+      attempts: SIDE_QUEUE_TRIES[this.#queue.name as SideQueueName],
       backoff: { type: 'custom' },
       removeOnComplete: { age: 3600, count: 1000 },
       removeOnFail: { age: 7 * 86_400, count: 10_000 },
