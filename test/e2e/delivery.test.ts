@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createRedis } from '@patchbay/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ const run = promisify(execFile);
 const TOKEN = 'push-token-3f9a1c7e5b2d4086';
 const OWN_TOKEN = 'task-own-token-9c1e7a3b5d20f468';
 const REPO = 'org/app.git';
+const bin = fileURLToPath(new URL('../../node_modules/.bin/patchbay', import.meta.url));
 
 const CREATE = `*** Begin Patch
 *** Add File: notes.txt
@@ -216,5 +218,28 @@ describe('delivery', () => {
     );
     const dump = `${JSON.stringify(done)}\n${JSON.stringify(log)}\n${await everythingInRedis()}`;
     for (const secret of [OWN_TOKEN, TOKEN]) expect(dump).not.toContain(secret);
+  }, 180_000);
+
+  it('delivers from the command line: patchbay deliver <id> --branch … --pr', async () => {
+    const task = await submit();
+    const { stdout } = await run(
+      bin,
+      ['deliver', task.id, '--branch', 'cli/notes', '--pr', '--title', 'From the CLI'],
+      {
+        env: { ...process.env, PATCHBAY_URL: stack.url },
+      },
+    );
+    expect(stdout).toMatch(/pushed [0-9a-f]{12} to cli\/notes/);
+    expect(stdout).toMatch(/pull request #\d+: https:\/\/github\.example\/org\/app\/pull\/\d+/);
+    expect(github.pulls.at(-1)).toMatchObject({
+      head: 'cli/notes',
+      title: 'From the CLI',
+      draft: false,
+    });
+    const refused = await run(bin, ['deliver', task.id, '--branch', 'main'], {
+      env: { ...process.env, PATCHBAY_URL: stack.url },
+    }).catch((err: { code: number; stderr: string }) => err);
+    expect(refused).toMatchObject({ code: 3 });
+    expect((refused as { stderr: string }).stderr).toContain('branch_protected');
   }, 180_000);
 });

@@ -1,4 +1,11 @@
-import type { Attempt, Task, TaskEvent, TaskSpec, TaskStatus } from '@patchbay/core';
+import type {
+  Attempt,
+  DeliveryRequest,
+  Task,
+  TaskEvent,
+  TaskSpec,
+  TaskStatus,
+} from '@patchbay/core';
 import type { IncomingMessage } from 'node:http';
 import { parseSse } from './sse.js';
 
@@ -88,6 +95,11 @@ export class PatchbayClient {
   /** A follow-up: the task's next turn. */
   reply(id: string, prompt: string): Promise<Task> {
     return this.json('POST', `/v1/tasks/${encodeURIComponent(id)}/messages`, { prompt });
+  }
+
+  /** Pushes the task's result to a branch (and opens a pull request); waits for the outcome. */
+  deliver(id: string, request: DeliveryRequest): Promise<Task> {
+    return this.json('POST', `/v1/tasks/${encodeURIComponent(id)}/deliver?wait=60`, request);
   }
 
   cancel(id: string): Promise<Task> {

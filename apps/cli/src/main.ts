@@ -4,6 +4,7 @@ import packageJson from '../package.json' with { type: 'json' };
 import { applyPatchCommand } from './commands/apply-patch.js';
 import { attemptsCommand } from './commands/attempts.js';
 import { cancelCommand } from './commands/cancel.js';
+import { deliverCommand } from './commands/deliver.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
 import { patchCommand } from './commands/patch.js';
@@ -29,6 +30,7 @@ function buildProgram(): Command {
     .addCommand(listCommand())
     .addCommand(logsCommand())
     .addCommand(patchCommand())
+    .addCommand(deliverCommand())
     .addCommand(cancelCommand())
     .addCommand(applyPatchCommand());
   // Throw instead of exiting, everywhere, so that usage errors get exit code 2 below.

@@ -124,4 +124,68 @@ describe('API keys', () => {
       );
     }
   });
+
+  it('reads delivery credentials (variable and file), forges, author and webhooks, and never echoes a secret', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'patchbay-config-'));
+    const file = join(dir, 'credentials');
+    await writeFile(file, '# push tokens\ngit.corp=file-token-1\ngithub.com=from-file\n');
+    const config = loadConfig({
+      PATCHBAY_GIT_CREDENTIALS: 'github.com=ghp_secret1, gitlab.corp:8443=bot:glpat-2',
+      PATCHBAY_GIT_CREDENTIALS_FILE: file,
+      PATCHBAY_FORGES: 'git.corp=gitea,gitlab.corp:8443=gitlab:https://gitlab.corp:8443/api/v4/',
+      PATCHBAY_GIT_AUTHOR: 'Deploy Bot <bot@corp.example>',
+      PATCHBAY_WEBHOOKS: JSON.stringify([
+        { tenant: 'acme', url: 'https://hooks.acme.example/p', secret: 'whsec_0123456789abcdef' },
+      ]),
+      PATCHBAY_WEBHOOK_ALLOW_HOSTS: 'hooks.internal',
+    });
+    expect(config.delivery.credentials).toEqual({
+      'git.corp': { username: null, token: 'file-token-1' },
+      'github.com': { username: null, token: 'ghp_secret1' },
+      'gitlab.corp:8443': { username: 'bot', token: 'glpat-2' },
+    });
+    expect(config.delivery.forges['git.corp']).toEqual({
+      kind: 'gitea',
+      apiUrl: 'https://git.corp/api/v1',
+    });
+    expect(config.delivery.forges['gitlab.corp:8443']).toEqual({
+      kind: 'gitlab',
+      apiUrl: 'https://gitlab.corp:8443/api/v4',
+    });
+    expect(config.delivery.forges['github.com']?.kind).toBe('github');
+    expect(config.delivery.author).toEqual({ name: 'Deploy Bot', email: 'bot@corp.example' });
+    expect(config.webhooks.configured).toHaveLength(1);
+    expect(config.webhooks).toMatchObject({
+      allowHosts: ['hooks.internal'],
+      retryMs: 24 * 3_600_000,
+    });
+    expect(config.publicUrl).toBe('http://127.0.0.1:8080');
+    const printed = JSON.stringify(redactConfig(config));
+    for (const secret of ['ghp_secret1', 'glpat-2', 'file-token-1', 'whsec_0123456789abcdef'])
+      expect(printed).not.toContain(secret);
+    for (const [name, value] of [
+      ['PATCHBAY_GIT_CREDENTIALS', 'github.com'],
+      ['PATCHBAY_GIT_CREDENTIALS', 'bad host=tok-secret'],
+      ['PATCHBAY_WEBHOOKS', '[{"tenant":"a","url":"u","secret":"short-secret"}]'],
+    ] as const) {
+      const err = (() => {
+        try {
+          loadConfig({ [name]: value });
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return '';
+      })();
+      expect(err).toContain(name);
+      expect(err).not.toContain('tok-secret');
+      expect(err).not.toContain('short-secret');
+    }
+    expect(() => loadConfig({ PATCHBAY_FORGES: 'git.corp=svn' })).toThrow(/PATCHBAY_FORGES/);
+    expect(() => loadConfig({ PATCHBAY_GIT_CREDENTIALS_FILE: join(dir, 'missing') })).toThrow(
+      /PATCHBAY_GIT_CREDENTIALS_FILE: cannot read/,
+    );
+  });
 });
