@@ -25,6 +25,12 @@ const CREATE = `*** Begin Patch
 *** Add File: notes.txt
 +line one
 *** End Patch`;
+const EDIT = `*** Begin Patch
+*** Update File: notes.txt
+@@
+ line one
++line two
+*** End Patch`;
 
 let stack: Stack;
 let github: GitHubApi;
@@ -45,7 +51,10 @@ beforeAll(async () => {
       PATCHBAY_PUBLIC_URL: 'https://patchbay.example',
     }),
     // The agent also prints its environment: no credential may be in it, nor in the log.
-    script: scenarioScript({ create: steps([applyPatch(CREATE), shell('env | sort')]) }),
+    script: scenarioScript({
+      create: steps([applyPatch(CREATE), shell('env | sort')]),
+      edit: steps([applyPatch(EDIT)]),
+    }),
   });
 }, 120_000);
 
@@ -160,17 +169,43 @@ describe('delivery', () => {
       'task.delivered',
     ]);
 
-    // Delivering again to the same branch finds the branch its own and the pull request open.
+    // A follow-up that succeeds is delivered too: a commit on top of the first, same request.
+    const reply = await call(stack, 'POST', `/v1/tasks/${task.id}/messages`, {
+      prompt: 'Add a second line. SCENARIO:edit',
+    });
+    expect(reply.status, JSON.stringify(reply.body)).toBe(202);
+    expect((await waitForTask(stack, task.id, {}, 120_000)).status).toBe('succeeded');
+    let second: any;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+      second = (await call(stack, 'GET', `/v1/tasks/${task.id}`)).body;
+      if (second.delivery.turn === 2 && second.delivery.status !== 'pending') break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(second.delivery).toMatchObject({
+      status: 'delivered',
+      turn: 2,
+      pullRequest: { number: 1 },
+    });
+    expect(second.delivery.commit).not.toBe(done.delivery.commit);
+    expect((await remote(['rev-parse', 'feature/notes^'])).trim()).toBe(done.delivery.commit);
+    expect((await remote(['rev-parse', 'feature/notes^{tree}'])).trim()).toBe(
+      await expectedTree(task.id, done.baseCommit),
+    );
+    expect(await remote(['show', 'feature/notes:notes.txt'])).toBe('line one\nline two\n');
+
+    // Delivering again to the same branch finds the branch its own and the pull request open:
+    // nothing new to push.
     const again = await call(stack, 'POST', `/v1/tasks/${task.id}/deliver`, {
       pullRequest: {},
     });
     expect(again.status, JSON.stringify(again.body)).toBe(200);
     expect(again.body.delivery).toMatchObject({
       branch: 'feature/notes',
-      commit: done.delivery.commit,
+      commit: second.delivery.commit,
       pullRequest: { number: 1 },
     });
     expect(github.pulls).toHaveLength(1);
+    expect(github.violations).toEqual([]);
   }, 180_000);
 
   it('refuses the default branch and a branch the task did not make, and a wrong token, leaving the task as it was', async () => {
