@@ -76,7 +76,9 @@ async function until<T>(
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(received.map((r) => [r.path, r.status, r.event]))}`);
+      throw new Error(
+        `timed out waiting for ${what}: ${JSON.stringify(received.map((r) => [r.path, r.status, r.event]))}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

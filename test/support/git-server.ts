@@ -122,7 +122,13 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
       const tokens = [options.pushTokens?.[repo] ?? []].flat();
       const [scheme, encoded] = (req.headers.authorization ?? '').split(' ');
       const password =
-        scheme === 'Basic' ? Buffer.from(encoded ?? '', 'base64').toString().split(':').slice(1).join(':') : undefined;
+        scheme === 'Basic'
+          ? Buffer.from(encoded ?? '', 'base64')
+              .toString()
+              .split(':')
+              .slice(1)
+              .join(':')
+          : undefined;
       if (password === undefined || !tokens.includes(password)) {
         pushRefusals.push({ repo, at: Date.now() });
         res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="push"' }).end();

@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, redactConfig } from './config.js';
 
@@ -126,9 +129,6 @@ describe('API keys', () => {
   });
 
   it('reads delivery credentials (variable and file), forges, author and webhooks, and never echoes a secret', async () => {
-    const { mkdtemp, writeFile } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
     const dir = await mkdtemp(join(tmpdir(), 'patchbay-config-'));
     const file = join(dir, 'credentials');
     await writeFile(file, '# push tokens\ngit.corp=file-token-1\ngithub.com=from-file\n');

@@ -110,7 +110,7 @@ export interface GitCredential {
   token: string;
 }
 
-export const FORGE_KINDS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
+const FORGE_KINDS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
 export type ForgeKind = (typeof FORGE_KINDS)[number];
 
 /** Where a host's pull requests are opened: which API, at which base URL. */

@@ -40,7 +40,6 @@ export {
   attemptLogId,
   chosenAttempt,
   currentTurn,
-  isBranchName,
   newTurn,
   isTerminal,
   lastResultTurn,

@@ -67,7 +67,7 @@ export const MAX_ATTEMPTS = 8;
  * `@{`, control or special characters, no component starting with `.` or ending in `.lock`, not
  * starting with `-`.
  */
-export function isBranchName(name: string): boolean {
+function isBranchName(name: string): boolean {
   if (name.length === 0 || name.length > 200) return false;
   if (!/^[A-Za-z0-9._/+-]+$/.test(name)) return false;
   if (name.startsWith('-') || name.startsWith('/') || name.endsWith('/') || name.endsWith('.'))

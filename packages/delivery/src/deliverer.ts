@@ -29,9 +29,6 @@ export interface DelivererDeps {
   log?: Logger;
 }
 
-/** The longest a task's own delivery token is kept when nothing uses it. */
-export const DELIVERY_TOKEN_TTL_SECONDS = 7 * 86_400;
-
 /**
  * Delivers a task's result: a commit of base + patch pushed to the delivery's branch from the
  * worker's mirror, then (when asked) a pull request through the forge's API. The record's
@@ -187,7 +184,7 @@ function defaultMessage(task: Task): string {
 }
 
 /** The body of a pull request: the asker's text, then the summary, the verdict and a link back. */
-export function pullRequestBody(task: Task, body: string | null, publicUrl: string): string {
+function pullRequestBody(task: Task, body: string | null, publicUrl: string): string {
   const result = task.result;
   const verify = result?.verify;
   const lines = [

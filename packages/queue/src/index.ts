@@ -18,7 +18,6 @@ export {
   JobQueue,
   SIDE_QUEUE_TRIES,
   createJobWorker,
-  giveUp,
   type JobWorker,
   type SideQueueName,
 } from './job-queue.js';

@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { bullPrefix } from './task-queue.js';
 import { createRedis } from './redis.js';
@@ -63,18 +63,13 @@ export interface JobWorkerOptions<T> {
   url: string;
   prefix: string;
   name: SideQueueName;
-  /** Throws to run again later (while attempts are left); throw {@link giveUp} to stop now. */
+  /** Throws to run again later, while the queue's tries ({@link SIDE_QUEUE_TRIES}) last. */
   process: (data: T, context: { id: string; attemptsMade: number }) => Promise<void>;
   /** Delay before run `attemptsMade + 1`. */
   backoffMs: (attemptsMade: number) => number;
   /** @default 4 */
   concurrency?: number;
   onError?: (err: Error) => void;
-}
-
-/** An error that ends a job without another run, whatever attempts it has left. */
-export function giveUp(message: string): Error {
-  return new UnrecoverableError(message);
 }
 
 export interface JobWorker {

@@ -12,5 +12,5 @@ export {
   type DeliveryAttempt,
   type WebhookView,
 } from './registry.js';
-export { signPayload, verifySignature } from './signature.js';
+export { verifySignature } from './signature.js';
 export { WebhookUrlPolicy, type CheckedWebhookUrl } from './url-policy.js';

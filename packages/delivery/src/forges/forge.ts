@@ -37,7 +37,7 @@ export interface ForgeClientOptions {
 export function forgeError(forge: string, status: number, body: unknown): PatchbayError {
   const said =
     typeof body === 'object' && body !== null && 'message' in body
-      ? String((body as { message: unknown }).message)
+      ? String(body.message)
       : typeof body === 'string'
         ? body
         : JSON.stringify(body);
