@@ -9,6 +9,8 @@ has dockerd || missing+=(docker.io)
 has docker || missing+=(docker.io)
 has debootstrap || missing+=(debootstrap)
 has git || missing+=(git)
+# The webhook tests check the README's signature check, which uses it.
+has openssl || missing+=(openssl)
 # The test suite validates infra/compose.yaml with it.
 has docker-compose || missing+=(docker-compose)
 
