@@ -367,6 +367,9 @@ function requests() {
             '/attempts/1/choose',
             '/attempts/-1/choose',
             '/attempts/x/events',
+            '/deliver',
+            '/deliver?wait=0',
+            '/deliver?wait=61',
             '/turns//patch',
             '/',
             '/events/',
@@ -417,6 +420,28 @@ function requests() {
     {
       weight: 1,
       arbitrary: weirdString.map((s) => ({ method: 'GET', url: `/${pct(s)}` })),
+    },
+    // Webhooks by id (never a registration: a valid one would resolve its host over DNS).
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(
+          fc.oneof(
+            taskId,
+            fc.constantFrom(
+              'wh_0123456789abcdef0123',
+              'whc_0123456789abcdef',
+              'wh_',
+              'notify-secret',
+            ),
+          ),
+          fc.constantFrom('', '/deliveries', '/deliveries?limit=0', '/deliveries?limit=500'),
+          fc.constantFrom('GET', 'DELETE', 'PUT'),
+        )
+        .filter(
+          ([id, suffix, method]) => !(id === 'notify-secret' && suffix === '' && method === 'GET'),
+        )
+        .map(([id, suffix, method]) => ({ method, url: `/v1/webhooks/${id}${suffix}` })),
     },
   );
 

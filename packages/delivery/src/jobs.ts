@@ -31,6 +31,8 @@ export class DeliveryTrigger {
 
   async handle({ event }: OutboxEntry): Promise<void> {
     if (event.type !== 'task.succeeded') return;
+    // Most tasks ask for no delivery: those cost a read, never a write.
+    if ((await this.#store.get(event.taskId))?.delivery?.auto !== true) return;
     const written = await this.#store
       .rewriteEnded(event.taskId, (t) => {
         const d = t.delivery;

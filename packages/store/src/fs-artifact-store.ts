@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
@@ -38,15 +39,19 @@ export class FsArtifactStore implements ArtifactStore {
     const target = join(dir, segment(name, 'name'));
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}-${name}`);
+    // `flush` fsyncs before close: after the rename the content is on disk, not just named.
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o640, flush: true });
     try {
       const source =
         body instanceof Readable
           ? body
           : Readable.from([typeof body === 'string' ? Buffer.from(body, 'utf8') : body]);
-      // `flush` fsyncs before close: after the rename the content is on disk, not just named.
-      await pipeline(source, createWriteStream(tmp, { flags: 'wx', mode: 0o640, flush: true }));
+      await pipeline(source, out);
       await rename(tmp, target);
     } catch (err) {
+      // A source that fails at once can beat the file's open: wait for the stream to close, or
+      // the file would appear after it was removed.
+      if (!out.closed) await once(out, 'close').catch(() => {});
       await unlink(tmp).catch(() => {});
       throw err;
     }
