@@ -8,7 +8,16 @@ import { createRedis } from '@patchbay/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGitHubApi, type GitHubApi } from '../support/forge-server.js';
 import { applyPatch, scenarioScript, shell, steps } from '../support/scenarios.js';
-import { type Stack, call, lifecycleOf, startStack, waitForTask } from '../support/stack.js';
+import {
+  type Stack,
+  call,
+  killWorker,
+  lifecycleOf,
+  spawnWorker,
+  startStack,
+  waitForTask,
+} from '../support/stack.js';
+import type { ChildProcess } from 'node:child_process';
 
 /**
  * Delivery on the real stack: the worker commits base + patch in its own mirror and pushes it to
@@ -34,10 +43,14 @@ const EDIT = `*** Begin Patch
 
 let stack: Stack;
 let github: GitHubApi;
+/** The worker runs as a process of its own, logging at debug level: its output is kept here. */
+let worker: ChildProcess;
+let workerLog = '';
 
 beforeAll(async () => {
   github = await startGitHubApi({ token: TOKEN });
   stack = await startStack({
+    worker: false,
     repos: {
       [REPO]: async (repo) => {
         await repo.commit({ 'README.md': '# App\n' });
@@ -56,9 +69,14 @@ beforeAll(async () => {
       edit: steps([applyPatch(EDIT)]),
     }),
   });
+  const spawned = spawnWorker(stack, `${stack.config.worker.id}-delivery`, { LOG_LEVEL: 'debug' });
+  worker = spawned.child;
+  worker.stdout!.on('data', (chunk: Buffer) => (workerLog += chunk.toString()));
+  await spawned.ready;
 }, 120_000);
 
 afterAll(async () => {
+  if (worker) await killWorker(worker, 'SIGTERM');
   await stack?.close();
   await github?.close();
 });
@@ -251,7 +269,13 @@ describe('delivery', () => {
     expect((await remote(['rev-parse', 'refs/heads/patchbay/own'])).trim()).toBe(
       done.delivery.commit,
     );
-    const dump = `${JSON.stringify(done)}\n${JSON.stringify(log)}\n${await everythingInRedis()}`;
+    expect(workerLog).toContain('"msg":"delivered"');
+    const dump = [
+      JSON.stringify(done),
+      JSON.stringify(log),
+      await everythingInRedis(),
+      workerLog,
+    ].join('\n');
     for (const secret of [OWN_TOKEN, TOKEN]) expect(dump).not.toContain(secret);
   }, 180_000);
 
