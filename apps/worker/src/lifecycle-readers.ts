@@ -2,7 +2,12 @@ import type { Config } from '@patchbay/core';
 import { Deliverer, DeliveryTrigger, deliveryBackoff, type DeliveryJob } from '@patchbay/delivery';
 import type { MirrorCache } from '@patchbay/git';
 import { JobQueue, SIDE_QUEUE_TRIES, createJobWorker, createRedis } from '@patchbay/queue';
-import { OutboxReader, type ArtifactStore, type TaskStore } from '@patchbay/store';
+import {
+  OutboxReader,
+  type ArtifactStore,
+  type OutboxEntry,
+  type TaskStore,
+} from '@patchbay/store';
 import {
   DeliveryChains,
   WebhookCourier,
@@ -76,26 +81,22 @@ export async function startLifecycleReaders(deps: {
     },
   });
 
-  const readers = [
-    new OutboxReader({
-      redis,
-      blocking: createRedis({ url, name: 'patchbay-outbox-deliveries' }),
-      prefix,
-      name: 'deliveries',
-      consumer,
-      handle: (entry) => trigger.handle(entry),
-      log,
-    }),
-    new OutboxReader({
-      redis,
-      blocking: createRedis({ url, name: 'patchbay-outbox-webhooks' }),
-      prefix,
-      name: 'webhooks',
-      consumer,
-      handle: (entry) => dispatcher.dispatch(entry),
-      log,
-    }),
-  ];
+  const handlers: Record<string, (entry: OutboxEntry) => Promise<void>> = {
+    deliveries: (entry) => trigger.handle(entry),
+    webhooks: (entry) => dispatcher.dispatch(entry),
+  };
+  const readers = Object.entries(handlers).map(
+    ([name, handle]) =>
+      new OutboxReader({
+        redis,
+        blocking: createRedis({ url, name: `patchbay-outbox-${name}` }),
+        prefix,
+        name,
+        consumer,
+        handle,
+        log,
+      }),
+  );
   const workers = [
     createJobWorker<DeliveryJob>({
       url,

@@ -2,7 +2,7 @@ import { DeliveryRequest, PatchbayError } from '@patchbay/core';
 import type { TaskService } from '@patchbay/tasks';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ErrorBody, TaskIdParams, TaskView, toView } from '../schemas.js';
+import { ERROR_RESPONSES, ErrorBody, TaskIdParams, TaskView, toView } from '../schemas.js';
 
 export interface DeliveryRoutesDeps {
   service: TaskService;
@@ -10,16 +10,7 @@ export interface DeliveryRoutesDeps {
   pollMs?: number;
 }
 
-const errors = {
-  400: ErrorBody,
-  401: ErrorBody,
-  404: ErrorBody,
-  409: ErrorBody,
-  422: ErrorBody,
-  429: ErrorBody,
-  502: ErrorBody,
-  503: ErrorBody,
-};
+const errors = { ...ERROR_RESPONSES, 502: ErrorBody };
 
 export const deliveryRoutes: FastifyPluginAsyncZod<DeliveryRoutesDeps> = async (
   app,

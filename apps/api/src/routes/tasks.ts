@@ -5,21 +5,13 @@ import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { afterRateLimit } from '../rate-limit.js';
-import { ErrorBody, TaskIdParams, TaskView, toView } from '../schemas.js';
+import { ERROR_RESPONSES, TaskIdParams, TaskView, toView } from '../schemas.js';
 
 export interface TaskRoutesDeps {
   service: TaskService;
 }
 
-const errors = {
-  400: ErrorBody,
-  401: ErrorBody,
-  404: ErrorBody,
-  409: ErrorBody,
-  422: ErrorBody,
-  429: ErrorBody,
-  503: ErrorBody,
-};
+const errors = ERROR_RESPONSES;
 
 export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { service }) => {
   app.post(

@@ -1,21 +1,13 @@
 import { EVENT_TYPES, type WebhookRegistry } from '@patchbay/webhooks';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ErrorBody } from '../schemas.js';
+import { ERROR_RESPONSES } from '../schemas.js';
 
 export interface WebhookRoutesDeps {
   registry: WebhookRegistry;
 }
 
-const errors = {
-  400: ErrorBody,
-  401: ErrorBody,
-  404: ErrorBody,
-  409: ErrorBody,
-  422: ErrorBody,
-  429: ErrorBody,
-  503: ErrorBody,
-};
+const errors = ERROR_RESPONSES;
 
 const EventType = z.enum(EVENT_TYPES);
 

@@ -1,7 +1,6 @@
 import {
   forgeError,
   forgeRequest,
-  type Forge,
   type ForgeClientOptions,
   type PullRequestInput,
   type PullRequestRef,
@@ -12,33 +11,28 @@ import {
  * `description`, `source.branch.name`, `destination.branch.name` and `draft`. Bitbucket answers
  * an existing open pull request from the same branch with that one (200), so no lookup is needed.
  */
-export class BitbucketForge implements Forge {
-  readonly #o: ForgeClientOptions;
-
-  constructor(options: ForgeClientOptions) {
-    this.#o = options;
+export async function openBitbucketPullRequest(
+  o: ForgeClientOptions,
+  input: PullRequestInput,
+): Promise<PullRequestRef> {
+  const path = `/repositories/${input.repo.split('/').map(encodeURIComponent).join('/')}/pullrequests`;
+  const created = await forgeRequest(
+    'Bitbucket',
+    o,
+    { authorization: `Bearer ${o.token}` },
+    'POST',
+    path,
+    {
+      title: input.title,
+      description: input.body,
+      source: { branch: { name: input.head } },
+      destination: { branch: { name: input.base } },
+      draft: input.draft,
+    },
+  );
+  if (created.status === 200 || created.status === 201) {
+    const pr = created.body as { id: number; links: { html: { href: string } } };
+    return { url: pr.links.html.href, number: pr.id };
   }
-
-  async openPullRequest(input: PullRequestInput): Promise<PullRequestRef> {
-    const path = `/repositories/${input.repo.split('/').map(encodeURIComponent).join('/')}/pullrequests`;
-    const created = await forgeRequest(
-      'Bitbucket',
-      this.#o,
-      { authorization: `Bearer ${this.#o.token}` },
-      'POST',
-      path,
-      {
-        title: input.title,
-        description: input.body,
-        source: { branch: { name: input.head } },
-        destination: { branch: { name: input.base } },
-        draft: input.draft,
-      },
-    );
-    if (created.status === 200 || created.status === 201) {
-      const pr = created.body as { id: number; links: { html: { href: string } } };
-      return { url: pr.links.html.href, number: pr.id };
-    }
-    throw forgeError('Bitbucket', created.status, created.body);
-  }
+  throw forgeError('Bitbucket', created.status, created.body);
 }

@@ -1,7 +1,6 @@
 import {
   forgeError,
   forgeRequest,
-  type Forge,
   type ForgeClientOptions,
   type PullRequestInput,
   type PullRequestRef,
@@ -12,38 +11,27 @@ import {
  * `title`, `body`; a draft is a title starting "WIP: ". An open pull request from the same
  * branch (409) is looked up instead.
  */
-export class GiteaForge implements Forge {
-  readonly #o: ForgeClientOptions;
-
-  constructor(options: ForgeClientOptions) {
-    this.#o = options;
+export async function openGiteaPullRequest(
+  o: ForgeClientOptions,
+  input: PullRequestInput,
+): Promise<PullRequestRef> {
+  const pulls = `/repos/${input.repo.split('/').map(encodeURIComponent).join('/')}/pulls`;
+  const auth = { authorization: `token ${o.token}` };
+  const created = await forgeRequest('Gitea', o, auth, 'POST', pulls, {
+    head: input.head,
+    base: input.base,
+    title: input.draft ? `WIP: ${input.title}` : input.title,
+    body: input.body,
+  });
+  if (created.status === 201) return refOf(created.body);
+  if (created.status === 409) {
+    const open = await forgeRequest('Gitea', o, auth, 'GET', `${pulls}?state=open&limit=50`);
+    const same = Array.isArray(open.body)
+      ? (open.body as { head?: { ref?: string } }[]).find((p) => p.head?.ref === input.head)
+      : undefined;
+    if (same) return refOf(same);
   }
-
-  async openPullRequest(input: PullRequestInput): Promise<PullRequestRef> {
-    const pulls = `/repos/${input.repo.split('/').map(encodeURIComponent).join('/')}/pulls`;
-    const auth = { authorization: `token ${this.#o.token}` };
-    const created = await forgeRequest('Gitea', this.#o, auth, 'POST', pulls, {
-      head: input.head,
-      base: input.base,
-      title: input.draft ? `WIP: ${input.title}` : input.title,
-      body: input.body,
-    });
-    if (created.status === 201) return refOf(created.body);
-    if (created.status === 409) {
-      const open = await forgeRequest(
-        'Gitea',
-        this.#o,
-        auth,
-        'GET',
-        `${pulls}?state=open&limit=50`,
-      );
-      const same = Array.isArray(open.body)
-        ? (open.body as { head?: { ref?: string } }[]).find((p) => p.head?.ref === input.head)
-        : undefined;
-      if (same) return refOf(same);
-    }
-    throw forgeError('Gitea', created.status, created.body);
-  }
+  throw forgeError('Gitea', created.status, created.body);
 }
 
 function refOf(body: unknown): PullRequestRef {

@@ -1,7 +1,6 @@
 import {
   forgeError,
   forgeRequest,
-  type Forge,
   type ForgeClientOptions,
   type PullRequestInput,
   type PullRequestRef,
@@ -12,37 +11,32 @@ import {
  * `target_branch`, `title`, `description`; a draft is a title starting "Draft: ". An open request
  * from the same branch (409) is looked up instead.
  */
-export class GitLabForge implements Forge {
-  readonly #o: ForgeClientOptions;
-
-  constructor(options: ForgeClientOptions) {
-    this.#o = options;
+export async function openGitLabMergeRequest(
+  o: ForgeClientOptions,
+  input: PullRequestInput,
+): Promise<PullRequestRef> {
+  const project = `/projects/${encodeURIComponent(input.repo)}/merge_requests`;
+  const auth = { authorization: `Bearer ${o.token}` };
+  const created = await forgeRequest('GitLab', o, auth, 'POST', project, {
+    source_branch: input.head,
+    target_branch: input.base,
+    title: input.draft ? `Draft: ${input.title}` : input.title,
+    description: input.body,
+    remove_source_branch: false,
+  });
+  if (created.status === 201) return refOf(created.body);
+  if (created.status === 409) {
+    const open = await forgeRequest(
+      'GitLab',
+      o,
+      auth,
+      'GET',
+      `${project}?state=opened&source_branch=${encodeURIComponent(input.head)}`,
+    );
+    if (open.status === 200 && Array.isArray(open.body) && open.body.length > 0)
+      return refOf(open.body[0]);
   }
-
-  async openPullRequest(input: PullRequestInput): Promise<PullRequestRef> {
-    const project = `/projects/${encodeURIComponent(input.repo)}/merge_requests`;
-    const auth = { authorization: `Bearer ${this.#o.token}` };
-    const created = await forgeRequest('GitLab', this.#o, auth, 'POST', project, {
-      source_branch: input.head,
-      target_branch: input.base,
-      title: input.draft ? `Draft: ${input.title}` : input.title,
-      description: input.body,
-      remove_source_branch: false,
-    });
-    if (created.status === 201) return refOf(created.body);
-    if (created.status === 409) {
-      const open = await forgeRequest(
-        'GitLab',
-        this.#o,
-        auth,
-        'GET',
-        `${project}?state=opened&source_branch=${encodeURIComponent(input.head)}`,
-      );
-      if (open.status === 200 && Array.isArray(open.body) && open.body.length > 0)
-        return refOf(open.body[0]);
-    }
-    throw forgeError('GitLab', created.status, created.body);
-  }
+  throw forgeError('GitLab', created.status, created.body);
 }
 
 function refOf(body: unknown): PullRequestRef {

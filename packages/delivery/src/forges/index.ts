@@ -1,9 +1,9 @@
 import type { ForgeConfig } from '@patchbay/core';
-import { BitbucketForge } from './bitbucket.js';
+import { openBitbucketPullRequest } from './bitbucket.js';
 import type { Forge, ForgeClientOptions } from './forge.js';
-import { GiteaForge } from './gitea.js';
+import { openGiteaPullRequest } from './gitea.js';
 import { GitHubForge } from './github.js';
-import { GitLabForge } from './gitlab.js';
+import { openGitLabMergeRequest } from './gitlab.js';
 
 export type { Forge, PullRequestInput, PullRequestRef } from './forge.js';
 
@@ -18,11 +18,11 @@ export function forgeClient(
     case 'github':
       return new GitHubForge(o);
     case 'gitlab':
-      return new GitLabForge(o);
+      return { openPullRequest: (input) => openGitLabMergeRequest(o, input) };
     case 'gitea':
-      return new GiteaForge(o);
+      return { openPullRequest: (input) => openGiteaPullRequest(o, input) };
     case 'bitbucket':
-      return new BitbucketForge(o);
+      return { openPullRequest: (input) => openBitbucketPullRequest(o, input) };
   }
 }
 
