@@ -22,6 +22,7 @@ export {
 export {
   ARTIFACTS,
   Attempt,
+  DEFAULT_CACHE_KEY,
   Delivery,
   DeliveryRequest,
   EMPTY_USAGE,
@@ -34,6 +35,7 @@ export {
   TaskSpec,
   TaskStatus,
   TaskView,
+  Timings,
   type TurnResult,
   Usage,
   VerifyResult,

@@ -14,6 +14,7 @@ function attempt(
     finishedAt: null,
     tries: 1,
     worker: null,
+    timings: null,
     usage: { ...EMPTY_USAGE, inputTokens: outcome?.tokens ?? 100 },
     error: outcome === null ? { code: 'model_error', message: 'x' } : null,
     result:

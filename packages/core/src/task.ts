@@ -59,6 +59,39 @@ const Script = z
 
 const ModelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/, 'must be a model name');
 
+/** A pathspec naming files of the repository: no NUL, no option, no pathspec magic. */
+const CacheKeyPattern = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(
+    /^[A-Za-z0-9._*?/[\]@+-]+$/,
+    'must be a path or glob of letters, digits and . _ * ? / [ ] @ + -',
+  )
+  .refine(
+    (s) => !s.startsWith('-') && !s.startsWith('/') && !s.split('/').includes('..'),
+    'must be a relative path inside the repository',
+  );
+
+/** Lockfiles and manifests that key a cached environment when a task names none. */
+export const DEFAULT_CACHE_KEY: readonly string[] = [
+  'package.json',
+  'package-lock.json',
+  'npm-shrinkwrap.json',
+  'yarn.lock',
+  'pnpm-lock.yaml',
+  'requirements*.txt',
+  'pyproject.toml',
+  'poetry.lock',
+  'Pipfile.lock',
+  'setup.py',
+  'setup.cfg',
+  'go.sum',
+  'Cargo.lock',
+  'Gemfile.lock',
+  'composer.lock',
+];
+
 /** Most attempts one turn may run (the operator may allow fewer). */
 export const MAX_ATTEMPTS = 8;
 
@@ -164,6 +197,20 @@ export const TaskSpec = z
           .enum(['none', 'on'])
           .optional()
           .describe('Network during the agent phase, if the operator allows it.'),
+        cacheKey: z
+          .array(CacheKeyPattern)
+          .max(32)
+          .optional()
+          .describe(
+            'Files whose content keys the cached environment (pathspecs, e.g. package-lock.json, requirements*.txt); a sensible list of lockfiles when absent. A change in any of them, the setup script, the env or the image misses the cache.',
+          ),
+        setupAlways: z
+          .boolean()
+          .optional()
+          .describe('Run setup even when a cached environment matches (default false).'),
+        maintenance: Script.optional().describe(
+          'Runs instead of setup when the environment comes from the cache (e.g. `npm install` to catch up).',
+        ),
       })
       .optional(),
     model: z
@@ -307,6 +354,22 @@ export const EMPTY_USAGE: Usage = {
   toolCalls: 0,
 };
 
+/** Where a run's time went, from the queue to the end of verify (milliseconds). */
+export const Timings = z.object({
+  /** From the turn being queued to a worker starting it. */
+  queuedMs: z.number().nonnegative(),
+  fetchMs: z.number().nonnegative().nullable(),
+  provisionMs: z.number().nonnegative().nullable(),
+  setupMs: z.number().nonnegative().nullable(),
+  /** Setup was skipped: the environment came from the cache. Null when there is no setup. */
+  setupCached: z.boolean().nullable(),
+  agentMs: z.number().nonnegative().nullable(),
+  verifyMs: z.number().nonnegative().nullable(),
+  /** When the agent could make its first tool call (the sandbox ready, setup done). */
+  readyAt: z.string().nullable(),
+});
+export type Timings = z.infer<typeof Timings>;
+
 /** What one turn alone did: its own patch (against the tree the turn started from), not the task's. */
 export type TurnResult = TaskResult;
 
@@ -327,6 +390,8 @@ export const Attempt = z.object({
   result: TaskResult.nullable(),
   /** What this attempt changed in its turn. */
   changes: TaskResult.nullable(),
+  /** Where this attempt's time went. */
+  timings: Timings.nullable().default(null),
 });
 export type Attempt = z.infer<typeof Attempt>;
 
@@ -350,6 +415,8 @@ export const Turn = z.object({
   attempts: z.array(Attempt).default([]),
   /** The attempt the turn's result is: picked by the rule, or by a user who overruled it. */
   chosen: z.number().int().positive().nullable().default(null),
+  /** Where the turn's time went (its first attempt's, when it ran several). */
+  timings: Timings.nullable().default(null),
 });
 export type Turn = z.infer<typeof Turn>;
 
@@ -397,6 +464,9 @@ export const Task = z.object({
     env: z.record(z.string(), z.string()),
     secretNames: z.array(z.string()),
     network: z.enum(['none', 'on']),
+    cacheKey: z.array(z.string()).default([...DEFAULT_CACHE_KEY]),
+    setupAlways: z.boolean().default(false),
+    maintenance: z.string().nullable().default(null),
   }),
   model: z.object({ name: z.string(), reasoningEffort: ReasoningEffort.nullable() }),
   limits: z.object({
@@ -423,6 +493,8 @@ export const Task = z.object({
   delivery: Delivery.nullable().default(null),
   /** Where this task's lifecycle events are POSTed; null for none. */
   notify: z.object({ url: z.string() }).nullable().default(null),
+  /** Where the current turn's time went (`startedAt` is when a worker took it). */
+  timings: Timings.nullable().default(null),
 });
 export type Task = z.infer<typeof Task>;
 
@@ -459,6 +531,7 @@ export function newTurn(task: AttemptPlan, n: number, prompt: string, createdAt:
     result: null,
     attempts: Array.from({ length: task.attempts }, (_, i) => newAttempt(task, i + 1)),
     chosen: null,
+    timings: null,
   };
 }
 
@@ -485,6 +558,7 @@ function newAttempt(task: AttemptPlan, n: number): Attempt {
     error: null,
     result: null,
     changes: null,
+    timings: null,
   };
 }
 

@@ -21,6 +21,9 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
       env: {},
       secretNames: [],
       network: 'none',
+      cacheKey: [],
+      setupAlways: false,
+      maintenance: null,
     },
     model: { name: 'gpt-5-codex', reasoningEffort: null },
     limits: { timeoutSeconds: 1800, maxTurns: 80, maxTokens: 2_000_000 },
@@ -36,6 +39,7 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
     turns: [],
     delivery: null,
     notify: null,
+    timings: null,
     ...overrides,
   };
   return overrides.turns === undefined

@@ -5,11 +5,15 @@ import {
   type RunStop,
   type Task,
   type TaskPhase,
+  type Timings,
   type VerifyResult,
   chosenAttempt,
+  currentTurn,
   isPatchbayError,
   lastResultTurn,
   modelOfAttempt,
+  withAttempt,
+  withCurrentTurn,
 } from '@patchbay/core';
 import type { Sandbox, SandboxProvider } from '@patchbay/sandbox';
 import type { ArtifactStore, TaskLifecycle, TaskStore } from '@patchbay/store';
@@ -82,6 +86,11 @@ export class TaskRun {
   /** The cumulative patch and, from turn 2 on, what this turn alone changed. */
   collected: { patch: CollectedPatch; changes: CollectedPatch } | undefined;
   verify: VerifyResult | null = null;
+  /** Setup was skipped for a cached environment (null: no setup, or not got that far). */
+  setupCached: boolean | null = null;
+  /** When the run started (ms), and each phase it entered, in order. */
+  readonly #startedAt = Date.now();
+  readonly #phases: [TaskPhase, number][] = [];
 
   readonly #deps: PhaseDeps;
   #previousPatch: Promise<Buffer> | undefined;
@@ -176,7 +185,42 @@ export class TaskRun {
     await this.update((t) => ({ ...t, phase: name }));
     if (this.task.cancelRequested) this.#controller.abort(new Stop('cancelled'));
     this.signal.throwIfAborted();
+    this.#phases.push([name, Date.now()]);
     this.events.emit({ type: 'phase', phase: name, try: this.try });
+  }
+
+  /** Where the run's time went so far: each phase lasts until the next one starts. */
+  timings(): Timings {
+    const span = (phase: TaskPhase): number | null => {
+      const i = this.#phases.findIndex(([name]) => name === phase);
+      if (i < 0) return null;
+      return (this.#phases[i + 1]?.[1] ?? Date.now()) - this.#phases[i]![1];
+    };
+    const agent = this.#phases.find(([name]) => name === 'agent');
+    const queuedSince = Date.parse(currentTurn(this.task).createdAt);
+    return {
+      queuedMs: Math.max(0, this.#startedAt - queuedSince),
+      fetchMs: span('fetch'),
+      provisionMs: span('provision'),
+      setupMs: span('setup'),
+      setupCached: this.setupCached,
+      agentMs: span('agent'),
+      verifyMs: span('verify'),
+      readyAt: agent === undefined ? null : new Date(agent[1]).toISOString(),
+    };
+  }
+
+  /**
+   * Puts the run's timings on its attempt; the first attempt's are also the turn's and the
+   * task's (the record's `timings`).
+   */
+  async recordTimings(): Promise<void> {
+    const timings = this.timings();
+    await this.update((t) => {
+      const next = withAttempt(t, this.attempt, (a) => ({ ...a, timings }));
+      if (this.attempt !== 1) return next;
+      return { ...withCurrentTurn(next, (turn) => ({ ...turn, timings })), timings };
+    });
   }
 
   /**

@@ -4,6 +4,7 @@ import {
   ARTIFACTS,
   EMPTY_USAGE,
   type Attempt,
+  DEFAULT_CACHE_KEY,
   type Delivery,
   type DeliveryRequest,
   PatchbayError,
@@ -153,6 +154,9 @@ export class TaskService {
         env: environment.env ?? {},
         secretNames: Object.keys(environment.secrets ?? {}),
         network: environment.network ?? 'none',
+        cacheKey: environment.cacheKey ?? [...DEFAULT_CACHE_KEY],
+        setupAlways: environment.setupAlways ?? false,
+        maintenance: environment.maintenance ?? null,
       },
       model: {
         name: spec.model?.name ?? defaults.model,
@@ -178,6 +182,7 @@ export class TaskService {
           ? null
           : newDelivery(id, spec.delivery, null, 'requested', true),
       notify: notifyUrl === null ? null : { url: notifyUrl },
+      timings: null,
     };
     task.turns = [newTurn(task, 1, spec.prompt, createdAt)];
     if (spec.delivery?.token !== undefined)

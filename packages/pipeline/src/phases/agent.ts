@@ -21,6 +21,8 @@ export async function agentPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   const { sandbox } = run;
   if (sandbox === undefined) throw new PatchbayError('internal_error', 'agent needs a sandbox');
   await run.phase('agent');
+  // Ready: a client sees when the first tool call became possible while the agent runs.
+  await run.recordTimings();
   const { task } = run;
   const history =
     run.from === null ? undefined : await conversationOf(run, deps, run.from, run.fromAttempt);

@@ -12,6 +12,7 @@ export async function publishPhase(run: TaskRun, deps: PhaseDeps): Promise<void>
   if (outcome === undefined || collected === undefined)
     throw new PatchbayError('internal_error', 'publish needs the agent outcome and the patch');
   await run.phase('publish');
+  await run.recordTimings();
   const { patch, changes } = collected;
   const stopReason = outcome.stopReason;
   const failure = outcomeFailure(outcome, run.verify);
