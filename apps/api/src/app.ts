@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { ApiKey } from '@patchbay/core';
-import type { EventLog } from '@patchbay/store';
+import type { EventLog, RedisEnvironmentIndex } from '@patchbay/store';
 import type { TaskService } from '@patchbay/tasks';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
@@ -20,6 +20,7 @@ import { type ApiMetrics, instrumentHttp, metricsRoutes } from './metrics.js';
 import { tenantRateLimit } from './rate-limit.js';
 import { healthRoutes, type HealthDeps } from './routes/health.js';
 import { deliveryRoutes } from './routes/delivery.js';
+import { environmentRoutes } from './routes/environments.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { WebhookRegistry } from '@patchbay/webhooks';
@@ -28,6 +29,7 @@ import { TaskView } from './schemas.js';
 export interface AppDeps extends HealthDeps {
   service: TaskService;
   webhooks: WebhookRegistry;
+  environments: RedisEnvironmentIndex;
   events: EventLog;
   /** Configured API keys; empty means one local tenant and no key. */
   keys: readonly ApiKey[];
@@ -102,6 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await v1.register(taskRoutes, { service: deps.service });
     await v1.register(deliveryRoutes, { service: deps.service });
     await v1.register(webhookRoutes, { registry: deps.webhooks });
+    await v1.register(environmentRoutes, { index: deps.environments });
     await v1.register(eventRoutes, {
       service: deps.service,
       events: deps.events,

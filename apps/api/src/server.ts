@@ -8,7 +8,13 @@ import {
   whenReady,
 } from '@patchbay/queue';
 import { sandboxHealthCheck } from '@patchbay/sandbox';
-import { FsArtifactStore, OutboxReader, RedisEventLog, RedisTaskStore } from '@patchbay/store';
+import {
+  FsArtifactStore,
+  OutboxReader,
+  RedisEnvironmentIndex,
+  RedisEventLog,
+  RedisTaskStore,
+} from '@patchbay/store';
 import { JobQueue } from '@patchbay/queue';
 import { WebhookRegistry, WebhookUrlPolicy } from '@patchbay/webhooks';
 import { TaskService } from '@patchbay/tasks';
@@ -126,6 +132,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
     logger: { level: config.log.level },
     service,
     webhooks,
+    environments: new RedisEnvironmentIndex({ redis, prefix }),
     events,
     keys: config.api.keys,
     rateLimitPerMinute: config.api.rateLimitPerMinute,

@@ -1,10 +1,15 @@
 import { Agent, createModelClient, modelClientOptionsFromConfig } from '@patchbay/agent';
 import { type Config, currentTurn, isTerminal, retryPolicy } from '@patchbay/core';
 import { MirrorCache } from '@patchbay/git';
-import { Pipeline, SandboxKeeper, type RepoSource } from '@patchbay/pipeline';
+import { EnvironmentCache, Pipeline, SandboxKeeper, type RepoSource } from '@patchbay/pipeline';
 import { CancelChannel, TaskQueue, createRedis, createTaskWorker } from '@patchbay/queue';
-import { createSandboxProvider } from '@patchbay/sandbox';
-import { FsArtifactStore, RedisEventLog, RedisTaskStore } from '@patchbay/store';
+import { createDockerClient, createSandboxProvider } from '@patchbay/sandbox';
+import {
+  FsArtifactStore,
+  RedisEnvironmentIndex,
+  RedisEventLog,
+  RedisTaskStore,
+} from '@patchbay/store';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger as PinoLogger } from 'pino';
@@ -110,6 +115,19 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     keptSandboxes: () => keeper.size,
   });
   const agent = new Agent({ model: createModelClient(modelClientOptionsFromConfig(config.model)) });
+  const docker = createDockerClient(config.docker.host);
+  const imageIds = new Map<string, string>();
+  const environments =
+    config.environments.maxBytes > 0
+      ? new EnvironmentCache({
+          dir: join(config.dataDir, 'environments'),
+          index: new RedisEnvironmentIndex({ redis, prefix }),
+          maxBytes: config.environments.maxBytes,
+          ttlMs: config.environments.ttlMs,
+          workerId: config.worker.id,
+          log: log.child({ component: 'environments' }),
+        })
+      : undefined;
   const pipeline = new Pipeline({
     store,
     events: metrics.observing(events),
@@ -118,6 +136,15 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     repos,
     agent,
     keeper,
+    environments,
+    // By id, so that a rebuilt image misses the cache.
+    imageId: async (image) => {
+      const known = imageIds.get(image);
+      if (known !== undefined) return known;
+      const id = ((await docker.getImage(image).inspect()) as { Id: string }).Id;
+      imageIds.set(image, id);
+      return id;
+    },
     workerId: config.worker.id,
     log: log,
     options: {

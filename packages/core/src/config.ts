@@ -381,6 +381,14 @@ export const EnvSchema = z.object({
     .describe(
       'Key of the queue dashboard at /admin/queues (Authorization: Bearer, or basic auth with any user); the dashboard is off when unset (secret).',
     ),
+  PATCHBAY_ENV_CACHE_BYTES: byteSize
+    .prefault('10g')
+    .describe(
+      'Most bytes of setup snapshots a worker keeps (least recently used go first); 0 turns the environment cache off.',
+    ),
+  PATCHBAY_ENV_CACHE_TTL_SECONDS: wholeNumber(60, 30 * 86_400)
+    .default(43_200)
+    .describe('Age past which a setup snapshot is not used.'),
   PATCHBAY_PUBLIC_URL: url
     .optional()
     .describe(
@@ -519,6 +527,11 @@ export interface Config {
     /** Most sandboxes kept for follow-ups at once. */
     maxKept: number;
   };
+  environments: {
+    /** Most bytes of snapshots kept per worker; 0 = no cache. */
+    maxBytes: number;
+    ttlMs: number;
+  };
   /** Base URL of the API for links back to a task. */
   publicUrl: string;
   delivery: {
@@ -618,6 +631,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       stalledIntervalMs: e.PATCHBAY_STALLED_CHECK_SECONDS * 1000,
       keepAliveMs: e.PATCHBAY_FOLLOWUP_KEEPALIVE_SECONDS * 1000,
       maxKept: e.PATCHBAY_FOLLOWUP_MAX_KEPT,
+    },
+    environments: {
+      maxBytes: e.PATCHBAY_ENV_CACHE_BYTES,
+      ttlMs: e.PATCHBAY_ENV_CACHE_TTL_SECONDS * 1000,
     },
     publicUrl: (e.PATCHBAY_PUBLIC_URL ?? `http://${apiHost}:${e.PORT}`).replace(/\/+$/, ''),
     delivery: {

@@ -9,3 +9,4 @@ export type {
   AgentStopReason,
   RepoSource,
 } from './ports.js';
+export { EnvironmentCache, type EnvironmentCacheOptions } from './environments.js';

@@ -12,6 +12,7 @@ import {
 } from '@patchbay/core';
 import type { SandboxProvider } from '@patchbay/sandbox';
 import { TaskLifecycle, type ArtifactStore, type EventLog, type TaskStore } from '@patchbay/store';
+import type { EnvironmentCache } from './environments.js';
 import { EventWriter } from './event-writer.js';
 import { SandboxKeeper } from './keeper.js';
 import { agentPhase } from './phases/agent.js';
@@ -47,6 +48,10 @@ export interface PipelineDeps {
   keeper?: SandboxKeeper;
   /** This worker's name, recorded on the attempts it runs. */
   workerId?: string;
+  /** Setup snapshots (see {@link EnvironmentCache}); setup always runs without one. */
+  environments?: EnvironmentCache | undefined;
+  /** An image's id, for environment keys. @default the name itself */
+  imageId?: (image: string) => Promise<string>;
   options?: PipelineOptions;
   /** @default () => new Date() */
   now?: () => Date;
@@ -94,6 +99,8 @@ export class Pipeline {
       keeper: deps.keeper ?? new SandboxKeeper({ keepAliveMs: 0, maxKept: 0, log: deps.log }),
       log: deps.log,
       now,
+      environments: deps.environments,
+      imageId: deps.imageId ?? (async (image) => image),
       options: {
         maxPatchBytes: 64 * 1024 * 1024,
         outputEventBytes: 4 * 1024 * 1024,

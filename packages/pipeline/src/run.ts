@@ -18,6 +18,7 @@ import {
 import type { Sandbox, SandboxProvider } from '@patchbay/sandbox';
 import type { ArtifactStore, TaskLifecycle, TaskStore } from '@patchbay/store';
 import type { CollectedPatch } from './collect.js';
+import type { EnvironmentCache } from './environments.js';
 import { type EventWriter } from './event-writer.js';
 import type { SandboxKeeper } from './keeper.js';
 import type { AgentOutcome, AgentRunner, RepoSource } from './ports.js';
@@ -42,6 +43,10 @@ export interface PhaseDeps {
   log: Logger;
   options: ResolvedPipelineOptions;
   now: () => Date;
+  /** Setup snapshots; none are taken or used without one. */
+  environments: EnvironmentCache | undefined;
+  /** An image's id, for environment keys (the name when it cannot be told). */
+  imageId: (image: string) => Promise<string>;
 }
 
 /** Why a run's own controller was aborted. */

@@ -184,6 +184,8 @@ export function phaseHarness(
     keeper,
     log: silentLogger,
     now: () => new Date(),
+    environments: undefined,
+    imageId: async (image) => image,
     options: {
       maxPatchBytes: 1024 * 1024,
       outputEventBytes: 1024 * 1024,

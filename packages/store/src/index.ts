@@ -4,3 +4,4 @@ export { RedisEventLog, type RedisEventLogOptions } from './redis-event-log.js';
 export { RedisTaskStore, type RedisTaskStoreOptions } from './redis-task-store.js';
 export { TaskLifecycle, type TaskOutcome } from './lifecycle.js';
 export { OutboxReader, type OutboxEntry, type OutboxReaderOptions } from './outbox-reader.js';
+export { RedisEnvironmentIndex, type EnvironmentRecord } from './environment-index.js';

@@ -1,4 +1,5 @@
 import { PatchbayError } from '@patchbay/core';
+import type { Sandbox } from '@patchbay/sandbox';
 import { OutputSink } from '../output.js';
 import type { PhaseDeps, TaskRun } from '../run.js';
 import { agentHasNetwork } from './fetch.js';
@@ -10,10 +11,37 @@ import { agentHasNetwork } from './fetch.js';
 export async function setupPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   const { task, sandbox } = run;
   if (sandbox === undefined) throw new PatchbayError('internal_error', 'setup needs a sandbox');
-  const script = task.environment.setup;
-  if (script === null) return;
+  const setup = task.environment.setup;
+  if (setup === null) return;
   await run.phase('setup');
   const secrets = await deps.store.secrets(task.id);
+  const cache = deps.environments;
+  const image = cache ? await deps.imageId(task.environment.image) : '';
+  const key = cache ? await cache.keyOf(task, image, sandbox, run.signal) : null;
+  const cached =
+    cache !== undefined &&
+    key !== null &&
+    (await cache.restore(task.tenant, key, sandbox, run.signal));
+  run.setupCached = cached;
+  // From the cache, setup runs only when the task says so; its maintenance script runs instead.
+  const script = cached
+    ? task.environment.setupAlways
+      ? setup
+      : task.environment.maintenance
+    : setup;
+  if (script !== null) await runScript(run, sandbox, script, secrets);
+  if (cache && key !== null && !cached)
+    await cache.save(task, key, image, sandbox, Object.values(secrets), run.signal);
+  if (!agentHasNetwork(task, deps.options.allowAgentNetwork)) await sandbox.disableNetwork();
+}
+
+async function runScript(
+  run: TaskRun,
+  sandbox: Sandbox,
+  script: string,
+  secrets: Record<string, string>,
+): Promise<void> {
+  const { task } = run;
   const sink = new OutputSink({
     phase: 'setup',
     emit: run.events.emit,
@@ -45,5 +73,4 @@ export async function setupPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
         : `setup exited with ${result.exitCode ?? result.signal}: ${tail}`,
     );
   }
-  if (!agentHasNetwork(task, deps.options.allowAgentNetwork)) await sandbox.disableNetwork();
 }
