@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process';
 import { readFile, readdir, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scenarioScript, shell, steps } from '../support/scenarios.js';
@@ -16,6 +19,7 @@ const SECRET = 'env-secret-value-7d1f3a9c2b';
 const SETUP =
   'mkdir -p node_modules/dep && echo "built $(date +%s%N)" > node_modules/dep/index.js && echo home-made > ~/.setup-home';
 
+const bin = fileURLToPath(new URL('../../node_modules/.bin/patchbay', import.meta.url));
 let stack: Stack;
 const cacheDir = () => join(stack.config.dataDir, 'environments');
 
@@ -115,6 +119,19 @@ describe('environment cache', () => {
     expect((await run()).task.timings.setupCached).toBe(true);
     expect((await run(ACME, { setup: `${SETUP} && true` })).task.timings.setupCached).toBe(false);
 
+    // The command line shows them too.
+    const cli = (args: string[]) =>
+      promisify(execFile)(bin, args, {
+        env: {
+          ...process.env,
+          PATCHBAY_URL: stack.url,
+          PATCHBAY_API_KEY: ACME.authorization.slice(7),
+        },
+      });
+    expect((await cli(['env', 'list'])).stdout).toContain(stack.git.url('app.git'));
+    expect(
+      JSON.parse((await cli(['env', 'list', '--json'])).stdout).environments.length,
+    ).toBeGreaterThan(0);
     const dropped = await call(
       stack,
       'DELETE',
@@ -124,6 +141,8 @@ describe('environment cache', () => {
     );
     expect(dropped.body.dropped).toBeGreaterThan(0);
     expect((await run()).task.timings.setupCached).toBe(false);
+    expect((await cli(['env', 'drop'])).stdout).toMatch(/^dropped [1-9]/);
+    expect((await cli(['env', 'list'])).stdout).toContain('no cached environments');
   }, 300_000);
 
   it('takes no snapshot that would hold a secret, and none of them holds its value', async () => {

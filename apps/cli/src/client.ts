@@ -102,6 +102,15 @@ export class PatchbayClient {
     return this.json('POST', `/v1/tasks/${encodeURIComponent(id)}/deliver?wait=60`, request);
   }
 
+  /** The caller's cached environments (of one repository when given). */
+  environments(repo?: string): Promise<{ environments: CachedEnvironment[] }> {
+    return this.json('GET', `/v1/environments${repoQuery(repo)}`);
+  }
+
+  dropEnvironments(repo?: string): Promise<{ dropped: number }> {
+    return this.json('DELETE', `/v1/environments${repoQuery(repo)}`);
+  }
+
   cancel(id: string): Promise<Task> {
     return this.json('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
   }
@@ -248,6 +257,17 @@ export class PatchbayClient {
     throw new ApiError(status, code, message);
   }
 }
+
+/** A cached environment as the API lists it. */
+export interface CachedEnvironment {
+  key: string;
+  repo: string;
+  bytes: number;
+  lastUsedAt: string;
+}
+
+const repoQuery = (repo: string | undefined): string =>
+  repo === undefined ? '' : `?repo=${encodeURIComponent(repo)}`;
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

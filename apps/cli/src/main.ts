@@ -5,6 +5,7 @@ import { applyPatchCommand } from './commands/apply-patch.js';
 import { attemptsCommand } from './commands/attempts.js';
 import { cancelCommand } from './commands/cancel.js';
 import { deliverCommand } from './commands/deliver.js';
+import { envCommand } from './commands/env.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
 import { patchCommand } from './commands/patch.js';
@@ -31,10 +32,16 @@ function buildProgram(): Command {
     .addCommand(logsCommand())
     .addCommand(patchCommand())
     .addCommand(deliverCommand())
+    .addCommand(envCommand())
     .addCommand(cancelCommand())
     .addCommand(applyPatchCommand());
   // Throw instead of exiting, everywhere, so that usage errors get exit code 2 below.
-  for (const command of [program, ...program.commands]) command.exitOverride();
+  for (const command of [
+    program,
+    ...program.commands,
+    ...program.commands.flatMap((c) => c.commands),
+  ])
+    command.exitOverride();
   return program;
 }
 

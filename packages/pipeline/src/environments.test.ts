@@ -1,0 +1,142 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { makeTask } from '@patchbay/core/testing';
+import { silentLogger } from '@patchbay/core';
+import type { ExecResult, Sandbox } from '@patchbay/sandbox';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EnvironmentCache, type EnvironmentEntry, type EnvironmentIndex } from './environments.js';
+
+/**
+ * The cache's bookkeeping, with a sandbox that hands out a given snapshot and records what is
+ * laid down: eviction, half-written and damaged entries, the index as the authority, secrets.
+ */
+function fakeSandbox(snapshot: Buffer, chunk = 7): Sandbox & { laid: Buffer[] } {
+  const ok: ExecResult = {
+    exitCode: 0,
+    signal: null,
+    output: Buffer.from('hash  package-lock.json\n'),
+    droppedBytes: 0,
+    durationMs: 1,
+    timedOut: false,
+    aborted: false,
+    oomKilled: false,
+  };
+  const laid: Buffer[] = [];
+  return {
+    laid,
+    exec: async () => ok,
+    getArchive: async () =>
+      Readable.from(
+        Array.from({ length: Math.ceil(snapshot.length / chunk) }, (_, i) =>
+          snapshot.subarray(i * chunk, (i + 1) * chunk),
+        ),
+      ),
+    putArchive: async (tar: Readable) => {
+      const parts: Buffer[] = [];
+      for await (const c of tar) parts.push(c as Buffer);
+      laid.push(Buffer.concat(parts));
+    },
+  } as unknown as Sandbox & { laid: Buffer[] };
+}
+
+class MemoryIndex implements EnvironmentIndex {
+  readonly entries = new Map<string, EnvironmentEntry>();
+  async get(tenant: string, key: string) {
+    return this.entries.get(`${tenant} ${key}`) ?? null;
+  }
+  async put(entry: EnvironmentEntry) {
+    this.entries.set(`${entry.tenant} ${entry.key}`, entry);
+  }
+  async remove(tenant: string, key: string) {
+    this.entries.delete(`${tenant} ${key}`);
+  }
+}
+
+let dir: string;
+let index: MemoryIndex;
+const signal = new AbortController().signal;
+const task = makeTask({ tenant: 'acme', baseCommit: 'a'.repeat(40) });
+const cache = (maxBytes = 1 << 30) =>
+  new EnvironmentCache({
+    dir,
+    index,
+    maxBytes,
+    ttlMs: 3_600_000,
+    workerId: 'w',
+    log: silentLogger,
+  });
+const snapshot = (n: number, fill = 'x') => Buffer.from(`tar:${fill.repeat(n)}`);
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'patchbay-envcache-'));
+  index = new MemoryIndex();
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('EnvironmentCache', () => {
+  it('keeps a snapshot and lays the very bytes down again', async () => {
+    const c = cache();
+    const bytes = snapshot(5000);
+    expect(await c.save(task, 'k1', 'img', fakeSandbox(bytes), [], signal)).toBe(true);
+    const target = fakeSandbox(Buffer.alloc(0));
+    expect(await c.restore('acme', 'k1', target, signal)).toBe(true);
+    expect(target.laid).toEqual([bytes]);
+    // Never for another tenant, nor for a key it does not have.
+    expect(await c.restore('umbrella', 'k1', fakeSandbox(Buffer.alloc(0)), signal)).toBe(false);
+    expect(await c.restore('acme', 'k2', fakeSandbox(Buffer.alloc(0)), signal)).toBe(false);
+  });
+
+  it('evicts the least recently used entries past its size', async () => {
+    // Random bytes do not compress: each entry is about 4 KiB on disk.
+    const { randomBytes } = await import('node:crypto');
+    const c = cache(10_000);
+    await c.save(task, 'old', 'img', fakeSandbox(randomBytes(4000)), [], signal);
+    await c.save(task, 'used', 'img', fakeSandbox(randomBytes(4000)), [], signal);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await c.restore('acme', 'old', fakeSandbox(Buffer.alloc(0)), signal)).toBe(true);
+    await c.save(task, 'new', 'img', fakeSandbox(randomBytes(4000)), [], signal);
+    expect([...index.entries.keys()].sort()).toEqual(['acme new', 'acme old']);
+    expect(await c.restore('acme', 'used', fakeSandbox(Buffer.alloc(0)), signal)).toBe(false);
+    expect((await readdir(dir)).filter((n) => n.startsWith('used'))).toEqual([]);
+  });
+
+  it('never uses a half-written entry, and clears what a killed worker left', async () => {
+    const c = cache();
+    await c.save(task, 'k', 'img', fakeSandbox(snapshot(100)), [], signal);
+    // A worker killed mid-write leaves a temporary file, or data without its metadata.
+    await writeFile(join(dir, 'half.tmp-123456'), 'partial');
+    await writeFile(join(dir, `half.${'0'.repeat(64)}.tar.gz`), 'partial');
+    await index.put({ ...(await index.get('acme', 'k'))!, key: 'half' });
+    const fresh = cache();
+    expect(await fresh.restore('acme', 'half', fakeSandbox(Buffer.alloc(0)), signal)).toBe(false);
+    expect((await readdir(dir)).some((n) => n.includes('.tmp-'))).toBe(false);
+    expect(await fresh.restore('acme', 'k', fakeSandbox(Buffer.alloc(0)), signal)).toBe(true);
+  });
+
+  it('drops a damaged entry, and one the index no longer lists', async () => {
+    const c = cache();
+    await c.save(task, 'k', 'img', fakeSandbox(snapshot(1000)), [], signal);
+    const data = (await readdir(dir)).find((n) => n.endsWith('.tar.gz'))!;
+    await writeFile(join(dir, data), 'not what was written');
+    expect(await c.restore('acme', 'k', fakeSandbox(Buffer.alloc(0)), signal)).toBe(false);
+    expect(await index.get('acme', 'k')).toBeNull();
+    await c.save(task, 'k2', 'img', fakeSandbox(snapshot(10)), [], signal);
+    await index.remove('acme', 'k2');
+    expect(await c.restore('acme', 'k2', fakeSandbox(Buffer.alloc(0)), signal)).toBe(false);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('takes no snapshot holding a secret value, even split across chunks', async () => {
+    const c = cache();
+    const leaked = Buffer.from(`tar:${'x'.repeat(50)}sekrit-value-123${'y'.repeat(50)}`);
+    expect(
+      await c.save(task, 'k', 'img', fakeSandbox(leaked, 5), ['sekrit-value-123'], signal),
+    ).toBe(false);
+    expect(await readdir(dir)).toEqual([]);
+    expect(index.entries.size).toBe(0);
+  });
+});
