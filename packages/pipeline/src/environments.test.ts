@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
 import { makeTask } from '@patchbay/core/testing';
 import { silentLogger } from '@patchbay/core';
 import type { ExecResult, Sandbox } from '@patchbay/sandbox';
@@ -12,7 +13,26 @@ import { EnvironmentCache, type EnvironmentEntry, type EnvironmentIndex } from '
  * The cache's bookkeeping, with a sandbox that hands out a given snapshot and records what is
  * laid down: eviction, half-written and damaged entries, the index as the authority, secrets.
  */
+/** A one-file tar, as `getArchive` of a file gives it. */
+function tarOf(name: string, content: Buffer): Buffer {
+  const header = Buffer.alloc(512);
+  header.write(name, 0, 'latin1');
+  header.write('0000644\0', 100, 'latin1');
+  header.write('0001750\0', 108, 'latin1');
+  header.write('0001750\0', 116, 'latin1');
+  header.write(`${content.length.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  header.write('14712345670\0', 136, 'latin1');
+  header.write('        ', 148, 'latin1');
+  header.write('0', 156, 'latin1');
+  header.write('ustar\0' + '00', 257, 'latin1');
+  const sum = header.reduce((a, b) => a + b, 0);
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  const pad = Buffer.alloc((512 - (content.length % 512)) % 512);
+  return Buffer.concat([header, content, pad, Buffer.alloc(1024)]);
+}
+
 function fakeSandbox(snapshot: Buffer, chunk = 7): Sandbox & { laid: Buffer[] } {
+  const archive = tarOf('.patchbay-env.tar', snapshot);
   const ok: ExecResult = {
     exitCode: 0,
     signal: null,
@@ -29,14 +49,14 @@ function fakeSandbox(snapshot: Buffer, chunk = 7): Sandbox & { laid: Buffer[] } 
     exec: async () => ok,
     getArchive: async () =>
       Readable.from(
-        Array.from({ length: Math.ceil(snapshot.length / chunk) }, (_, i) =>
-          snapshot.subarray(i * chunk, (i + 1) * chunk),
+        Array.from({ length: Math.ceil(archive.length / chunk) }, (_, i) =>
+          archive.subarray(i * chunk, (i + 1) * chunk),
         ),
       ),
-    putArchive: async (tar: Readable) => {
+    putArchive: async (tar: Readable, options: { gzip?: boolean }) => {
       const parts: Buffer[] = [];
       for await (const c of tar) parts.push(c as Buffer);
-      laid.push(Buffer.concat(parts));
+      laid.push(options.gzip ? gunzipSync(Buffer.concat(parts)) : Buffer.concat(parts));
     },
   } as unknown as Sandbox & { laid: Buffer[] };
 }

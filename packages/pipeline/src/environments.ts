@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGzip } from 'node:zlib';
 import { type Logger, type Task } from '@patchbay/core';
 import type { Sandbox } from '@patchbay/sandbox';
 
@@ -48,7 +48,8 @@ const STAGE = '/tmp/.patchbay-env';
 
 /**
  * Setup snapshots: what a task's setup wrote (untracked and ignored files of /workspace, and the
- * sandbox user's home) kept after a successful setup, keyed by tenant, repository, image, setup
+ * sandbox user's home, less the package managers' download caches, whose contents are installed
+ * in the workspace already and would double the snapshot) kept after a successful setup, keyed by tenant, repository, image, setup
  * script, env and the content of the lockfiles the task names; a later task with the same key
  * starts from it and skips setup. Entries are a gzip file plus a metadata file written last (the
  * entry exists once that is in place), checked against their SHA-256 before use; one that holds a
@@ -131,30 +132,30 @@ export class EnvironmentCache {
       return false;
     }
     const file = this.#dataPath(key, meta.sha256);
+    const started = Date.now();
     if ((await sha256Of(file).catch(() => null)) !== meta.sha256) {
       await this.#drop(tenant, key, 'corrupt');
       return false;
     }
     try {
-      await sandbox.putArchive(createReadStream(file).pipe(createGunzip()), {
-        path: '/tmp',
+      // One stream from the file into place: the snapshot only adds, files the checkout has stay.
+      // Compressed over the channel, unpacked by the sandbox's own tar.
+      await sandbox.putArchive(createReadStream(file), {
+        path: '/',
+        keepExisting: true,
+        gzip: true,
         signal,
       });
-      const laid = await sandbox.exec(
-        [
-          'sh',
-          '-c',
-          `tar -C / --skip-old-files -xf ${STAGE}.tar; s=$?; rm -f ${STAGE}.tar; exit $s`,
-        ],
-        { signal, timeoutMs: 300_000 },
-      );
-      if (laid.exitCode !== 0) throw new Error(laid.output.toString('utf8').slice(-500));
     } catch (err) {
       signal.throwIfAborted();
       this.#o.log.warn({ err, key }, 'a cached environment could not be laid down; running setup');
       await this.#drop(tenant, key, 'unusable');
       return false;
     }
+    this.#o.log.debug(
+      { key, bytes: meta.bytes, ms: Date.now() - started },
+      'cached environment laid down',
+    );
     const now = new Date().toISOString();
     await writeFile(this.#metaPath(key), JSON.stringify({ ...meta, lastUsedAt: now }));
     await this.#o.index.put({ ...indexed, lastUsedAt: now });
@@ -181,7 +182,8 @@ export class EnvironmentCache {
         `set -e; cd /workspace
 { git ls-files -z --others --exclude-standard; git ls-files -z --others --ignored --exclude-standard --directory; } | sed -z 's|^|workspace/|' > ${STAGE}.list
 printf '%s\\0' "\${HOME#/}" >> ${STAGE}.list
-s=0; tar -C / --null --ignore-failed-read -T ${STAGE}.list -cf ${STAGE}.tar || s=$?
+h="\${HOME#/}"
+s=0; tar -C / --null --ignore-failed-read --exclude="$h/.npm/_cacache" --exclude="$h/.cache/pip" --exclude="$h/.cache/yarn" -T ${STAGE}.list -cf ${STAGE}.tar || s=$?
 [ "$s" -le 1 ]
 rm -f ${STAGE}.list`,
       ],
@@ -212,7 +214,15 @@ rm -f ${STAGE}.list`,
           done(null, chunk);
         },
       });
-      await pipeline(archive, scan, createGzip({ level: 1 }), count, createWriteStream(tmp));
+      // Kept: the staged tar itself (unwrapped from the one-member archive it comes out in).
+      await pipeline(
+        archive,
+        new TarMember(),
+        scan,
+        createGzip({ level: 1 }),
+        count,
+        createWriteStream(tmp),
+      );
     } catch (err) {
       await rm(tmp, { force: true });
       await cleanup();
@@ -333,6 +343,67 @@ class SecretScan extends Transform {
       this.#tail = window.subarray(Math.max(0, window.length - this.#keep));
     }
     done(null, chunk);
+  }
+}
+
+/**
+ * The content of the one file a tar stream holds (a `getArchive` of a file): its header (and a
+ * pax extended header before it, if any) dropped, the content passed on, the padding dropped.
+ */
+class TarMember extends Transform {
+  #buffer: Buffer = Buffer.alloc(0);
+  /** Bytes of content still to pass on; null while a header is being read. */
+  #left: number | null = null;
+
+  override _transform(
+    chunk: Buffer,
+    _enc: BufferEncoding,
+    done: (err?: Error | null) => void,
+  ): void {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    try {
+      this.#drain();
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  override _flush(done: (err?: Error | null) => void): void {
+    done(this.#left === null || this.#left === 0 ? null : new Error('the archive ended early'));
+  }
+
+  #drain(): void {
+    while (this.#buffer.length > 0) {
+      if (this.#left === 0) {
+        this.#buffer = Buffer.alloc(0);
+        return;
+      }
+      if (this.#left === null) {
+        if (this.#buffer.length < 512) return;
+        const header = this.#buffer.subarray(0, 512);
+        const size = Number.parseInt(
+          header.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim() || '0',
+          8,
+        );
+        const type = String.fromCharCode(header[156] ?? 0);
+        if (Number.isNaN(size)) throw new Error('not a tar header');
+        if (type === 'x' || type === 'g' || type === 'L') {
+          // An extended header: skip it and its padded content, then read the member's header.
+          const skip = 512 + Math.ceil(size / 512) * 512;
+          if (this.#buffer.length < skip) return;
+          this.#buffer = this.#buffer.subarray(skip);
+          continue;
+        }
+        this.#buffer = this.#buffer.subarray(512);
+        this.#left = size;
+        continue;
+      }
+      const take = Math.min(this.#left, this.#buffer.length);
+      this.push(this.#buffer.subarray(0, take));
+      this.#buffer = this.#buffer.subarray(take);
+      this.#left -= take;
+    }
   }
 }
 

@@ -280,14 +280,15 @@ export class DockerSandbox implements Sandbox {
 
   async putArchive(
     tar: Readable,
-    options: { path?: string; signal?: AbortSignal } = {},
+    options: { path?: string; signal?: AbortSignal; keepExisting?: boolean; gzip?: boolean } = {},
   ): Promise<void> {
     const dir = noNul(options.path ?? '/workspace', 'path');
     if (options.signal?.aborted) throw cancelled(`extracting into ${dir}`);
     // Extracted inside the sandbox by the unprivileged user's GNU tar (leading slashes
     // stripped, `..` members refused, owners not kept): whatever an archive could reach, the
     // sandbox's own commands can reach anyway, and the host never parses it.
-    const script = 'mkdir -p -- "$1" && exec tar -x -f - -C "$1" --no-same-owner';
+    const flags = `${options.gzip ? ' -z' : ''}${options.keepExisting ? ' --skip-old-files' : ''}`;
+    const script = `mkdir -p -- "$1" && exec tar -x -f - -C "$1" --no-same-owner${flags}`;
     const result = await this.#collect(['sh', '-c', script, 'sh', dir], tar, options.signal);
     if (result.aborted) throw cancelled(`extracting into ${dir}`);
     if (result.exitCode !== 0)

@@ -103,8 +103,15 @@ export interface Sandbox {
     data: Buffer | string,
     options?: { mode?: number; signal?: AbortSignal },
   ): Promise<void>;
-  /** Extracts a tar stream into a directory (default /workspace). */
-  putArchive(tar: Readable, options?: { path?: string; signal?: AbortSignal }): Promise<void>;
+  /**
+   * Extracts a tar stream into a directory (default /workspace); with `keepExisting`, files
+   * already there are left as they are (the archive only adds); `gzip`: the stream is a .tar.gz,
+   * decompressed inside (fewer bytes over the channel).
+   */
+  putArchive(
+    tar: Readable,
+    options?: { path?: string; signal?: AbortSignal; keepExisting?: boolean; gzip?: boolean },
+  ): Promise<void>;
   /** A path (file or directory) as a tar stream. */
   getArchive(path: string, options?: { signal?: AbortSignal }): Promise<Readable>;
   /**
