@@ -111,6 +111,7 @@ async function measure(project: keyof typeof PROJECTS) {
       PATCHBAY_MAX_ACTIVE_TASKS: '100',
       PATCHBAY_TASK_TIMEOUT_SECONDS: '900',
       PATCHBAY_WARM_POOL_SIZE: '1',
+      PATCHBAY_ENV_CACHE_BYTES: '10g',
     },
   });
   try {

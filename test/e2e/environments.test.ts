@@ -34,6 +34,7 @@ beforeAll(async () => {
         })),
     },
     env: {
+      PATCHBAY_ENV_CACHE_BYTES: '1g',
       PATCHBAY_API_KEYS: `acme:${ACME.authorization.slice(7)},other:${OTHER.authorization.slice(7)}`,
     },
     script: scenarioScript({

@@ -92,6 +92,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PATCHBAY_STALLED_CHECK_SECONDS: '2',
     // Tests that a finished task holds no container stay true; the conversation tests keep them.
     PATCHBAY_FOLLOWUP_KEEPALIVE_SECONDS: '0',
+    // Setup runs for every task, as the suites expect; the environment tests turn the cache on.
+    PATCHBAY_ENV_CACHE_BYTES: '0',
     ...(typeof options.env === 'function' ? options.env(git) : options.env),
   };
   const config = loadConfig({ ...process.env, ...env });
