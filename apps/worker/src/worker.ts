@@ -1,7 +1,13 @@
 import { Agent, createModelClient, modelClientOptionsFromConfig } from '@patchbay/agent';
 import { type Config, currentTurn, isTerminal, retryPolicy } from '@patchbay/core';
 import { MirrorCache } from '@patchbay/git';
-import { EnvironmentCache, Pipeline, SandboxKeeper, type RepoSource } from '@patchbay/pipeline';
+import {
+  EnvironmentCache,
+  Pipeline,
+  S3Snapshots,
+  SandboxKeeper,
+  type RepoSource,
+} from '@patchbay/pipeline';
 import { CancelChannel, TaskQueue, createRedis, createTaskWorker } from '@patchbay/queue';
 import { createDockerClient, createSandboxProvider } from '@patchbay/sandbox';
 import {
@@ -126,6 +132,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
           ttlMs: config.environments.ttlMs,
           workerId: config.worker.id,
           log: log.child({ component: 'environments' }),
+          shared: config.environments.s3 && new S3Snapshots(config.environments.s3),
         })
       : undefined;
   const pipeline = new Pipeline({

@@ -389,6 +389,26 @@ export const EnvSchema = z.object({
   PATCHBAY_ENV_CACHE_TTL_SECONDS: wholeNumber(60, 30 * 86_400)
     .default(43_200)
     .describe('Age past which a setup snapshot is not used.'),
+  PATCHBAY_ENV_CACHE_S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name')
+    .optional()
+    .describe(
+      'Bucket where workers share setup snapshots (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the usual AWS chain); each worker keeps its own only when unset.',
+    ),
+  PATCHBAY_ENV_CACHE_S3_ENDPOINT: url
+    .optional()
+    .describe('URL of an S3-compatible server (MinIO, Ceph, R2, …); AWS S3 when unset.'),
+  PATCHBAY_ENV_CACHE_S3_REGION: z
+    .string()
+    .min(1)
+    .default('us-east-1')
+    .describe('Region of the snapshot bucket.'),
+  PATCHBAY_ENV_CACHE_S3_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]{1,200}$/)
+    .default('patchbay/environments')
+    .describe('Key prefix of the shared snapshots.'),
   PATCHBAY_PUBLIC_URL: url
     .optional()
     .describe(
@@ -531,6 +551,9 @@ export interface Config {
     /** Most bytes of snapshots kept per worker; 0 = no cache. */
     maxBytes: number;
     ttlMs: number;
+    /** Where workers share snapshots; undefined: each keeps its own. */
+    s3:
+      { bucket: string; endpoint: string | undefined; region: string; prefix: string } | undefined;
   };
   /** Base URL of the API for links back to a task. */
   publicUrl: string;
@@ -635,6 +658,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     environments: {
       maxBytes: e.PATCHBAY_ENV_CACHE_BYTES,
       ttlMs: e.PATCHBAY_ENV_CACHE_TTL_SECONDS * 1000,
+      s3:
+        e.PATCHBAY_ENV_CACHE_S3_BUCKET === undefined
+          ? undefined
+          : {
+              bucket: e.PATCHBAY_ENV_CACHE_S3_BUCKET,
+              endpoint: e.PATCHBAY_ENV_CACHE_S3_ENDPOINT,
+              region: e.PATCHBAY_ENV_CACHE_S3_REGION,
+              prefix: e.PATCHBAY_ENV_CACHE_S3_PREFIX,
+            },
     },
     publicUrl: (e.PATCHBAY_PUBLIC_URL ?? `http://${apiHost}:${e.PORT}`).replace(/\/+$/, ''),
     delivery: {

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { silentLogger } from '@patchbay/core';
 import type { ExecResult, Sandbox } from '@patchbay/sandbox';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EnvironmentCache, type EnvironmentEntry, type EnvironmentIndex } from './environments.js';
+import { S3Snapshots } from './shared-snapshots.js';
 
 /**
  * The cache's bookkeeping, with a sandbox that hands out a given snapshot and records what is
@@ -158,5 +160,73 @@ describe('EnvironmentCache', () => {
     ).toBe(false);
     expect(await readdir(dir)).toEqual([]);
     expect(index.entries.size).toBe(0);
+  });
+
+  describe('shared through an S3-compatible store', () => {
+    /** s3rver: an S3-compatible server in Node, on 127.0.0.1 (no MinIO installs here). */
+    interface S3Server {
+      run(): Promise<{ port: number }>;
+      close(): Promise<void>;
+    }
+    const S3rver = createRequire(import.meta.url)('s3rver') as new (options: object) => S3Server;
+    let server: S3Server;
+    let store: S3Snapshots;
+    let s3dir: string;
+
+    beforeEach(async () => {
+      s3dir = await mkdtemp(join(tmpdir(), 'patchbay-s3rver-'));
+      server = new S3rver({
+        address: '127.0.0.1',
+        port: 0,
+        silent: true,
+        directory: s3dir,
+        configureBuckets: [{ name: 'snapshots' }],
+      });
+      const { port } = await server.run();
+      store = new S3Snapshots({
+        bucket: 'snapshots',
+        prefix: 'patchbay/environments',
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${port}`,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
+    });
+    afterEach(async () => {
+      await server.close();
+      await rm(s3dir, { recursive: true, force: true });
+    });
+
+    const onHost = async (shared: S3Snapshots) =>
+      new EnvironmentCache({
+        dir: await mkdtemp(join(tmpdir(), 'patchbay-envcache-host-')),
+        index,
+        maxBytes: 1 << 30,
+        ttlMs: 3_600_000,
+        workerId: 'w',
+        log: silentLogger,
+        shared,
+      });
+
+    it("lets a worker on another host start from one worker's snapshot", async () => {
+      const a = await onHost(store);
+      const b = await onHost(store);
+      const bytes = snapshot(20_000, 'z');
+      expect(await a.save(task, 'k', 'img', fakeSandbox(bytes), [], signal)).toBe(true);
+      const target = fakeSandbox(Buffer.alloc(0));
+      expect(await b.restore('acme', 'k', target, signal)).toBe(true);
+      expect(target.laid).toEqual([bytes]);
+      // Another tenant's index never names it, so it is never fetched for them.
+      expect(await b.restore('umbrella', 'k', fakeSandbox(Buffer.alloc(0)), signal)).toBe(false);
+    });
+
+    it('does not use a shared object that does not match the index', async () => {
+      const a = await onHost(store);
+      await a.save(task, 'k', 'img', fakeSandbox(snapshot(100)), [], signal);
+      const listed = (await index.get('acme', 'k'))!;
+      // The index names content the store does not hold.
+      await index.put({ ...listed, sha256: 'f'.repeat(64) });
+      const b = await onHost(store);
+      expect(await b.restore('acme', 'k', fakeSandbox(Buffer.alloc(0)), signal)).toBe(false);
+    });
   });
 });

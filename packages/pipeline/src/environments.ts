@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { type Logger, type Task } from '@patchbay/core';
 import type { Sandbox } from '@patchbay/sandbox';
+import type { SharedSnapshots } from './shared-snapshots.js';
 
 /** One cached environment, as the index (Redis) and the entry's metadata file keep it. */
 export interface EnvironmentEntry {
@@ -41,7 +42,12 @@ export interface EnvironmentCacheOptions {
   ttlMs: number;
   workerId: string;
   log: Logger;
+  /** Where workers share snapshots (S3); each worker's own directory only when absent. */
+  shared?: SharedSnapshots | undefined;
 }
+
+/** A snapshot's name in the shared store: per tenant, key and content. */
+const sharedName = (e: EnvironmentEntry): string => `${e.tenant}/${e.key}.${e.sha256}.tar.gz`;
 
 /** The snapshot's staging files in the sandbox (its /tmp; removed once taken or laid down). */
 const STAGE = '/tmp/.patchbay-env';
@@ -119,8 +125,11 @@ export class EnvironmentCache {
     signal: AbortSignal,
   ): Promise<boolean> {
     await this.#init();
-    const meta = await this.#meta(key);
     const indexed = await this.#o.index.get(tenant, key);
+    let meta = await this.#meta(key);
+    // Another worker's snapshot (or a newer one than this worker has): from the shared store.
+    if (indexed !== null && indexed.tenant === tenant && meta?.sha256 !== indexed.sha256)
+      meta = (await this.#fetchShared(indexed)) ?? meta;
     if (meta === null || meta.tenant !== tenant) return false;
     if (indexed === null || indexed.sha256 !== meta.sha256) {
       // Dropped through the API (or replaced by another worker's): this copy is not to be used.
@@ -259,8 +268,44 @@ rm -f ${STAGE}.list`,
     await writeFile(metaTmp, JSON.stringify(entry));
     await rename(metaTmp, this.#metaPath(key));
     await this.#o.index.put(entry);
+    if (this.#o.shared) {
+      await this.#o.shared
+        .upload(sharedName(entry), this.#dataPath(key, sha256))
+        .catch((err: unknown) =>
+          this.#o.log.warn({ err, key }, 'sharing an environment snapshot failed; kept here only'),
+        );
+    }
     await this.#evict();
     return true;
+  }
+
+  /**
+   * Brings the indexed snapshot from the shared store into this worker's cache: checked against
+   * the index's SHA-256 before it becomes an entry here. Null when there is none to be had.
+   */
+  async #fetchShared(indexed: EnvironmentEntry): Promise<EnvironmentEntry | null> {
+    if (!this.#o.shared) return null;
+    const tmp = join(this.#o.dir, `${indexed.key}.tmp-${randomBytes(6).toString('hex')}`);
+    try {
+      if (!(await this.#o.shared.download(sharedName(indexed), tmp))) return null;
+      if ((await sha256Of(tmp)) !== indexed.sha256) {
+        this.#o.log.warn(
+          { key: indexed.key },
+          'a shared environment snapshot does not match its hash',
+        );
+        return null;
+      }
+      await rename(tmp, this.#dataPath(indexed.key, indexed.sha256));
+      const metaTmp = `${this.#metaPath(indexed.key)}.tmp-${randomBytes(6).toString('hex')}`;
+      await writeFile(metaTmp, JSON.stringify(indexed));
+      await rename(metaTmp, this.#metaPath(indexed.key));
+      return indexed;
+    } catch (err) {
+      this.#o.log.warn({ err, key: indexed.key }, 'fetching a shared environment snapshot failed');
+      return null;
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
 
   /** Removes the least recently used entries until the cache fits, and files no entry names. */

@@ -10,3 +10,4 @@ export type {
   RepoSource,
 } from './ports.js';
 export { EnvironmentCache, type EnvironmentCacheOptions } from './environments.js';
+export { S3Snapshots } from './shared-snapshots.js';
