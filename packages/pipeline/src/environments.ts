@@ -7,23 +7,11 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { type Logger, type Task } from '@patchbay/core';
 import type { Sandbox } from '@patchbay/sandbox';
+import type { EnvironmentRecord } from '@patchbay/store';
 import type { SharedSnapshots } from './shared-snapshots.js';
 
 /** One cached environment, as the index (Redis) and the entry's metadata file keep it. */
-export interface EnvironmentEntry {
-  key: string;
-  tenant: string;
-  repo: string;
-  image: string;
-  /** The commit whose setup made it. */
-  commit: string;
-  /** The compressed snapshot's size and SHA-256. */
-  bytes: number;
-  sha256: string;
-  createdAt: string;
-  lastUsedAt: string;
-  worker: string;
-}
+export type EnvironmentEntry = EnvironmentRecord;
 
 /** Where entries are listed (so the API can show and drop them); the files stay on the worker. */
 export interface EnvironmentIndex {

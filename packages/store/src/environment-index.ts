@@ -2,11 +2,14 @@ import type { Redis } from 'ioredis';
 
 /** A cached environment as listed (see the pipeline's EnvironmentCache). */
 export interface EnvironmentRecord {
+  /** sha256 of tenant, repository, image id, setup, env and the cache-key files' contents. */
   key: string;
   tenant: string;
   repo: string;
   image: string;
+  /** The commit whose setup made it. */
   commit: string;
+  /** The compressed snapshot's size and SHA-256. */
   bytes: number;
   sha256: string;
   createdAt: string;
