@@ -393,7 +393,9 @@ describe('exportWorkspace', () => {
     const partial = await cache.exportWorkspace(url, sha, { branch: 'partial' });
     await new Promise<void>((resolve) => partial.once('data', () => resolve()));
     partial.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The recording is dropped asynchronously after the stream ends: wait (bounded) for it.
+    for (let i = 0; i < 100 && (await recorded()).some((n) => n.includes('.tmp-')); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     const before = await recorded();
     expect(before.some((n) => n.includes('.tmp-'))).toBe(false);
 

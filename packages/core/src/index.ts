@@ -74,6 +74,7 @@ export {
   parseIPv4Loose,
   parseIPv6,
   specialRangeOf,
+  specialRangeOfAnswer,
   type SpecialAddressKind,
   type SpecialRange,
 } from './ip.js';

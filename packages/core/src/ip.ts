@@ -247,3 +247,15 @@ export function specialRangeOf(address: string): SpecialRange | undefined {
   if (value === undefined) throw new TypeError(`not an IP address: ${address}`);
   return classifyV6(value);
 }
+
+/**
+ * {@link specialRangeOf} for an address a resolver answered with: an answer that is not an IP
+ * address at all is treated as reserved, never as public.
+ */
+export function specialRangeOfAnswer(address: string): SpecialRange | undefined {
+  try {
+    return specialRangeOf(address);
+  } catch {
+    return { kind: 'reserved', cidr: 'not an IP address' };
+  }
+}

@@ -10,7 +10,7 @@ import {
   silentLogger,
 } from '@patchbay/core';
 import type { PushRequest, PushResult } from '@patchbay/git';
-import type { ArtifactStore, TaskStore } from '@patchbay/store';
+import { readArtifact, type ArtifactStore, type TaskStore } from '@patchbay/store';
 import { forgeClient, gitUsernameFor } from './forges/index.js';
 
 export interface DelivererDeps {
@@ -78,7 +78,7 @@ export class Deliverer {
     const name = patchArtifactOf(task, delivery.turn);
     if (name === null || task.baseCommit === null)
       throw new PatchbayError('delivery_failed', 'the task has no patch to deliver');
-    const patch = await readAll(await this.#d.artifacts.get(task.id, name));
+    const patch = await readArtifact(this.#d.artifacts, task.id, name);
     if (patch === null || patch.length === 0)
       throw new PatchbayError('delivery_failed', 'the task has no patch to deliver');
     const url = new URL(task.repo.url);
@@ -164,13 +164,6 @@ export class Deliverer {
     if (written === null)
       this.#log.warn({ taskId }, 'the task went back to work before its delivery was recorded');
   }
-}
-
-async function readAll(stream: NodeJS.ReadableStream | null): Promise<Buffer | null> {
-  if (stream === null) return null;
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks);
 }
 
 /** The prompt's first line, cut to a commit subject's length. */

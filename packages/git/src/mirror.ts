@@ -6,6 +6,7 @@ import { PatchbayError, isPatchbayError, type Logger } from '@patchbay/core';
 import { acquireFileLock } from './file-lock.js';
 import { parseRef, type RefRequest } from './refs.js';
 import { pushPatch, type PushRequest, type PushResult } from './push.js';
+import { classifyRemoteFailure, type RemoteFailure } from './remote-failure.js';
 import { GitRunner, tail, type GitResult } from './run-git.js';
 import {
   exportTree,
@@ -154,43 +155,7 @@ function localRef(name: string): string {
   return name === 'HEAD' ? 'refs/patchbay/head' : `refs/patchbay/r/${refKey(name)}`;
 }
 
-type FetchFailure = 'ref_not_found' | 'redirect' | 'auth' | 'not_found' | 'network' | 'git_error';
-
-/** Sorts a failed fetch by git's (LC_ALL=C) message. */
-function classifyFetchFailure(stderr: string): FetchFailure {
-  if (
-    /couldn't find remote ref|not our ref|no such remote ref|Remote branch .* not found|unadvertised object/i.test(
-      stderr,
-    )
-  ) {
-    return 'ref_not_found';
-  }
-  if (/returned error: 30\d|redirect/i.test(stderr)) return 'redirect';
-  if (
-    /returned error: 40[13]|Authentication failed|could not read (Username|Password)|terminal prompts disabled|Permission denied/i.test(
-      stderr,
-    )
-  ) {
-    return 'auth';
-  }
-  if (
-    /returned error: 404|Repository not found|does not appear to be a git repository|not found/i.test(
-      stderr,
-    )
-  ) {
-    return 'not_found';
-  }
-  if (
-    /Could not resolve|Failed to connect|Connection refused|Couldn't connect|Connection reset|timed out|SSL|TLS|Empty reply|Recv failure|Send failure|early EOF|unexpected disconnect/i.test(
-      stderr,
-    )
-  ) {
-    return 'network';
-  }
-  return 'git_error';
-}
-
-const FAILURE_MESSAGES: Record<Exclude<FetchFailure, 'ref_not_found'>, string> = {
+const FAILURE_MESSAGES: Record<Exclude<RemoteFailure, 'ref_not_found'>, string> = {
   redirect:
     'the repository answered with a redirect, which is never followed; submit its final URL',
   auth: 'the repository needs credentials (or does not exist)',
@@ -739,7 +704,7 @@ function notFound(ref: string): PatchbayError {
 }
 
 function fetchError(result: GitResult, refspecs: readonly string[]): PatchbayError {
-  const failure = classifyFetchFailure(result.stderr);
+  const failure = classifyRemoteFailure(result.stderr);
   const stderr = tail(result.stderr);
   if (failure === 'ref_not_found') {
     const ref = refspecs[0]?.replace(/^\+/, '').split(':')[0] ?? '';

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PatchbayError } from '@patchbay/core';
+import { classifyRemoteFailure } from './remote-failure.js';
 import { tail, type GitCallOptions, type GitResult } from './run-git.js';
 import type { Mirror } from './types.js';
 import type { CheckedRepoUrl } from './url-policy.js';
@@ -211,17 +212,11 @@ function parseLsRemote(text: string): { defaultBranch: string | null; heads: Map
 
 function remoteError(doing: string, result: GitResult): PatchbayError {
   const stderr = tail(result.stderr, 500);
-  if (
-    /\b(401|403)\b|authentication failed|could not read username|access denied|permission/i.test(
-      stderr,
-    )
-  ) {
+  if (classifyRemoteFailure(result.stderr) === 'auth') {
     return new PatchbayError(
       'delivery_auth_failed',
       `the remote refused the credential while ${doing}`,
-      {
-        details: { stderr },
-      },
+      { details: { stderr } },
     );
   }
   return new PatchbayError('delivery_failed', `${doing} failed: ${stderr}`, {

@@ -6,6 +6,7 @@ import {
   normaliseHost as normaliseHostSyntax,
   parseHostRule,
   specialRangeOf,
+  specialRangeOfAnswer,
   type HostRule,
   type HostScheme,
   type SpecialRange,
@@ -462,12 +463,7 @@ export async function checkRepoUrl(
   const trusted = rule.exact && (rule.namesAddress || compiled.trustListedHosts);
   if (!trusted) {
     for (const address of addresses) {
-      let range: SpecialRange | undefined;
-      try {
-        range = specialRangeOf(address);
-      } catch {
-        range = { kind: 'reserved', cidr: 'not an IP address' };
-      }
+      const range = specialRangeOfAnswer(address);
       if (range) {
         return toRefused(
           refuse(

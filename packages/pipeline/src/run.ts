@@ -16,7 +16,12 @@ import {
   withCurrentTurn,
 } from '@patchbay/core';
 import type { Sandbox, SandboxProvider } from '@patchbay/sandbox';
-import type { ArtifactStore, TaskLifecycle, TaskStore } from '@patchbay/store';
+import {
+  readArtifact,
+  type ArtifactStore,
+  type TaskLifecycle,
+  type TaskStore,
+} from '@patchbay/store';
 import type { CollectedPatch } from './collect.js';
 import type { EnvironmentCache } from './environments.js';
 import { type EventWriter } from './event-writer.js';
@@ -259,17 +264,4 @@ export class TaskRun {
     this.#outer.removeEventListener('abort', this.#onOuterAbort);
     await this.release();
   }
-}
-
-/** An artifact's bytes, or null when it does not exist. */
-export async function readArtifact(
-  artifacts: ArtifactStore,
-  taskId: string,
-  name: string,
-): Promise<Buffer | null> {
-  const stream = await artifacts.get(taskId, name);
-  if (stream === null) return null;
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

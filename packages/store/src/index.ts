@@ -5,3 +5,4 @@ export { RedisTaskStore, type RedisTaskStoreOptions } from './redis-task-store.j
 export { TaskLifecycle, type TaskOutcome } from './lifecycle.js';
 export { OutboxReader, type OutboxEntry, type OutboxReaderOptions } from './outbox-reader.js';
 export { RedisEnvironmentIndex, type EnvironmentRecord } from './environment-index.js';
+export { readArtifact } from './read-artifact.js';

@@ -2,6 +2,7 @@ import { LifecycleEvent, type Logger, silentLogger } from '@patchbay/core';
 import type { Redis } from 'ioredis';
 import { StoreKeys } from './keys.js';
 import { LuaScript } from './lua.js';
+import { safeJson } from './safe-json.js';
 
 /** One entry of the lifecycle outbox: its stream id (ordered across tasks) and its event. */
 export interface OutboxEntry {
@@ -131,14 +132,6 @@ export class OutboxReader {
         await sleep(1000);
       }
     }
-  }
-}
-
-function safeJson(raw: string | undefined): unknown {
-  try {
-    return JSON.parse(raw ?? 'null') as unknown;
-  } catch {
-    return undefined;
   }
 }
 

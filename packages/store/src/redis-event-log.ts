@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { EVENT_FIELD, eventBodyJson, luaAppendEvent } from './event-entry.js';
 import { StoreKeys } from './keys.js';
 import { LuaScript } from './lua.js';
+import { readArtifact } from './read-artifact.js';
 import type { ArtifactStore, EventLog } from './types.js';
 
 /** Name of the archived log in the artifact store: one event JSON per line, in seq order. */
@@ -251,11 +252,9 @@ export class RedisEventLog implements EventLog {
 
   /** The archived log, or null when there is none. */
   private async readArchive(taskId: string): Promise<TaskEvent[] | null> {
-    const stream = await this.artifacts.get(taskId, EVENTS_ARTIFACT);
-    if (stream === null) return null;
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks)
+    const archived = await readArtifact(this.artifacts, taskId, EVENTS_ARTIFACT);
+    if (archived === null) return null;
+    return archived
       .toString('utf8')
       .split('\n')
       .filter((line) => line !== '')

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { EVENT_FIELD, eventBodyJson, luaAppendEvent } from './event-entry.js';
 import { StoreKeys } from './keys.js';
 import { LuaScript } from './lua.js';
+import { safeJson } from './safe-json.js';
 import type { TaskListQuery, TaskPage, TaskStore } from './types.js';
 
 export interface RedisTaskStoreOptions {
@@ -572,14 +573,6 @@ function parseRecord(raw: string, id: string): Task {
     });
   }
   return parsed.data;
-}
-
-function safeJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    return undefined;
-  }
 }
 
 function score(task: Task): number {

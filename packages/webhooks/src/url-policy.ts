@@ -5,7 +5,7 @@ import {
   PatchbayError,
   normaliseHost,
   parseHostRule,
-  specialRangeOf,
+  specialRangeOfAnswer,
   type HostRule,
 } from '@patchbay/core';
 
@@ -119,12 +119,7 @@ function parse(raw: string): Omit<CheckedWebhookUrl, 'addresses'> {
 }
 
 function refuseSpecial(host: string, address: string, reason: WebhookUrlRefusal): void {
-  let range;
-  try {
-    range = specialRangeOf(address);
-  } catch {
-    range = { kind: 'reserved', cidr: 'not an IP address' };
-  }
+  const range = specialRangeOfAnswer(address);
   if (range) {
     throw refusal(
       reason,

@@ -5,7 +5,8 @@ import {
   withAttempt,
   withUsageTotals,
 } from '@patchbay/core';
-import { type PhaseDeps, type TaskRun, readArtifact } from '../run.js';
+import { readArtifact } from '@patchbay/store';
+import type { PhaseDeps, TaskRun } from '../run.js';
 
 /** How much of the turn's time is left for collect and verify after the agent stops. */
 function reserveMs(timeoutSeconds: number): number {
