@@ -62,6 +62,17 @@ export default tseslint.config(
       ],
     },
   },
+  // The web page's build config: resolved by Vite, not by the import plugin's Node resolver.
+  {
+    files: ['apps/web/vite.config.ts'],
+    rules: {
+      'import-x/no-cycle': 'off',
+      'import-x/no-extraneous-dependencies': [
+        'error',
+        { devDependencies: true, packageDir: [root, join(root, 'apps/web')] },
+      ],
+    },
+  },
   // Plain JavaScript (this file) has no types to check.
   { files: ['*.js'], ...tseslint.configs.disableTypeChecked },
   // Tests of a workspace: its own dependencies plus the root's (vitest and the like).

@@ -4,6 +4,7 @@
 here=$(dirname "$0")
 source "$here/lib.sh"
 bash "$here/provision.sh"
+bash "$here/browser.sh"
 cd "$PATCHBAY_ROOT"
 
 report=$(mktemp "${TMPDIR:-/tmp}/patchbay-vitest.XXXXXX.json")

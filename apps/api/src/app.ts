@@ -25,6 +25,7 @@ import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { WebhookRegistry } from '@patchbay/webhooks';
 import { TaskView } from './schemas.js';
+import { webRoutes } from './web.js';
 
 export interface AppDeps extends HealthDeps {
   service: TaskService;
@@ -48,6 +49,8 @@ export interface AppDeps extends HealthDeps {
   metrics?: ApiMetrics & { token?: string | undefined };
   /** The queue dashboard at `/admin/queues`; off when absent. */
   admin?: { key: string; queues: Queue[] };
+  /** The web page at `/`, from a built apps/web; off when absent. */
+  web?: { root: string };
 }
 
 /** Builds the HTTP app without listening, so tests can drive it with `app.inject`. */
@@ -93,6 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(metricsRoutes, deps.metrics);
   }
   if (deps.admin) await app.register(adminRoutes, deps.admin);
+  if (deps.web) await app.register(webRoutes, deps.web);
 
   await app.register(async (v1) => {
     v1.decorateRequest('tenant', '');

@@ -21,9 +21,14 @@ import { TaskService } from '@patchbay/tasks';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { buildApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
 import { createRepoUrlCheck } from './repo-url.js';
+import { hasWebBuild } from './web.js';
+
+/** Where `npm start` builds the web page (apps/web/dist), from this file's place in the tree. */
+const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -128,6 +133,8 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
       ? undefined
       : new Queue(TASK_QUEUE_NAME, { connection: queueRedis, prefix: bullPrefix(prefix) });
   adminQueue?.on('error', () => {});
+  const webDir = config.api.webDir ?? DEFAULT_WEB_DIR;
+  const web = hasWebBuild(webDir) ? { root: webDir } : undefined;
   const app = await buildApp({
     logger: { level: config.log.level },
     service,
@@ -146,7 +153,9 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
     ...(config.api.adminKey && adminQueue
       ? { admin: { key: config.api.adminKey, queues: [adminQueue] } }
       : {}),
+    ...(web ? { web } : {}),
   });
+  if (!web) app.log.warn({ webDir }, 'no web page: the directory holds no build (npm start builds it)');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>

@@ -224,6 +224,13 @@ export const EnvSchema = z.object({
     .min(1)
     .default(join(homedir(), '.patchbay', 'data'))
     .describe('Directory of the artifact store and the repository mirror cache.'),
+  PATCHBAY_WEB_DIR: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "The built web page the API serves at `/` (default: the repository's apps/web/dist); no page when it holds no index.html.",
+    ),
   PATCHBAY_API_KEYS: apiKeys
     .optional()
     .describe(
@@ -487,6 +494,8 @@ export interface Config {
     bodyLimitBytes: number;
     /** Key of the queue dashboard; the dashboard is off when undefined. */
     adminKey: string | undefined;
+    /** The built web page; the API's default location when undefined. */
+    webDir: string | undefined;
   };
   metrics: {
     /** Bearer token /metrics requires; open when undefined. */
@@ -602,6 +611,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxActiveTasks: e.PATCHBAY_MAX_ACTIVE_TASKS,
       bodyLimitBytes: e.PATCHBAY_BODY_LIMIT,
       adminKey: e.PATCHBAY_ADMIN_KEY,
+      webDir: e.PATCHBAY_WEB_DIR,
     },
     metrics: {
       token: e.PATCHBAY_METRICS_TOKEN,

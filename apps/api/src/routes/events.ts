@@ -17,6 +17,12 @@ const Seq = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const eventRoutes: FastifyPluginAsyncZod<EventRoutesDeps> = async (app, deps) => {
   const keepAliveMs = deps.keepAliveMs ?? 15_000;
+  // Live streams end when the server closes: a follower never ends its own (keepOpen), and a
+  // server waits for every open response before it stops. Clients reconnect with Last-Event-ID.
+  const streams = new Set<AbortController>();
+  app.addHook('preClose', async () => {
+    for (const stream of streams) stream.abort();
+  });
   const querystring = z.strictObject({
     after: Seq.default(0),
     limit: z.coerce.number().int().min(1).max(1000).default(500),
@@ -63,6 +69,7 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesDeps> = async (app, d
     });
     res.write('retry: 2000\n\n');
     const abort = new AbortController();
+    streams.add(abort);
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
     request.raw.once('close', () => abort.abort());
     try {
@@ -81,6 +88,7 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesDeps> = async (app, d
     } catch (err) {
       if (!abort.signal.aborted) request.log.warn({ err }, 'event stream ended with an error');
     } finally {
+      streams.delete(abort);
       clearInterval(keepAlive);
       res.end();
     }

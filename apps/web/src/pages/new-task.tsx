@@ -1,0 +1,170 @@
+import type { TaskSpec } from '@patchbay/core';
+import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
+import { ApiError, api } from '../api.js';
+import { hrefOf, navigate } from '../router.js';
+import { fieldErrors } from '../view/format.js';
+
+interface Form {
+  url: string;
+  ref: string;
+  prompt: string;
+  setup: string;
+  verify: string;
+  attempts: string;
+  model: string;
+}
+
+/** What every field's input gets: its name, value, error wiring and change handler. */
+interface FieldProps {
+  id: string;
+  name: string;
+  value: string;
+  'aria-invalid': boolean;
+  'aria-describedby'?: string;
+  onInput: (e: { currentTarget: { value: string } }) => void;
+}
+
+const EMPTY: Form = {
+  url: '',
+  ref: '',
+  prompt: '',
+  setup: '',
+  verify: '',
+  attempts: '1',
+  model: '',
+};
+
+/** The spec a filled form asks for: empty fields are left out, so the server's defaults hold. */
+function specOf(form: Form): TaskSpec {
+  const environment = {
+    ...(form.setup.trim() ? { setup: form.setup } : {}),
+    ...(form.verify.trim() ? { verify: form.verify } : {}),
+  };
+  const attempts = Number(form.attempts);
+  return {
+    repo: { url: form.url.trim(), ...(form.ref.trim() ? { ref: form.ref.trim() } : {}) },
+    prompt: form.prompt,
+    ...(Object.keys(environment).length > 0 ? { environment } : {}),
+    ...(form.model.trim() ? { model: { name: form.model.trim() } } : {}),
+    ...(Number.isFinite(attempts) && attempts !== 1 ? { attempts } : {}),
+  };
+}
+
+/** Submits a task; the API's refusals are shown beside the field they concern. */
+export function NewTask() {
+  const [form, setForm] = useState<Form>(EMPTY);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [busy, setBusy] = useState(false);
+
+  const field = (
+    name: keyof Form,
+    label: string,
+    errorKeys: string[],
+    input: (props: FieldProps) => JSX.Element,
+    hint?: string,
+  ): JSX.Element => {
+    const error = errorKeys.map((k) => errors[k]).find((e) => e !== undefined);
+    const id = `field-${name}`;
+    const described = [hint ? `${id}-hint` : '', error ? `${id}-error` : ''].filter(Boolean);
+    return (
+      <div class="field">
+        <label for={id}>{label}</label>
+        {input({
+          id,
+          name,
+          value: form[name],
+          'aria-invalid': error !== undefined,
+          ...(described.length > 0 ? { 'aria-describedby': described.join(' ') } : {}),
+          onInput: (e) => setForm({ ...form, [name]: e.currentTarget.value }),
+        })}
+        {hint && (
+          <p id={`${id}-hint`} class="hint">
+            {hint}
+          </p>
+        )}
+        {error && (
+          <p id={`${id}-error`} class="field-error" data-field={name}>
+            {error}
+          </p>
+        )}
+      </div>
+    );
+  };
+
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors({});
+    try {
+      const task = await api.submit(specOf(form));
+      navigate(hrefOf.task(task.id));
+    } catch (err) {
+      setErrors(
+        err instanceof ApiError ? fieldErrors(err) : { '': 'The API does not answer; try again.' },
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form class="card form" onSubmit={(e) => void submit(e)} noValidate>
+      <h1>New task</h1>
+      {errors[''] && (
+        <p class="notice error" role="alert">
+          {errors['']}
+        </p>
+      )}
+      <div class="row">
+        {field('url', 'Repository URL', ['repo.url', 'repo'], (p) => (
+          <input {...p} type="url" required placeholder="https://github.com/owner/repo.git" />
+        ))}
+        {field('ref', 'Ref', ['repo.ref'], (p) => (
+          <input {...p} type="text" placeholder="default branch" />
+        ))}
+      </div>
+      {field(
+        'prompt',
+        'Prompt',
+        ['prompt'],
+        (p) => (
+          <textarea {...p} rows={6} required />
+        ),
+        'What the agent should do, in plain words.',
+      )}
+      {field(
+        'setup',
+        'Setup',
+        ['environment.setup', 'environment'],
+        (p) => (
+          <textarea {...p} rows={2} class="mono" placeholder="npm ci" />
+        ),
+        'Runs before the agent, with network.',
+      )}
+      {field(
+        'verify',
+        'Verify',
+        ['environment.verify'],
+        (p) => (
+          <textarea {...p} rows={2} class="mono" placeholder="npm test" />
+        ),
+        'Runs after the agent; its verdict is part of the result.',
+      )}
+      <div class="row">
+        {field('attempts', 'Attempts', ['attempts'], (p) => (
+          <input {...p} type="number" min={1} max={8} step={1} />
+        ))}
+        {field('model', 'Model', ['model.name', 'model', 'models'], (p) => (
+          <input {...p} type="text" placeholder="server default" />
+        ))}
+      </div>
+      <div class="actions">
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? 'Submitting…' : 'Start task'}
+        </button>
+        <a href={hrefOf.tasks}>Cancel</a>
+      </div>
+    </form>
+  );
+}
