@@ -21,6 +21,10 @@ git ls-files --cached --others --exclude-standard -- 'apps/*/package.json' 'pack
 git ls-files --cached --others --exclude-standard -- apps packages |
   grep -v -E '(\.test\.ts|\.fixture\.ts|/test-support\.ts)$' |
   while read -r f; do [ -f "$f" ] && mkdir -p "$staged/src/$(dirname "$f")" && cp -p "$f" "$staged/src/$f"; done
+# The web page, built here (Vite is a development dependency) and served by the API from
+# apps/web/dist.
+bash infra/local/web.sh
+mkdir -p "$staged/src/apps/web" && cp -r apps/web/dist "$staged/src/apps/web/dist"
 mkdir -p "$staged/ca-certificates"
 find /usr/local/share/ca-certificates -maxdepth 2 -name '*.crt' -exec cp {} "$staged/ca-certificates/" \; 2>/dev/null || true
 docker build --build-arg "BASE_IMAGE=$base" -t "$tag" "$staged"

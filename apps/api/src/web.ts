@@ -12,7 +12,7 @@ export interface WebDeps {
  * What the page may do: load its own scripts and styles, talk to this origin. No inline script
  * or style, no other origin, no framing, no plugins; a `<base>` or a form cannot redirect.
  */
-export const WEB_CSP = [
+const WEB_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",

@@ -7,19 +7,20 @@ import { EventLog, PlanView } from '../components/event-log.js';
 import { StatusChip } from '../components/status.js';
 import { useNow, usePoll } from '../hooks.js';
 import { EMPTY_LOG, type FoldedLog, foldEvents } from '../view/events.js';
-import { count, duration, preciseDuration, repoName, runTime } from '../view/format.js';
+import {
+  applyCommand,
+  count,
+  duration,
+  preciseDuration,
+  repoName,
+  runTime,
+} from '../view/format.js';
 import { NotFound } from './not-found.js';
 
 type Tab = 'log' | 'changes' | 'attempts';
 
 const ended = (task: TaskView): boolean =>
   task.status === 'succeeded' || task.status === 'failed' || task.status === 'cancelled';
-
-/** The shell line that applies this task's patch to a checkout of its base commit. */
-export function applyCommand(origin: string, id: string, withKey: boolean): string {
-  const auth = withKey ? ' -H "Authorization: Bearer $PATCHBAY_API_KEY"' : '';
-  return `curl -fsS${auth} '${origin}/v1/tasks/${encodeURIComponent(id)}/patch' | git apply`;
-}
 
 function TimingList({ timings }: { timings: Timings }) {
   const rows: [string, number | null, (string | undefined)?][] = [

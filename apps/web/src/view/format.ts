@@ -62,3 +62,9 @@ export function fieldErrors(error: {
   add('', error.message);
   return fields;
 }
+
+/** The shell line that applies a task's patch to a checkout of its base commit. */
+export function applyCommand(origin: string, id: string, withKey: boolean): string {
+  const auth = withKey ? ' -H "Authorization: Bearer $PATCHBAY_API_KEY"' : '';
+  return `curl -fsS${auth} '${origin}/v1/tasks/${encodeURIComponent(id)}/patch' | git apply`;
+}
