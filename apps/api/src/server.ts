@@ -155,7 +155,8 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
       : {}),
     ...(web ? { web } : {}),
   });
-  if (!web) app.log.warn({ webDir }, 'no web page: the directory holds no build (npm start builds it)');
+  if (!web)
+    app.log.warn({ webDir }, 'no web page: the directory holds no build (npm start builds it)');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>

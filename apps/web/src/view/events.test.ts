@@ -3,8 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { EMPTY_LOG, commandOf, editOf, foldEvents } from './events.js';
 
 let seq = 0;
-const ev = (body: TaskEventBody): TaskEvent =>
-  ({ ...body, seq: ++seq, time: '2026-11-29T10:00:00.000Z' });
+const ev = (body: TaskEventBody): TaskEvent => ({
+  ...body,
+  seq: ++seq,
+  time: '2026-11-29T10:00:00.000Z',
+});
 
 describe('foldEvents', () => {
   it('makes a shell call and its output one command, pending until the output comes', () => {
