@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { type ApiServer, startApi } from '@patchbay/api';
 import { type Browser, type Locator, type Page, chromium } from 'playwright-core';
@@ -124,6 +125,21 @@ async function submitFromForm(fields: Record<string, string>): Promise<string> {
   return decodeURIComponent(new URL(page.url()).hash.replace('#/tasks/', ''));
 }
 
+const AXE = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * What axe-core finds against WCAG 2 A and AA (labels, names, contrast, roles) on the page as
+ * it is now: rule id and the first offending element of each violation.
+ */
+async function accessibilityViolations(p: Page): Promise<string[]> {
+  // Evaluated through the debugging protocol: the page's CSP does not apply to it.
+  return p.evaluate(`(async () => {
+    ${AXE}
+    const result = await axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] });
+    return result.violations.map((v) => v.id + ': ' + v.nodes[0].html);
+  })()`);
+}
+
 const statusChip = (p: Page) => p.locator('.task-header .chip').first();
 /** How long a page has to show what a test waits for. */
 const within = { timeout: 20_000 };
@@ -228,6 +244,7 @@ describe('the web page', () => {
       .poll(textOf(page.locator('.facts')), within)
       .toContain(`${task.usage.modelCalls} calls`);
     await page.screenshot({ path: join(ARTIFACTS, 'task.png'), fullPage: true });
+    expect(await accessibilityViolations(page)).toEqual([]);
 
     // The diff: every changed file with its counts, the binary one marked.
     await page.getByRole('tab', { name: /Changes/ }).click();
@@ -251,6 +268,7 @@ describe('the web page', () => {
     await page.getByLabel('Side by side').check();
     await page.locator('table.diff.split').first().waitFor();
     await page.screenshot({ path: join(ARTIFACTS, 'diff.png'), fullPage: true });
+    expect(await accessibilityViolations(page)).toEqual([]);
 
     // Download: the file is the API's patch and applies to the base commit.
     const [download] = await Promise.all([
@@ -293,6 +311,7 @@ describe('the web page', () => {
     const row = page.locator(`tr[data-task="${id}"]`);
     await expect.poll(textOf(row.locator('.chip')), within).toBe('succeeded');
     await expect.poll(textOf(row), within).toContain('2 turns');
+    expect(await accessibilityViolations(page)).toEqual([]);
     expect(violations).toEqual([]);
   });
 
@@ -385,6 +404,8 @@ describe('the web page', () => {
     await page.getByLabel('Prompt').fill('fine');
     await page.getByRole('button', { name: 'Start task' }).click();
     await page.locator('.field-error[data-field=attempts]').waitFor();
+    // The form with its errors shown: every field labelled, errors tied to their fields.
+    expect(await accessibilityViolations(page)).toEqual([]);
     expect(page.url()).toContain('#/new');
   });
 
@@ -402,7 +423,17 @@ describe('the web page', () => {
     );
     await waitForTask(stack, task.id, ALICE);
     await open(`#/tasks/${task.id}`);
-    await page.getByRole('tab', { name: 'Attempts (2)' }).click();
+    // The tabs answer the arrow keys.
+    await page.getByRole('tab', { name: 'Log' }).focus();
+    await page.keyboard.press('ArrowRight');
+    expect(await page.getByRole('tab', { name: /Changes/ }).getAttribute('aria-selected')).toBe(
+      'true',
+    );
+    await page.keyboard.press('ArrowRight');
+    expect(
+      await page.getByRole('tab', { name: 'Attempts (2)' }).getAttribute('aria-selected'),
+    ).toBe('true');
+    expect(await page.evaluate('document.activeElement.id')).toBe('tab-attempts');
     const rows = page.locator('table.attempts tbody tr');
     await expect.poll(() => rows.count(), within).toBe(2);
     await expect.poll(() => rows.locator('.tag', { hasText: 'chosen' }).count(), within).toBe(1);

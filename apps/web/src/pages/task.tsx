@@ -247,30 +247,36 @@ export function TaskPage({ id }: { id: string }) {
         </div>
       </header>
 
-      <div class="tabs" role="tablist" aria-label="Task views">
-        {tabs.map(([value, label]) => (
-          <button
-            key={value}
-            type="button"
-            role="tab"
-            id={`tab-${value}`}
-            aria-selected={tab === value}
-            aria-controls={`panel-${value}`}
-            tabIndex={tab === value ? 0 : -1}
-            onClick={() => setTab(value)}
-            onKeyDown={(e) => {
-              const i = tabs.findIndex(([t]) => t === tab);
-              const next =
-                e.key === 'ArrowRight' ? i + 1 : e.key === 'ArrowLeft' ? i - 1 + tabs.length : null;
-              if (next === null) return;
-              const [target] = tabs[next % tabs.length]!;
-              setTab(target);
-              document.getElementById(`tab-${target}`)?.focus();
-            }}
-          >
-            {label}
-          </button>
-        ))}
+      <div class="tabs">
+        <div role="tablist" aria-label="Task views">
+          {tabs.map(([value, label]) => (
+            <button
+              key={value}
+              type="button"
+              role="tab"
+              id={`tab-${value}`}
+              aria-selected={tab === value}
+              aria-controls={`panel-${value}`}
+              tabIndex={tab === value ? 0 : -1}
+              onClick={() => setTab(value)}
+              onKeyDown={(e) => {
+                const i = tabs.findIndex(([t]) => t === tab);
+                const next =
+                  e.key === 'ArrowRight'
+                    ? i + 1
+                    : e.key === 'ArrowLeft'
+                      ? i - 1 + tabs.length
+                      : null;
+                if (next === null) return;
+                const [target] = tabs[next % tabs.length]!;
+                setTab(target);
+                document.getElementById(`tab-${target}`)?.focus();
+              }}
+            >
+              {label}
+            </button>
+          ))}
+        </div>
         <span class={`connection connection-${connection}`} aria-live="polite">
           {connection === 'open' ? 'live' : connection}
         </span>
