@@ -82,7 +82,9 @@ while (!stopping && !(await healthy())) {
 }
 if (!stopping) {
   run('worker', 'apps/worker/src/main.ts');
-  process.stdout.write(`patchbay: API listening on ${base} (GET ${base}/healthz); Ctrl-C stops\n`);
+  process.stdout.write(
+    `patchbay: API listening on ${base} (GET ${base}/healthz), the web page at ${base}/; Ctrl-C stops\n`,
+  );
 }
 
 async function healthy(): Promise<boolean> {
