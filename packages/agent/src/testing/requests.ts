@@ -75,6 +75,7 @@ const ResponsesInputItem = z.preprocess(
       output: z.union([z.string(), z.array(Loose)]),
       id: z.string().optional(),
     }),
+    z.looseObject({ type: z.literal('item_reference'), id: z.string().min(1) }),
     z.looseObject({
       type: z.literal('reasoning'),
       id: z.string().optional(),
@@ -85,7 +86,7 @@ const ResponsesInputItem = z.preprocess(
 );
 type ResponsesInputItem = z.infer<typeof ResponsesInputItem>;
 
-const ResponsesTool = z.looseObject({
+const FunctionTool = z.looseObject({
   type: z.literal('function', {
     error: 'the scripted model server supports function tools only',
   }),
@@ -94,6 +95,15 @@ const ResponsesTool = z.looseObject({
   parameters: JsonSchemaObject.nullish(),
   strict: z.boolean().nullish(),
 });
+/**
+ * Tools other clients offer beside function tools (Codex CLI: a namespace of agent tools, web
+ * search): accepted and listed, never called by a script.
+ */
+const OtherTool = z.looseObject({
+  type: z.enum(['custom', 'namespace', 'web_search', 'web_search_preview', 'local_shell', 'mcp']),
+  name: z.string().optional(),
+});
+const ResponsesTool = z.union([FunctionTool, OtherTool]);
 
 /** Every top-level parameter of `POST /v1/responses`; anything else is an unknown parameter. */
 const ResponsesBody = z.strictObject({
@@ -147,6 +157,7 @@ const ResponsesBody = z.strictObject({
   context_management: z.unknown().optional(),
   moderation: z.unknown().optional(),
   prompt_cache_options: z.unknown().optional(),
+  client_metadata: z.record(z.string(), z.string()).nullish(),
 });
 
 export function parseResponsesRequest(
@@ -172,7 +183,8 @@ export function parseResponsesRequest(
     );
   }
   const tools = body.tools ?? [];
-  const toolProblem = checkTools(tools.map((tool) => ({ ...tool, path: 'tools' })));
+  const functions = tools.filter((tool) => tool.type === 'function');
+  const toolProblem = checkTools(functions.map((tool) => ({ ...tool, path: 'tools' })));
   if (toolProblem) return toolProblem;
 
   const input: ResponsesInputItem[] =
@@ -183,7 +195,11 @@ export function parseResponsesRequest(
   const answered = new Set<string>();
   for (const [i, item] of input.entries()) {
     const param = `input[${i}]`;
-    if ('id' in item && typeof item.id === 'string' && item.id !== '') {
+    // A reference, or a reasoning item's id, names something the provider stored. Messages,
+    // calls and their outputs replayed with ids (Codex CLI numbers every item it sends) are taken
+    // as given: their content is all there.
+    const stored = item.type === 'item_reference' || item.type === 'reasoning';
+    if ('id' in item && typeof item.id === 'string' && item.id !== '' && stored) {
       return fail(
         `Item with id '${item.id}' not found. Items are not persisted when \`store\` is set to false. Try again with \`store\` set to true, or remove this item from your input.`,
         param,
@@ -270,6 +286,8 @@ export function parseResponsesRequest(
           summary: item.summary.map((s) => s.text).join('\n\n'),
           encryptedContent: item.encrypted_content ?? undefined,
         };
+      case 'item_reference':
+        throw new Error('unreachable: a reference is refused above');
     }
   });
   return {
@@ -280,7 +298,7 @@ export function parseResponsesRequest(
       stream: body.stream === true,
       instructions: body.instructions ?? undefined,
       toolsKey: canonicalJson(tools),
-      toolNames: tools.map((t) => t.name),
+      toolNames: tools.map((t) => t.name ?? t.type),
       conversation: typeof body.input === 'string' ? [body.input] : (body.input ?? []),
       items,
       runKey: body.prompt_cache_key ?? 'default',

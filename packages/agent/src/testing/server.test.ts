@@ -207,7 +207,7 @@ describe('scripted model server: the Responses wire', () => {
     ],
     [
       'an item referenced by id under store:false',
-      responsesBody([{ ...user, id: 'msg_1' }]),
+      responsesBody([user, { type: 'item_reference', id: 'msg_1' }]),
       "Item with id 'msg_1' not found",
     ],
     [
