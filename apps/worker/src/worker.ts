@@ -1,3 +1,4 @@
+import { CliRuntime, RuntimeRouter, SandboxGateway, codexAgent } from '@patchbay/runtimes';
 import { Agent, createModelClient, modelClientOptionsFromConfig } from '@patchbay/agent';
 import { type Config, currentTurn, isTerminal, retryPolicy } from '@patchbay/core';
 import { MirrorCache } from '@patchbay/git';
@@ -120,8 +121,20 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     runningSandboxes: () => sandboxes.running(),
     keptSandboxes: () => keeper.size,
   });
-  const agent = new Agent({ model: createModelClient(modelClientOptionsFromConfig(config.model)) });
   const docker = createDockerClient(config.docker.host);
+  // The model gateway, for agents that run inside the sandbox; set up on a first such task.
+  const modelGateway = new SandboxGateway({
+    docker,
+    upstream: {
+      baseUrl: config.model.baseURL ?? 'https://api.openai.com/v1',
+      apiKey: config.model.apiKey,
+    },
+    log: log.child({ component: 'gateway' }),
+  });
+  const agent = new RuntimeRouter({
+    patchbay: new Agent({ model: createModelClient(modelClientOptionsFromConfig(config.model)) }),
+    codex: new CliRuntime(codexAgent, modelGateway, log.child({ component: 'codex' })),
+  });
   const imageIds = new Map<string, string>();
   const environments =
     config.environments.maxBytes > 0
@@ -222,7 +235,12 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
         metricsServer?.close();
         await redis.del(heartbeatKey(prefix, config.worker.id)).catch(() => undefined);
         await keeper.close();
-        await Promise.allSettled([cancels.close(), queue.close(), sandboxes.close()]);
+        await Promise.allSettled([
+          cancels.close(),
+          queue.close(),
+          sandboxes.close(),
+          modelGateway.close(),
+        ]);
         redis.disconnect();
       })()),
   };

@@ -21,6 +21,7 @@ export {
 } from './errors.js';
 export {
   ARTIFACTS,
+  AgentRuntime,
   Attempt,
   DEFAULT_CACHE_KEY,
   Delivery,

@@ -160,6 +160,10 @@ const Notify = z
   })
   .describe("POST every lifecycle event of this task to a URL, signed with the tenant's secret.");
 
+/** The agent that works in the sandbox. */
+export const AgentRuntime = z.enum(['patchbay', 'codex']);
+export type AgentRuntime = z.infer<typeof AgentRuntime>;
+
 /** What a client submits. Unknown fields are refused rather than silently ignored. */
 export const TaskSpec = z
   .strictObject({
@@ -248,6 +252,14 @@ export const TaskSpec = z
         maxTokens: z.number().int().min(1000).max(100_000_000).optional(),
       })
       .optional(),
+    agent: z
+      .strictObject({
+        runtime: AgentRuntime.optional().describe(
+          "`patchbay` (the default): Patchbay's own agent loop, its model calls made by the worker. `codex`: the Codex CLI runs inside the sandbox and reaches the model only through the worker's gateway, with a token valid while the task runs.",
+        ),
+      })
+      .optional()
+      .describe('Which agent works on the task.'),
     delivery: DeliveryRequest.optional().describe(
       'Push the result to a branch (and open a pull request) when the task succeeds.',
     ),
@@ -469,6 +481,8 @@ export const Task = z.object({
     maintenance: z.string().nullable().default(null),
   }),
   model: z.object({ name: z.string(), reasoningEffort: ReasoningEffort.nullable() }),
+  /** Which agent runs the task's turns. */
+  agent: z.object({ runtime: AgentRuntime }).default({ runtime: 'patchbay' }),
   limits: z.object({
     timeoutSeconds: z.number().int(),
     maxTurns: z.number().int(),

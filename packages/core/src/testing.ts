@@ -26,6 +26,7 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
       maintenance: null,
     },
     model: { name: 'gpt-5-codex', reasoningEffort: null },
+    agent: { runtime: 'patchbay' },
     limits: { timeoutSeconds: 1800, maxTurns: 80, maxTokens: 2_000_000 },
     baseCommit: null,
     result: null,

@@ -8,7 +8,7 @@ import { usageOf, usageOfStreamEvent } from './usage.js';
 
 export interface ModelGatewayOptions {
   /** The model server the gateway speaks for, and its key (never sent to a client). */
-  upstream: { baseUrl: string; apiKey: string };
+  upstream: { baseUrl: string; apiKey: string | undefined };
   /** Address to listen on: the host's address on the sandboxes' internal network. */
   host: string;
   /** @default 0 (any free port) */
@@ -224,10 +224,8 @@ export class ModelGateway {
     signal: AbortSignal,
   ): Promise<void> {
     const { log, upstream } = this.#options;
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${upstream.apiKey}`,
-      'accept-encoding': 'identity',
-    };
+    const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+    if (upstream.apiKey !== undefined) headers.authorization = `Bearer ${upstream.apiKey}`;
     for (const name of ['content-type', 'accept', 'openai-beta'] as const) {
       const value = req.headers[name];
       if (typeof value === 'string') headers[name] = value;

@@ -1,2 +1,1 @@
 export { ModelGateway, type GatewayGrant, type ModelGatewayOptions } from './gateway.js';
-export { usageOf } from './usage.js';

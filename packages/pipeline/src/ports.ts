@@ -1,4 +1,4 @@
-import type { ReasoningEffort, TaskEventBody, Usage } from '@patchbay/core';
+import type { AgentRuntime, ReasoningEffort, TaskEventBody, Usage } from '@patchbay/core';
 import type { Sandbox } from '@patchbay/sandbox';
 
 /** Where a task's repository comes from: policy, mirror and the tree at a commit. */
@@ -22,6 +22,10 @@ export interface RepoSource {
 export type AgentStopReason = 'completed' | 'max_turns' | 'max_tokens' | 'timeout';
 
 export interface AgentRunInput {
+  /** The task the run is for (what a runtime's model gateway token is granted to). */
+  taskId: string;
+  /** Which agent runs: Patchbay's own loop, or a CLI agent in the sandbox. */
+  runtime: AgentRuntime;
   sandbox: Sandbox;
   /** This turn's prompt. */
   prompt: string;

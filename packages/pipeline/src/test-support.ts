@@ -69,6 +69,12 @@ export class FakeSandbox implements Sandbox {
     this.networkDisabled = true;
     return Promise.resolve();
   }
+  joinNetwork(): Promise<void> {
+    return Promise.reject(new Error('a fake sandbox joins no network'));
+  }
+  leaveNetwork(): Promise<void> {
+    return Promise.resolve();
+  }
   destroy(): Promise<void> {
     this.destroyed = true;
     return Promise.resolve();

@@ -403,6 +403,27 @@ export class DockerSandbox implements Sandbox {
       throw sandboxError(`the network is still there after removing it: ${interfaces.join(', ')}`);
   }
 
+  async joinNetwork(name: string): Promise<void> {
+    this.#assertAlive();
+    await this.#docker
+      .getNetwork(name)
+      .connect({ Container: this.id })
+      .catch((err: unknown) => {
+        throw sandboxError(`joining network ${name} failed: ${(err as Error).message}`);
+      });
+  }
+
+  async leaveNetwork(name: string): Promise<void> {
+    if (this.#destroyed) return;
+    await this.#docker
+      .getNetwork(name)
+      .disconnect({ Container: this.id, Force: true })
+      .catch((err: unknown) => {
+        if (/is not connected|No such container/i.test((err as Error).message)) return;
+        throw sandboxError(`leaving network ${name} failed: ${(err as Error).message}`);
+      });
+  }
+
   destroy(): Promise<void> {
     this.#destroyed ??= (async () => {
       this.#channel.close(sandboxError(`sandbox ${this.name} was destroyed`));

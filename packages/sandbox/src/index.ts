@@ -3,6 +3,7 @@ export { createSandboxProvider, sandboxHealthCheck, type ProviderDeps } from './
 export { DockerSandboxProvider } from './provider.js';
 export type { DockerSandbox } from './docker-sandbox.js';
 export { LABELS } from './container.js';
+export { ensureInternalNetwork } from './networks.js';
 export {
   type DockerSandboxProviderOptions,
   type ReapReason,

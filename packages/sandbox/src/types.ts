@@ -123,6 +123,12 @@ export interface Sandbox {
   quiesce(options?: { timeoutMs?: number }): Promise<{ killed: number }>;
   /** Takes the network away (after the setup phase): only loopback is left. */
   disableNetwork(): Promise<void>;
+  /**
+   * Joins a network of the engine's (the model gateway's internal one), and leaves it again:
+   * the sandbox reaches what is on that network and nothing else.
+   */
+  joinNetwork(name: string): Promise<void>;
+  leaveNetwork(name: string): Promise<void>;
   /** Removes the container and its volumes. Idempotent; never throws for an already-gone one. */
   destroy(): Promise<void>;
 }

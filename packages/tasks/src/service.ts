@@ -162,6 +162,7 @@ export class TaskService {
         name: spec.model?.name ?? defaults.model,
         reasoningEffort: spec.model?.reasoningEffort ?? null,
       },
+      agent: { runtime: spec.agent?.runtime ?? 'patchbay' },
       limits: {
         timeoutSeconds: limits.timeoutSeconds ?? defaults.timeoutSeconds,
         maxTurns: limits.maxTurns ?? defaults.maxTurns,

@@ -62,6 +62,12 @@ abstract class BaseFakeSandbox implements Sandbox {
   disableNetwork(): Promise<void> {
     return Promise.resolve();
   }
+  joinNetwork(): Promise<void> {
+    return Promise.reject(new Error('a fake sandbox joins no network'));
+  }
+  leaveNetwork(): Promise<void> {
+    return Promise.resolve();
+  }
 
   destroy(): Promise<void> {
     return Promise.resolve();

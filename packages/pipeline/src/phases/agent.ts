@@ -28,6 +28,8 @@ export async function agentPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   const history =
     run.from === null ? undefined : await conversationOf(run, deps, run.from, run.fromAttempt);
   const outcome = await deps.agent.run({
+    taskId: run.id,
+    runtime: task.agent.runtime,
     sandbox,
     prompt: currentTurn(task).prompt,
     ...(history === undefined ? {} : { history }),

@@ -31,9 +31,16 @@ export function agentHasNetwork(task: Task, allowAgentNetwork: boolean): boolean
   return task.environment.network === 'on' && allowAgentNetwork;
 }
 
-/** Setup needs the network (it installs things); it is taken away again before the agent. */
+/**
+ * Setup needs the network (it installs things); it is taken away again before the agent. An
+ * agent that runs in the sandbox (a runtime other than Patchbay's own) joins the model gateway's
+ * internal network for its run, which a container made without any network cannot: it starts
+ * with one too, taken away before the agent like setup's.
+ */
 function sandboxNetwork(task: Task, allowAgentNetwork: boolean): SandboxNetwork {
-  return task.environment.setup !== null || agentHasNetwork(task, allowAgentNetwork)
+  return task.environment.setup !== null ||
+    task.agent.runtime !== 'patchbay' ||
+    agentHasNetwork(task, allowAgentNetwork)
     ? 'outbound'
     : 'none';
 }

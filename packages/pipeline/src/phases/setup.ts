@@ -12,7 +12,16 @@ export async function setupPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   const { task, sandbox } = run;
   if (sandbox === undefined) throw new PatchbayError('internal_error', 'setup needs a sandbox');
   const setup = task.environment.setup;
-  if (setup === null) return;
+  if (setup === null) {
+    // A sandbox made with the network for another reason (an agent runtime that joins the
+    // gateway's network) loses it here all the same.
+    if (
+      sandbox.spec.network === 'outbound' &&
+      !agentHasNetwork(task, deps.options.allowAgentNetwork)
+    )
+      await sandbox.disableNetwork();
+    return;
+  }
   await run.phase('setup');
   const secrets = await deps.store.secrets(task.id);
   const cache = deps.environments;

@@ -1,0 +1,124 @@
+import { EMPTY_USAGE, type Logger, PatchbayError, type TaskEventBody } from '@patchbay/core';
+import type { SandboxGateway } from './sandbox-gateway.js';
+import type { Runtime, RuntimeOutcome, RuntimeRunInput } from './types.js';
+
+/** Reads a CLI agent's output, line by line, into Patchbay events. */
+export interface CliTranslator {
+  line(text: string): void;
+  finish(): { summary: string | null; failure: string | null; toolCalls: number };
+}
+
+/**
+ * A CLI agent that runs inside the sandbox: how to start it pointed at the gateway, and how to
+ * read what it prints. A runtime for another CLI agent is one more of these.
+ */
+export interface CliAgent {
+  readonly name: string;
+  /** The command line, its environment and standard input, for a task's run. */
+  command(
+    input: RuntimeRunInput,
+    gateway: { url: string; token: string },
+  ): { argv: string[]; env: Record<string, string>; stdin: string };
+  translator(emit: (event: TaskEventBody) => void): CliTranslator;
+}
+
+/** Most output of one CLI agent run kept (its JSON events stream through `onOutput` as well). */
+const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
+/** Raw lines kept in the transcript artifact. */
+const MAX_TRANSCRIPT_LINES = 20_000;
+
+/**
+ * Runs a CLI agent in the task's sandbox with nothing secret in it: the sandbox joins the
+ * gateway's internal network for the run only, the agent gets a token of the task's own (revoked
+ * when the run ends, whatever happens), and its model calls are counted by the gateway against
+ * the task's budgets.
+ */
+export class CliRuntime implements Runtime {
+  constructor(
+    private readonly agent: CliAgent,
+    private readonly gateway: SandboxGateway,
+    private readonly log: Logger,
+  ) {}
+
+  async run(input: RuntimeRunInput): Promise<RuntimeOutcome> {
+    const { sandbox, signal } = input;
+    const gateway = await this.gateway.open();
+    const grant = gateway.grant(input.taskId, {
+      maxTokens: input.limits.maxTokens,
+      maxTurns: input.limits.maxTurns,
+    });
+    const mask = (text: string): string => text.replaceAll(grant.token, '[token]');
+    const translator = this.agent.translator((event) => input.emit(event));
+    const transcript: string[] = [];
+    let pending = '';
+    let stderr = '';
+    const take = (line: string): void => {
+      if (transcript.length < MAX_TRANSCRIPT_LINES) transcript.push(mask(line));
+      translator.line(mask(line));
+    };
+    try {
+      await sandbox.joinNetwork(gateway.network);
+      const { argv, env, stdin } = this.agent.command(input, {
+        url: gateway.url,
+        token: grant.token,
+      });
+      const result = await sandbox.exec(argv, {
+        env,
+        stdin,
+        timeoutMs: Math.max(1000, input.limits.deadline - Date.now()),
+        maxOutputBytes: MAX_OUTPUT_BYTES,
+        signal,
+        onOutput: (chunk, stream) => {
+          if (stream === 'stderr') {
+            stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+            return;
+          }
+          pending += chunk.toString('utf8');
+          let newline: number;
+          while ((newline = pending.indexOf('\n')) >= 0) {
+            take(pending.slice(0, newline));
+            pending = pending.slice(newline + 1);
+          }
+        },
+      });
+      if (pending !== '') take(pending);
+      signal.throwIfAborted();
+      const read = translator.finish();
+      const usage = { ...EMPTY_USAGE, ...grant.usage(), toolCalls: read.toolCalls };
+      input.emit({
+        type: 'usage',
+        inputTokens: usage.inputTokens,
+        cachedInputTokens: usage.cachedInputTokens,
+        outputTokens: usage.outputTokens,
+        reasoningTokens: usage.reasoningTokens,
+      });
+      const stopReason = grant.exhausted() ?? (result.timedOut ? 'timeout' : 'completed');
+      if (stopReason === 'completed' && (result.exitCode !== 0 || read.failure !== null)) {
+        const why = read.failure ?? (mask(stderr).trim().split('\n').at(-1) || 'no output');
+        this.log.warn(
+          { taskId: input.taskId, exitCode: result.exitCode, stderr: mask(stderr) },
+          `${this.agent.name} failed`,
+        );
+        throw new PatchbayError(
+          'model_error',
+          `${this.agent.name} exited with ${result.exitCode ?? result.signal}: ${why}`,
+        );
+      }
+      return {
+        summary: read.summary,
+        stopReason,
+        usage,
+        transcript: { version: 1, runtime: this.agent.name, lines: transcript },
+        conversation: [],
+      };
+    } finally {
+      grant.revoke();
+      await sandbox.leaveNetwork(gateway.network).catch((err: unknown) => {
+        this.log.warn(
+          { err, taskId: input.taskId },
+          'the sandbox did not leave the gateway network',
+        );
+      });
+    }
+  }
+}

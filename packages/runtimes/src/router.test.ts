@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { RuntimeRouter } from './router.js';
+import type { Runtime, RuntimeOutcome, RuntimeRunInput } from './types.js';
+
+const outcome = (summary: string): RuntimeOutcome => ({
+  summary,
+  stopReason: 'completed',
+  usage: {
+    inputTokens: 0,
+    cachedInputTokens: 0,
+    outputTokens: 0,
+    reasoningTokens: 0,
+    modelCalls: 0,
+    toolCalls: 0,
+  },
+  transcript: null,
+  conversation: [],
+});
+const named = (name: string): Runtime => ({ run: () => Promise.resolve(outcome(name)) });
+const input = (runtime: 'patchbay' | 'codex') => ({ runtime }) as RuntimeRunInput;
+
+describe('RuntimeRouter', () => {
+  it('sends each run to the runtime its task asked for, and refuses one it does not have', async () => {
+    const router = new RuntimeRouter({ patchbay: named('loop'), codex: named('codex') });
+    expect((await router.run(input('codex'))).summary).toBe('codex');
+    expect((await router.run(input('patchbay'))).summary).toBe('loop');
+    await expect(
+      new RuntimeRouter({ patchbay: named('loop') }).run(input('codex')),
+    ).rejects.toMatchObject({
+      code: 'model_error',
+    });
+  });
+});

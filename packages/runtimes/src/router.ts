@@ -1,0 +1,19 @@
+import { type AgentRuntime, PatchbayError } from '@patchbay/core';
+import type { Runtime, RuntimeOutcome, RuntimeRunInput } from './types.js';
+
+/** The agent port the pipeline calls: each run goes to the runtime its task asked for. */
+export class RuntimeRouter implements Runtime {
+  constructor(private readonly runtimes: Partial<Record<AgentRuntime, Runtime>>) {}
+
+  run(input: RuntimeRunInput): Promise<RuntimeOutcome> {
+    const runtime = this.runtimes[input.runtime];
+    if (runtime === undefined)
+      return Promise.reject(
+        new PatchbayError(
+          'model_error',
+          `the ${input.runtime} runtime is not set up on this worker`,
+        ),
+      );
+    return runtime.run(input);
+  }
+}
