@@ -1,5 +1,5 @@
 import type { TaskSpec } from '@patchbay/core';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT, action, exitFor } from '../context.js';
 import { followTask } from '../follow.js';
 import { renderTask } from '../render.js';
@@ -12,6 +12,7 @@ interface SubmitOptions {
   image?: string;
   attempts?: number;
   models?: string[];
+  runtime?: 'patchbay' | 'codex';
   follow?: boolean;
 }
 
@@ -29,6 +30,7 @@ function specFrom(repo: string, prompt: string, options: SubmitOptions): TaskSpe
     ...(options.model ? { model: { name: options.model } } : {}),
     ...(options.attempts === undefined ? {} : { attempts: options.attempts }),
     ...(options.models === undefined ? {} : { models: options.models }),
+    ...(options.runtime === undefined ? {} : { agent: { runtime: options.runtime } }),
   };
 }
 
@@ -55,6 +57,12 @@ export function submitCommand(): Command {
     )
     .option('--models <names>', 'one model per attempt, comma-separated', (text: string) =>
       text.split(',').map((name) => name.trim()),
+    )
+    .addOption(
+      new Option(
+        '--runtime <name>',
+        "the agent: Patchbay's own loop, or Codex CLI in the sandbox",
+      ).choices(['patchbay', 'codex']),
     )
     .option('-f, --follow', "follow the task's log until it ends; exit code says how it ended")
     .action(

@@ -13,6 +13,7 @@ interface Form {
   verify: string;
   attempts: string;
   model: string;
+  runtime: string;
 }
 
 /** What every field's input gets: its name, value, error wiring and change handler. */
@@ -33,6 +34,7 @@ const EMPTY: Form = {
   verify: '',
   attempts: '1',
   model: '',
+  runtime: 'patchbay',
 };
 
 /** The spec a filled form asks for: empty fields are left out, so the server's defaults hold. */
@@ -48,6 +50,7 @@ function specOf(form: Form): TaskSpec {
     ...(Object.keys(environment).length > 0 ? { environment } : {}),
     ...(form.model.trim() ? { model: { name: form.model.trim() } } : {}),
     ...(Number.isFinite(attempts) && attempts !== 1 ? { attempts } : {}),
+    ...(form.runtime === 'codex' ? { agent: { runtime: 'codex' as const } } : {}),
   };
 }
 

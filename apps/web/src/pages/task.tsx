@@ -195,6 +195,10 @@ export function TaskPage({ id }: { id: string }) {
             <dd class="mono">{task.model.name}</dd>
           </div>
           <div>
+            <dt>Agent</dt>
+            <dd>{task.agent.runtime === 'codex' ? 'Codex CLI' : 'Patchbay'}</dd>
+          </div>
+          <div>
             <dt>Tokens</dt>
             <dd>
               {count(task.usage.inputTokens)} in ({count(task.usage.cachedInputTokens)} cached) ·{' '}
