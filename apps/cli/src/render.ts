@@ -122,6 +122,8 @@ export function renderEvent(event: TaskEvent, options: RenderOptions = {}): stri
     }
     case 'compaction':
       return paint(dim, `  (compacted ${event.summarizedItems} earlier items)`);
+    case 'network.blocked':
+      return paint(yellow, `  ✗ network: ${event.host}:${event.port} refused (${event.reason})`);
     case 'error':
       return paint(
         red,

@@ -129,6 +129,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
       baseUrl: config.model.baseURL ?? 'https://api.openai.com/v1',
       apiKey: config.model.apiKey,
     },
+    pinned: config.tasks.egress.pinned,
     log: log.child({ component: 'gateway' }),
   });
   const agent = new RuntimeRouter({
@@ -157,6 +158,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     agent,
     keeper,
     environments,
+    egress: { open: () => modelGateway.openEgress() },
     // By id, so that a rebuilt image misses the cache.
     imageId: async (image) => {
       const known = imageIds.get(image);

@@ -256,6 +256,17 @@ export const EnvSchema = z.object({
   PATCHBAY_ALLOW_AGENT_NETWORK: flag
     .prefault('false')
     .describe('Let tasks that ask for network: "on" keep network in the agent phase.'),
+  PATCHBAY_EGRESS_DOMAINS: list
+    .prefault('')
+    .describe(
+      'Names tasks may reach with network "allowlist" (comma-separated, `*.example.org` for every name under it); empty: no allowlist network.',
+    ),
+  PATCHBAY_EGRESS_PINNED: list
+    .prefault('')
+    .pipe(z.array(z.string().regex(/^[a-z0-9.-]+=[0-9a-f.:]+$/, 'expected name=address')))
+    .describe(
+      'Names the egress proxy resolves to a fixed address (name=address, comma-separated), private ones allowed: an internal mirror.',
+    ),
   PATCHBAY_TASK_TIMEOUT_SECONDS: wholeNumber(10, 24 * 3600)
     .default(1800)
     .describe('Wall-clock limit of a task when it names none (and the most it may name).'),
@@ -518,6 +529,8 @@ export interface Config {
     maxTokens: number;
     maxAttempts: number;
     allowAgentNetwork: boolean;
+    /** What allowlist networks may reach, and names pinned to addresses for the proxy. */
+    egress: { domains: string[]; pinned: Record<string, string> };
     /** Largest patch a task may produce, in bytes. */
     maxPatchBytes: number;
   };
@@ -630,6 +643,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxTokens: e.PATCHBAY_TASK_MAX_TOKENS,
       maxAttempts: e.PATCHBAY_MAX_ATTEMPTS,
       allowAgentNetwork: e.PATCHBAY_ALLOW_AGENT_NETWORK,
+      egress: {
+        domains: e.PATCHBAY_EGRESS_DOMAINS,
+        pinned: Object.fromEntries(
+          e.PATCHBAY_EGRESS_PINNED.map((entry) => entry.split('=', 2) as [string, string]),
+        ),
+      },
       maxPatchBytes: e.PATCHBAY_MAX_PATCH_BYTES,
     },
     log: { level: e.LOG_LEVEL },

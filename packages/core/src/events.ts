@@ -92,6 +92,13 @@ export const TaskEventBody = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('compaction'), summarizedItems: z.number().int().nonnegative() }),
   z.object({
+    type: z.literal('network.blocked'),
+    /** What the agent tried to reach through the egress proxy, and why it was refused. */
+    host: z.string(),
+    port: z.number().int(),
+    reason: z.enum(['not_allowed', 'private_address', 'unresolved', 'unknown_client']),
+  }),
+  z.object({
     type: z.literal('error'),
     code: z.enum(ERROR_CODES),
     message: z.string(),

@@ -160,6 +160,15 @@ const Notify = z
   })
   .describe("POST every lifecycle event of this task to a URL, signed with the tenant's secret.");
 
+/** A name the egress proxy may let a task reach: `host.example.org`, or `*.example.org`. */
+const DomainPattern = z
+  .string()
+  .max(253)
+  .regex(
+    /^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+    'must be a lower-case host name, or *. and one',
+  );
+
 /** The agent that works in the sandbox. */
 export const AgentRuntime = z.enum(['patchbay', 'codex']);
 export type AgentRuntime = z.infer<typeof AgentRuntime>;
@@ -198,9 +207,18 @@ export const TaskSpec = z
           'Variables visible to setup only; never stored in the record or logged.',
         ),
         network: z
-          .enum(['none', 'on'])
+          .enum(['none', 'on', 'allowlist'])
           .optional()
-          .describe('Network during the agent phase, if the operator allows it.'),
+          .describe(
+            "Network during the agent phase: none (the default), on (if the operator allows it), or allowlist: only the domains of `allowDomains`, through Patchbay's proxy.",
+          ),
+        allowDomains: z
+          .array(DomainPattern)
+          .max(64)
+          .optional()
+          .describe(
+            "With network allowlist: the names the agent may reach (`registry.npmjs.org`, `*.pypi.org`), each within the operator's own list.",
+          ),
         cacheKey: z
           .array(CacheKeyPattern)
           .max(32)
@@ -475,7 +493,9 @@ export const Task = z.object({
     verify: z.string().nullable(),
     env: z.record(z.string(), z.string()),
     secretNames: z.array(z.string()),
-    network: z.enum(['none', 'on']),
+    network: z.enum(['none', 'on', 'allowlist']),
+    /** With `network: allowlist`: what the agent phase may reach through the proxy. */
+    allowDomains: z.array(z.string()).default([]),
     cacheKey: z.array(z.string()).default([...DEFAULT_CACHE_KEY]),
     setupAlways: z.boolean().default(false),
     maintenance: z.string().nullable().default(null),

@@ -21,6 +21,7 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
       env: {},
       secretNames: [],
       network: 'none',
+      allowDomains: [],
       cacheKey: [],
       setupAlways: false,
       maintenance: null,

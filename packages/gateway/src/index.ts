@@ -1,1 +1,7 @@
+export {
+  EgressProxy,
+  type EgressBlock,
+  type EgressClient,
+  type EgressProxyOptions,
+} from './egress.js';
 export { ModelGateway, type GatewayGrant, type ModelGatewayOptions } from './gateway.js';

@@ -22,7 +22,7 @@ import { provisionPhase, resumeKept } from './phases/provision.js';
 import { publishPhase } from './phases/publish.js';
 import { setupPhase } from './phases/setup.js';
 import { verifyPhase } from './phases/verify.js';
-import type { AgentRunner, RepoSource } from './ports.js';
+import type { AgentRunner, EgressAccess, RepoSource } from './ports.js';
 import { TaskRun, type PhaseDeps } from './run.js';
 
 export interface PipelineOptions {
@@ -52,6 +52,8 @@ export interface PipelineDeps {
   environments?: EnvironmentCache | undefined;
   /** An image's id, for environment keys. @default the name itself */
   imageId?: (image: string) => Promise<string>;
+  /** The egress proxy of `network: allowlist` tasks. */
+  egress?: EgressAccess | undefined;
   options?: PipelineOptions;
   /** @default () => new Date() */
   now?: () => Date;
@@ -101,6 +103,7 @@ export class Pipeline {
       now,
       environments: deps.environments,
       imageId: deps.imageId ?? (async (image) => image),
+      egress: deps.egress,
       options: {
         maxPatchBytes: 64 * 1024 * 1024,
         outputEventBytes: 4 * 1024 * 1024,

@@ -53,3 +53,25 @@ export interface AgentOutcome {
 export interface AgentRunner {
   run(input: AgentRunInput): Promise<AgentOutcome>;
 }
+
+/** What a refused egress attempt says (a `network.blocked` event). */
+export interface EgressBlock {
+  host: string;
+  port: number;
+  reason: 'not_allowed' | 'private_address' | 'unresolved' | 'unknown_client';
+}
+
+/** The egress proxy of allowlist networks, as the agent phase uses it. */
+export interface EgressAccess {
+  open(): Promise<{
+    /** The internal network the sandbox joins to reach the proxy. */
+    network: string;
+    /** `http://address:port`, for HTTPS_PROXY. */
+    proxyUrl: string;
+    /** Lets the sandbox at `address` reach its task's domains until the returned release. */
+    admit(
+      address: string,
+      client: { taskId: string; domains: readonly string[]; onBlocked: (b: EgressBlock) => void },
+    ): () => void;
+  }>;
+}

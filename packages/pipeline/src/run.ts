@@ -26,7 +26,7 @@ import type { CollectedPatch } from './collect.js';
 import type { EnvironmentCache } from './environments.js';
 import { type EventWriter } from './event-writer.js';
 import type { SandboxKeeper } from './keeper.js';
-import type { AgentOutcome, AgentRunner, RepoSource } from './ports.js';
+import type { AgentOutcome, AgentRunner, EgressAccess, RepoSource } from './ports.js';
 
 /** Operator options of the pipeline, defaults filled in. */
 export interface ResolvedPipelineOptions {
@@ -52,6 +52,8 @@ export interface PhaseDeps {
   environments: EnvironmentCache | undefined;
   /** An image's id, for environment keys (the name when it cannot be told). */
   imageId: (image: string) => Promise<string>;
+  /** The egress proxy of `network: allowlist` tasks; such tasks fail without one. */
+  egress: EgressAccess | undefined;
 }
 
 /** Why a run's own controller was aborted. */

@@ -69,9 +69,10 @@ export class FakeSandbox implements Sandbox {
     this.networkDisabled = true;
     return Promise.resolve();
   }
-  joinNetwork(): Promise<void> {
+  joinNetwork(): Promise<{ address: string }> {
     return Promise.reject(new Error('a fake sandbox joins no network'));
   }
+  addEnv(): void {}
   leaveNetwork(): Promise<void> {
     return Promise.resolve();
   }
@@ -192,6 +193,7 @@ export function phaseHarness(
     now: () => new Date(),
     environments: undefined,
     imageId: async (image) => image,
+    egress: undefined,
     options: {
       maxPatchBytes: 1024 * 1024,
       outputEventBytes: 1024 * 1024,

@@ -92,6 +92,7 @@ export class DockerSandbox implements Sandbox {
   readonly #o: ResolvedProviderOptions;
   #diagnosis: Promise<PatchbayError> | undefined;
   #destroyed: Promise<void> | undefined;
+  #extraEnv: Record<string, string> = {};
 
   constructor(init: {
     docker: Docker;
@@ -172,7 +173,7 @@ export class DockerSandbox implements Sandbox {
     const handle = await this.#run({
       argv,
       cwd: options.cwd ?? '/workspace',
-      env: { ...this.#spec.env, ...options.env },
+      env: { ...this.#spec.env, ...this.#extraEnv, ...options.env },
       timeoutMs: Math.min(Math.ceil(timeoutMs), U32_MAX),
       maxOutputBytes,
       raw: false,
@@ -403,14 +404,22 @@ export class DockerSandbox implements Sandbox {
       throw sandboxError(`the network is still there after removing it: ${interfaces.join(', ')}`);
   }
 
-  async joinNetwork(name: string): Promise<void> {
+  async joinNetwork(name: string): Promise<{ address: string }> {
     this.#assertAlive();
-    await this.#docker
-      .getNetwork(name)
-      .connect({ Container: this.id })
-      .catch((err: unknown) => {
-        throw sandboxError(`joining network ${name} failed: ${(err as Error).message}`);
-      });
+    const network = this.#docker.getNetwork(name);
+    await network.connect({ Container: this.id }).catch((err: unknown) => {
+      // Joined already (an agent runtime and the egress allowlist share the network).
+      if (/already exists in network/i.test((err as Error).message)) return;
+      throw sandboxError(`joining network ${name} failed: ${(err as Error).message}`);
+    });
+    const info = await this.#container.inspect();
+    const address = info.NetworkSettings.Networks?.[name]?.IPAddress;
+    if (!address) throw sandboxError(`the sandbox has no address on network ${name}`);
+    return { address };
+  }
+
+  addEnv(vars: Record<string, string>): void {
+    this.#extraEnv = { ...this.#extraEnv, ...vars };
   }
 
   async leaveNetwork(name: string): Promise<void> {

@@ -127,8 +127,10 @@ export interface Sandbox {
    * Joins a network of the engine's (the model gateway's internal one), and leaves it again:
    * the sandbox reaches what is on that network and nothing else.
    */
-  joinNetwork(name: string): Promise<void>;
+  joinNetwork(name: string): Promise<{ address: string }>;
   leaveNetwork(name: string): Promise<void>;
+  /** Variables added to the environment of every later command (a proxy, say). */
+  addEnv(vars: Record<string, string>): void;
   /** Removes the container and its volumes. Idempotent; never throws for an already-gone one. */
   destroy(): Promise<void>;
 }

@@ -53,6 +53,8 @@ export interface TaskDefaults {
   maxTurns: number;
   maxTokens: number;
   allowAgentNetwork: boolean;
+  /** The names tasks may list in `allowDomains` (patterns); empty: no allowlist network. */
+  egressDomains: readonly string[];
   /** Queued plus running attempts (sandboxes) one tenant may have. */
   maxActiveTasks: number;
   /** Most attempts one task may ask for. */
@@ -112,6 +114,7 @@ export class TaskService {
         },
       );
     }
+    if (environment.network === 'allowlist') checkAllowDomains(environment.allowDomains, defaults);
     if (limits.timeoutSeconds !== undefined && limits.timeoutSeconds > defaults.timeoutSeconds) {
       throw new PatchbayError(
         'policy_refused',
@@ -154,6 +157,7 @@ export class TaskService {
         env: environment.env ?? {},
         secretNames: Object.keys(environment.secrets ?? {}),
         network: environment.network ?? 'none',
+        allowDomains: environment.network === 'allowlist' ? (environment.allowDomains ?? []) : [],
         cacheKey: environment.cacheKey ?? [...DEFAULT_CACHE_KEY],
         setupAlways: environment.setupAlways ?? false,
         maintenance: environment.maintenance ?? null,
@@ -459,4 +463,28 @@ function newDelivery(
     pullRequest: same ? earlier.pullRequest : null,
     error: null,
   };
+}
+
+/** A task's allowlist must name something, and only names within the operator's list. */
+function checkAllowDomains(domains: readonly string[] | undefined, defaults: TaskDefaults): void {
+  if (defaults.egressDomains.length === 0)
+    throw new PatchbayError('policy_refused', 'an allowlist network is not offered on this server', {
+      details: { field: 'environment.network' },
+    });
+  if (domains === undefined || domains.length === 0)
+    throw new PatchbayError('policy_refused', 'network allowlist needs environment.allowDomains', {
+      details: { field: 'environment.allowDomains' },
+    });
+  const covered = (pattern: string): boolean =>
+    defaults.egressDomains.some(
+      (allowed) =>
+        allowed === pattern || (allowed.startsWith('*.') && pattern.endsWith(allowed.slice(1))),
+    );
+  const outside = domains.filter((d) => !covered(d));
+  if (outside.length > 0)
+    throw new PatchbayError(
+      'policy_refused',
+      `not within this server's egress list: ${outside.join(', ')}`,
+      { details: { field: 'environment.allowDomains', refused: outside } },
+    );
 }

@@ -135,6 +135,13 @@ function Item({ item }: { item: LogItem }) {
       return (
         <div class="log-phase">context compacted ({item.summarizedItems} items summarized)</div>
       );
+    case 'blocked':
+      return (
+        <div class="log-blocked">
+          <span class="tag">network</span>
+          {item.host}:{item.port} refused ({item.reason.replace('_', ' ')})
+        </div>
+      );
     case 'error':
       return (
         <div class="log-error" role="alert">

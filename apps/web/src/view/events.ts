@@ -33,6 +33,7 @@ export type LogItem = { key: string; time: string } & (
   | { kind: 'plan'; explanation: string | null; steps: PlanStep[] }
   | { kind: 'attempt'; attempt: number; model: string; status: TaskStatus; error: ItemError | null }
   | { kind: 'compaction'; summarizedItems: number }
+  | { kind: 'blocked'; host: string; port: number; reason: string }
   | { kind: 'error'; code: string; message: string }
 );
 
@@ -255,6 +256,15 @@ export function foldEvents(log: FoldedLog, events: readonly TaskEvent[]): Folded
         break;
       case 'error':
         items.push({ ...base, kind: 'error', code: event.code, message: event.message });
+        break;
+      case 'network.blocked':
+        items.push({
+          ...base,
+          kind: 'blocked',
+          host: event.host,
+          port: event.port,
+          reason: event.reason,
+        });
         break;
     }
   }

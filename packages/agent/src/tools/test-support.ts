@@ -62,9 +62,10 @@ abstract class BaseFakeSandbox implements Sandbox {
   disableNetwork(): Promise<void> {
     return Promise.resolve();
   }
-  joinNetwork(): Promise<void> {
+  joinNetwork(): Promise<{ address: string }> {
     return Promise.reject(new Error('a fake sandbox joins no network'));
   }
+  addEnv(): void {}
   leaveNetwork(): Promise<void> {
     return Promise.resolve();
   }

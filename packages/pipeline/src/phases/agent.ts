@@ -6,6 +6,7 @@ import {
   withUsageTotals,
 } from '@patchbay/core';
 import { readArtifact } from '@patchbay/store';
+import type { EgressBlock } from '../ports.js';
 import type { PhaseDeps, TaskRun } from '../run.js';
 
 /** How much of the turn's time is left for collect and verify after the agent stops. */
@@ -27,22 +28,25 @@ export async function agentPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   const { task } = run;
   const history =
     run.from === null ? undefined : await conversationOf(run, deps, run.from, run.fromAttempt);
-  const outcome = await deps.agent.run({
-    taskId: run.id,
-    runtime: task.agent.runtime,
-    sandbox,
-    prompt: currentTurn(task).prompt,
-    ...(history === undefined ? {} : { history }),
-    model: { name: run.model, reasoningEffort: task.model.reasoningEffort },
-    // The agent stops early enough for the patch so far to be collected and verified.
-    limits: {
-      maxTurns: task.limits.maxTurns,
-      maxTokens: task.limits.maxTokens,
-      deadline: run.deadline - reserveMs(task.limits.timeoutSeconds),
-    },
-    signal: run.signal,
-    emit: run.events.emit,
-  });
+  const leave = task.environment.network === 'allowlist' ? await openEgress(run, deps) : null;
+  const outcome = await deps.agent
+    .run({
+      taskId: run.id,
+      runtime: task.agent.runtime,
+      sandbox,
+      prompt: currentTurn(task).prompt,
+      ...(history === undefined ? {} : { history }),
+      model: { name: run.model, reasoningEffort: task.model.reasoningEffort },
+      // The agent stops early enough for the patch so far to be collected and verified.
+      limits: {
+        maxTurns: task.limits.maxTurns,
+        maxTokens: task.limits.maxTokens,
+        deadline: run.deadline - reserveMs(task.limits.timeoutSeconds),
+      },
+      signal: run.signal,
+      emit: run.events.emit,
+    })
+    .finally(() => leave?.());
   run.outcome = outcome;
   await run.update((t) =>
     withUsageTotals(withAttempt(t, run.attempt, (a) => ({ ...a, usage: outcome.usage }))),
@@ -56,6 +60,42 @@ export async function agentPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
       JSON.stringify(outcome.conversation),
     ),
   ]);
+}
+
+/**
+ * An allowlist network for the agent phase: the sandbox joins the proxy's internal network, the
+ * proxy admits its address for the task's domains (every refusal a `network.blocked` event), and
+ * every later command gets the proxy in its environment. Returns what undoes it.
+ */
+async function openEgress(run: TaskRun, deps: PhaseDeps): Promise<() => Promise<void>> {
+  const { sandbox, task } = run;
+  if (deps.egress === undefined)
+    throw new PatchbayError(
+      'sandbox_error',
+      'this worker has no egress proxy for allowlist networks',
+    );
+  const egress = await deps.egress.open();
+  const { address } = await sandbox!.joinNetwork(egress.network);
+  const release = egress.admit(address, {
+    taskId: run.id,
+    domains: task.environment.allowDomains,
+    onBlocked: (block: EgressBlock) => run.events.emit({ type: 'network.blocked', ...block }),
+  });
+  const proxy = egress.proxyUrl;
+  sandbox!.addEnv({
+    HTTPS_PROXY: proxy,
+    HTTP_PROXY: proxy,
+    https_proxy: proxy,
+    http_proxy: proxy,
+    NO_PROXY: 'localhost,127.0.0.1,::1',
+    no_proxy: 'localhost,127.0.0.1,::1',
+  });
+  return async () => {
+    release();
+    await sandbox!.leaveNetwork(egress.network).catch((err: unknown) => {
+      deps.log.warn({ err, taskId: run.id }, 'the sandbox did not leave the egress network');
+    });
+  };
 }
 
 /** The conversation a turn left; an unreadable one is no context rather than a failed turn. */

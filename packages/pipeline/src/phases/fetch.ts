@@ -34,12 +34,14 @@ export function agentHasNetwork(task: Task, allowAgentNetwork: boolean): boolean
 /**
  * Setup needs the network (it installs things); it is taken away again before the agent. An
  * agent that runs in the sandbox (a runtime other than Patchbay's own) joins the model gateway's
- * internal network for its run, which a container made without any network cannot: it starts
- * with one too, taken away before the agent like setup's.
+ * internal network for its run, as does the agent of an allowlist network (to reach the egress
+ * proxy), which a container made without any network cannot: it starts with one too, taken away
+ * before the agent like setup's.
  */
 function sandboxNetwork(task: Task, allowAgentNetwork: boolean): SandboxNetwork {
   return task.environment.setup !== null ||
     task.agent.runtime !== 'patchbay' ||
+    task.environment.network === 'allowlist' ||
     agentHasNetwork(task, allowAgentNetwork)
     ? 'outbound'
     : 'none';
