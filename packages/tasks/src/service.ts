@@ -468,9 +468,13 @@ function newDelivery(
 /** A task's allowlist must name something, and only names within the operator's list. */
 function checkAllowDomains(domains: readonly string[] | undefined, defaults: TaskDefaults): void {
   if (defaults.egressDomains.length === 0)
-    throw new PatchbayError('policy_refused', 'an allowlist network is not offered on this server', {
-      details: { field: 'environment.network' },
-    });
+    throw new PatchbayError(
+      'policy_refused',
+      'an allowlist network is not offered on this server',
+      {
+        details: { field: 'environment.network' },
+      },
+    );
   if (domains === undefined || domains.length === 0)
     throw new PatchbayError('policy_refused', 'network allowlist needs environment.allowDomains', {
       details: { field: 'environment.allowDomains' },
