@@ -162,6 +162,16 @@ describe('foldEvents', () => {
       { kind: 'tool', name: 'shell', output: 'orphan' },
     ]);
   });
+
+  it('shows a refused network request as an entry of its own', () => {
+    seq = 0;
+    const log = foldEvents(EMPTY_LOG, [
+      ev({ type: 'network.blocked', host: 'evil.test', port: 443, reason: 'not_allowed' }),
+    ]);
+    expect(log.items).toMatchObject([
+      { kind: 'blocked', host: 'evil.test', port: 443, reason: 'not_allowed' },
+    ]);
+  });
 });
 
 describe('call arguments', () => {
