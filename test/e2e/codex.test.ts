@@ -65,6 +65,7 @@ beforeAll(async () => {
         [exec('cat src/greet.js'), exec(EDIT), exec(HUNT), exec('git status --short')],
         'Greetings are excited now.',
       ),
+      more: codexSteps([exec('echo "one more line" >> notes.txt')], 'Added a line.'),
       // Each answer reports 3000 input tokens: the second one is past a 5000-token budget.
       spend: codexSteps([exec('echo one'), exec('echo two'), exec('echo three')], 'never', {
         inputTokens: 3000,
@@ -154,6 +155,23 @@ describe('the codex runtime', () => {
     });
     expect(after.status).toBe(401);
     await after.arrayBuffer();
+
+    // A follow-up: Codex starts afresh, told the earlier request and what it said when done.
+    const { status: replied } = await call(stack, 'POST', `/v1/tasks/${id}/messages`, {
+      prompt: 'SCENARIO:more and one more line',
+    });
+    expect(replied).toBe(202);
+    const second = await waitForTask(stack, id, {}, 180_000);
+    expect(second.status).toBe('succeeded');
+    expect(second.turn).toBe(2);
+    const asked = stack.model.requests.find((r) =>
+      JSON.stringify(r.body).includes('SCENARIO:more and one more line'),
+    );
+    const body = JSON.stringify(asked!.body);
+    expect(body).toContain('Request 1: SCENARIO:edit make the greeting excited');
+    expect(body).toContain('What you said when done: Greetings are excited now.');
+    const both = await (await fetch(`${stack.url}/v1/tasks/${id}/patch`)).text();
+    expect(both).toContain('+Written by Codex.\n+one more line');
 
     // The sandbox was on the internal network for the run only; the network has no way out.
     const network = (await docker.getNetwork('patchbay-models').inspect()) as {

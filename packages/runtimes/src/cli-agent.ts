@@ -1,4 +1,5 @@
 import { EMPTY_USAGE, type Logger, PatchbayError, type TaskEventBody } from '@patchbay/core';
+import { type CliTurn, cliTurns, promptWithHistory } from './history.js';
 import type { SandboxGateway } from './sandbox-gateway.js';
 import type { Runtime, RuntimeOutcome, RuntimeRunInput } from './types.js';
 
@@ -58,10 +59,15 @@ export class CliRuntime implements Runtime {
     };
     try {
       await sandbox.joinNetwork(gateway.network);
-      const { argv, env, stdin } = this.agent.command(input, {
-        url: gateway.url,
-        token: grant.token,
-      });
+      const earlier = cliTurns(input.history);
+      const prompt = promptWithHistory(input.prompt, earlier);
+      const { argv, env, stdin } = this.agent.command(
+        { ...input, prompt },
+        {
+          url: gateway.url,
+          token: grant.token,
+        },
+      );
       const result = await sandbox.exec(argv, {
         env,
         stdin,
@@ -109,7 +115,10 @@ export class CliRuntime implements Runtime {
         stopReason,
         usage,
         transcript: { version: 1, runtime: this.agent.name, lines: transcript },
-        conversation: [],
+        conversation: [
+          ...earlier,
+          { type: 'cli_turn', prompt: input.prompt, summary: read.summary } satisfies CliTurn,
+        ],
       };
     } finally {
       grant.revoke();
