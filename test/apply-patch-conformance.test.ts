@@ -1,14 +1,33 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-// The reference scenarios of the Codex patch format live beside the clone, in ../shared (CI
-// always has it). Missing, the test fails loudly; PATCHBAY_NO_CONFORMANCE=1 skips it on purpose.
+// The reference scenarios of the Codex patch format live in ../shared beside the repository (CI
+// always has it): beside this checkout, or beside the repository it was cloned from (a clone into
+// a temporary directory). Missing, the test fails loudly; PATCHBAY_NO_CONFORMANCE=1 skips it on
+// purpose.
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const runner = path.resolve(repoRoot, '..', 'shared', 'conformance', 'apply-patch', 'run');
+const RUNNER = path.join('shared', 'conformance', 'apply-patch', 'run');
+
+/** The checkout this one was cloned from, when that is a directory on this machine. */
+function originRoot(): string | undefined {
+  try {
+    const url = execFileSync('git', ['-C', repoRoot, 'config', '--get', 'remote.origin.url'], {
+      encoding: 'utf8',
+    }).trim();
+    return path.isAbsolute(url) && existsSync(url) ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const candidates = [repoRoot, originRoot()].flatMap((root) =>
+  root === undefined ? [] : [path.resolve(root, '..', RUNNER)],
+);
+const runner = candidates.find((file) => existsSync(file)) ?? candidates[0]!;
 const optedOut = process.env.PATCHBAY_NO_CONFORMANCE === '1';
 // The `patchbay` bin as npm links it, which is what `npx patchbay` runs inside the repository.
 // Called by absolute path: the runner applies each scenario in a temporary directory outside
