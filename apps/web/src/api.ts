@@ -58,11 +58,15 @@ async function errorOf(res: Response): Promise<ApiError> {
   return new ApiError(res.status, 'http_error', `${res.status} ${res.statusText}`);
 }
 
+/** The tab's key as a header, when it has one. */
+function authorization(): Record<string, string> {
+  const key = session.key();
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
 /** Every request of the page, with the tab's key. */
 async function request(method: string, url: string, body?: unknown): Promise<Response> {
-  const headers: Record<string, string> = {};
-  const key = session.key();
-  if (key) headers.authorization = `Bearer ${key}`;
+  const headers = authorization();
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(url, {
     method,
@@ -127,12 +131,11 @@ export async function followEvents(id: string, options: FollowOptions): Promise<
   while (!signal.aborted) {
     options.onConnection(failures === 0 ? 'connecting' : 'reconnecting');
     try {
-      const headers: Record<string, string> = {
+      const headers = {
         accept: 'text/event-stream',
         'last-event-id': String(last),
+        ...authorization(),
       };
-      const key = session.key();
-      if (key) headers.authorization = `Bearer ${key}`;
       const res = await fetch(path(id, '/events?keepOpen=true'), { headers, signal });
       if (!res.ok) throw await errorOf(res);
       options.onConnection('open');

@@ -35,7 +35,6 @@ interface Grant {
   maxTokens: number;
   maxCalls: number;
   usage: Usage;
-  exhausted: 'max_tokens' | 'max_turns' | null;
   inFlight: Set<AbortController>;
   revoked: boolean;
 }
@@ -49,6 +48,13 @@ const ROUTES: Record<string, 'POST' | 'GET'> = {
 
 /** Response headers of the upstream worth passing on (content type, request ids, rate limits). */
 const PASSED_HEADERS = /^(content-type|x-request-id|openai-|x-ratelimit-|retry-after)/i;
+
+/** Which budget a grant has spent, if any (usage only grows: once spent, always spent). */
+function exhaustion(grant: Grant): 'max_tokens' | 'max_turns' | null {
+  if (grant.usage.inputTokens + grant.usage.outputTokens >= grant.maxTokens) return 'max_tokens';
+  if (grant.usage.modelCalls >= grant.maxCalls) return 'max_turns';
+  return null;
+}
 
 const hashOf = (token: string): string => createHash('sha256').update(token).digest('hex');
 
@@ -114,7 +120,6 @@ export class ModelGateway {
       maxTokens: budget.maxTokens,
       maxCalls: budget.maxTurns,
       usage: { ...EMPTY_USAGE },
-      exhausted: null,
       inFlight: new Set(),
       revoked: false,
     };
@@ -122,7 +127,7 @@ export class ModelGateway {
     return {
       token,
       usage: () => ({ ...grant.usage }),
-      exhausted: () => grant.exhausted,
+      exhausted: () => exhaustion(grant),
       revoke: () => {
         grant.revoked = true;
         this.#grants.delete(key);
@@ -163,7 +168,7 @@ export class ModelGateway {
         'invalid_request_error',
         'invalid_api_key',
       );
-    if (this.#spent(grant)) return this.#refuse(res, grant);
+    if (exhaustion(grant) !== null) return this.#refuse(res, grant);
 
     let body: Buffer | undefined;
     if (method === 'POST') {
@@ -186,19 +191,10 @@ export class ModelGateway {
     }
   }
 
-  /** True when the grant may not make another call; records which budget ran out. */
-  #spent(grant: Grant): boolean {
-    const tokens = grant.usage.inputTokens + grant.usage.outputTokens;
-    if (grant.exhausted === null && tokens >= grant.maxTokens) grant.exhausted = 'max_tokens';
-    if (grant.exhausted === null && grant.usage.modelCalls >= grant.maxCalls)
-      grant.exhausted = 'max_turns';
-    return grant.exhausted !== null;
-  }
-
   #refuse(res: ServerResponse, grant: Grant): void {
     const tokens = grant.usage.inputTokens + grant.usage.outputTokens;
     const message =
-      grant.exhausted === 'max_turns'
+      exhaustion(grant) === 'max_turns'
         ? `This task's budget of ${grant.maxCalls} model calls is spent.`
         : `This task's token budget is spent (${tokens} of ${grant.maxTokens} tokens).`;
     sendError(res, 429, message, 'insufficient_quota', 'budget_exhausted');
@@ -283,12 +279,12 @@ export class ModelGateway {
           }),
     };
     // A budget spent by this answer stops the task's other calls in flight too.
-    if (this.#spent(grant)) for (const other of grant.inFlight) other.abort();
+    if (exhaustion(grant) !== null) for (const other of grant.inFlight) other.abort();
   }
 
   /** Ends a response that cannot be completed: an error status if nothing was sent yet, else a reset. */
   #cut(res: ServerResponse, grant: Grant): void {
-    if (grant.exhausted !== null && !res.headersSent) return this.#refuse(res, grant);
+    if (exhaustion(grant) !== null && !res.headersSent) return this.#refuse(res, grant);
     if (!res.headersSent)
       return sendError(res, 502, 'The model server broke off the answer.', 'server_error', null);
     res.destroy();

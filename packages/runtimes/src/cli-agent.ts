@@ -1,7 +1,7 @@
 import { EMPTY_USAGE, type Logger, PatchbayError, type TaskEventBody } from '@patchbay/core';
 import { type CliTurn, cliTurns, promptWithHistory } from './history.js';
 import type { SandboxGateway } from './sandbox-gateway.js';
-import type { Runtime, RuntimeOutcome, RuntimeRunInput } from './types.js';
+import type { AgentOutcome, AgentRunInput, AgentRunner } from '@patchbay/pipeline';
 
 /** Reads a CLI agent's output, line by line, into Patchbay events. */
 export interface CliTranslator {
@@ -17,7 +17,7 @@ export interface CliAgent {
   readonly name: string;
   /** The command line, its environment and standard input, for a task's run. */
   command(
-    input: RuntimeRunInput,
+    input: AgentRunInput,
     gateway: { url: string; token: string },
   ): { argv: string[]; env: Record<string, string>; stdin: string };
   translator(emit: (event: TaskEventBody) => void): CliTranslator;
@@ -34,14 +34,14 @@ const MAX_TRANSCRIPT_LINES = 20_000;
  * when the run ends, whatever happens), and its model calls are counted by the gateway against
  * the task's budgets.
  */
-export class CliRuntime implements Runtime {
+export class CliRuntime implements AgentRunner {
   constructor(
     private readonly agent: CliAgent,
     private readonly gateway: SandboxGateway,
     private readonly log: Logger,
   ) {}
 
-  async run(input: RuntimeRunInput): Promise<RuntimeOutcome> {
+  async run(input: AgentRunInput): Promise<AgentOutcome> {
     const { sandbox, signal } = input;
     const gateway = await this.gateway.open();
     const grant = gateway.grant(input.taskId, {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { RuntimeRouter } from './router.js';
-import type { Runtime, RuntimeOutcome, RuntimeRunInput } from './types.js';
+import type { AgentOutcome, AgentRunInput, AgentRunner } from '@patchbay/pipeline';
 
-const outcome = (summary: string): RuntimeOutcome => ({
+const outcome = (summary: string): AgentOutcome => ({
   summary,
   stopReason: 'completed',
   usage: {
@@ -16,8 +16,8 @@ const outcome = (summary: string): RuntimeOutcome => ({
   transcript: null,
   conversation: [],
 });
-const named = (name: string): Runtime => ({ run: () => Promise.resolve(outcome(name)) });
-const input = (runtime: 'patchbay' | 'codex') => ({ runtime }) as RuntimeRunInput;
+const named = (name: string): AgentRunner => ({ run: () => Promise.resolve(outcome(name)) });
+const input = (runtime: 'patchbay' | 'codex') => ({ runtime }) as AgentRunInput;
 
 describe('RuntimeRouter', () => {
   it('sends each run to the runtime its task asked for, and refuses one it does not have', async () => {

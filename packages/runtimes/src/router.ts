@@ -1,11 +1,11 @@
 import { type AgentRuntime, PatchbayError } from '@patchbay/core';
-import type { Runtime, RuntimeOutcome, RuntimeRunInput } from './types.js';
+import type { AgentOutcome, AgentRunInput, AgentRunner } from '@patchbay/pipeline';
 
 /** The agent port the pipeline calls: each run goes to the runtime its task asked for. */
-export class RuntimeRouter implements Runtime {
-  constructor(private readonly runtimes: Partial<Record<AgentRuntime, Runtime>>) {}
+export class RuntimeRouter implements AgentRunner {
+  constructor(private readonly runtimes: Partial<Record<AgentRuntime, AgentRunner>>) {}
 
-  run(input: RuntimeRunInput): Promise<RuntimeOutcome> {
+  run(input: AgentRunInput): Promise<AgentOutcome> {
     const runtime = this.runtimes[input.runtime];
     if (runtime === undefined)
       return Promise.reject(

@@ -36,73 +36,69 @@ export interface OpenGateway {
  * set up on first use.
  */
 export class SandboxGateway {
-  readonly #options: SandboxGatewayOptions;
-  #opening: Promise<OpenGateway & { gateway: ModelGateway }> | undefined;
-  #egress: Promise<OpenEgress & { proxy: EgressProxy }> | undefined;
+  readonly #log: Logger;
+  /** The network and the host's address on it, made once for both services. */
+  readonly #network: () => Promise<{ network: string; hostAddress: string }>;
+  readonly #gateway: () => Promise<ModelGateway>;
+  readonly #proxy: () => Promise<EgressProxy>;
+  readonly #started: Promise<{ close(): Promise<void> }>[] = [];
 
   constructor(options: SandboxGatewayOptions) {
-    this.#options = options;
+    this.#log = options.log ?? silentLogger;
+    this.#network = lazily(async () => {
+      const network = options.network ?? 'patchbay-models';
+      const { hostAddress } = await ensureInternalNetwork(options.docker, network);
+      return { network, hostAddress };
+    });
+    this.#gateway = lazily(async () => {
+      const { network, hostAddress } = await this.#network();
+      const gateway = await this.#track(
+        ModelGateway.start({ upstream: options.upstream, host: hostAddress, log: this.#log }),
+      );
+      this.#log.info({ network, url: gateway.url }, 'model gateway listening for sandboxes');
+      return gateway;
+    });
+    this.#proxy = lazily(async () => {
+      const { hostAddress } = await this.#network();
+      return this.#track(
+        EgressProxy.start({ host: hostAddress, pinned: options.pinned ?? {}, log: this.#log }),
+      );
+    });
   }
 
-  open(): Promise<OpenGateway> {
-    this.#opening ??= this.#start().catch((err: unknown) => {
-      this.#opening = undefined;
-      throw err;
-    });
-    return this.#opening;
+  async open(): Promise<OpenGateway> {
+    const [{ network }, gateway] = await Promise.all([this.#network(), this.#gateway()]);
+    return { network, url: gateway.url, grant: (taskId, budget) => gateway.grant(taskId, budget) };
   }
 
   /** The egress proxy on the same network, for sandboxes whose agent may reach listed names. */
-  openEgress(): Promise<OpenEgress> {
-    this.#egress ??= this.#startEgress().catch((err: unknown) => {
-      this.#egress = undefined;
-      throw err;
-    });
-    return this.#egress;
-  }
-
-  async #startEgress(): Promise<OpenEgress & { proxy: EgressProxy }> {
-    const network = this.#options.network ?? 'patchbay-models';
-    const { hostAddress } = await ensureInternalNetwork(this.#options.docker, network);
-    const proxy = await EgressProxy.start({
-      host: hostAddress,
-      pinned: this.#options.pinned ?? {},
-      log: this.#options.log ?? silentLogger,
-    });
+  async openEgress(): Promise<OpenEgress> {
+    const [{ network }, proxy] = await Promise.all([this.#network(), this.#proxy()]);
     return {
       network,
       proxyUrl: proxy.url,
       admit: (address, client) => proxy.admit(address, client),
-      proxy,
     };
   }
 
-  async #start(): Promise<OpenGateway & { gateway: ModelGateway }> {
-    const network = this.#options.network ?? 'patchbay-models';
-    const { hostAddress } = await ensureInternalNetwork(this.#options.docker, network);
-    const gateway = await ModelGateway.start({
-      upstream: this.#options.upstream,
-      host: hostAddress,
-      log: this.#options.log ?? silentLogger,
-    });
-    (this.#options.log ?? silentLogger).info(
-      { network, url: gateway.url },
-      'model gateway listening for sandboxes',
-    );
-    return {
-      network,
-      url: gateway.url,
-      grant: (taskId, budget) => gateway.grant(taskId, budget),
-      gateway,
-    };
+  /** Remembers a started service, so that `close` stops it. */
+  #track<T extends { close(): Promise<void> }>(starting: Promise<T>): Promise<T> {
+    this.#started.push(starting);
+    return starting;
   }
 
   async close(): Promise<void> {
-    const [opened, egress] = await Promise.all([
-      this.#opening?.catch(() => undefined),
-      this.#egress?.catch(() => undefined),
-    ]);
-    this.#opening = this.#egress = undefined;
-    await Promise.all([opened?.gateway.close(), egress?.proxy.close()]);
+    const started = await Promise.all(this.#started.splice(0).map((s) => s.catch(() => undefined)));
+    await Promise.all(started.map((service) => service?.close() ?? Promise.resolve()));
   }
+}
+
+/** `start` run on the first call only; a failed start is tried again on the next call. */
+function lazily<T>(start: () => Promise<T>): () => Promise<T> {
+  let started: Promise<T> | undefined;
+  return () =>
+    (started ??= start().catch((err: unknown) => {
+      started = undefined;
+      throw err;
+    }));
 }

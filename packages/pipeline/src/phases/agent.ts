@@ -6,6 +6,7 @@ import {
   withUsageTotals,
 } from '@patchbay/core';
 import { readArtifact } from '@patchbay/store';
+import type { Sandbox } from '@patchbay/sandbox';
 import type { EgressBlock } from '../ports.js';
 import type { PhaseDeps, TaskRun } from '../run.js';
 
@@ -28,7 +29,8 @@ export async function agentPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   const { task } = run;
   const history =
     run.from === null ? undefined : await conversationOf(run, deps, run.from, run.fromAttempt);
-  const leave = task.environment.network === 'allowlist' ? await openEgress(run, deps) : null;
+  const leave =
+    task.environment.network === 'allowlist' ? await openEgress(run, deps, sandbox) : null;
   const outcome = await deps.agent
     .run({
       taskId: run.id,
@@ -67,22 +69,26 @@ export async function agentPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
  * proxy admits its address for the task's domains (every refusal a `network.blocked` event), and
  * every later command gets the proxy in its environment. Returns what undoes it.
  */
-async function openEgress(run: TaskRun, deps: PhaseDeps): Promise<() => Promise<void>> {
-  const { sandbox, task } = run;
+async function openEgress(
+  run: TaskRun,
+  deps: PhaseDeps,
+  sandbox: Sandbox,
+): Promise<() => Promise<void>> {
+  const { task } = run;
   if (deps.egress === undefined)
     throw new PatchbayError(
       'sandbox_error',
       'this worker has no egress proxy for allowlist networks',
     );
   const egress = await deps.egress.open();
-  const { address } = await sandbox!.joinNetwork(egress.network);
+  const { address } = await sandbox.joinNetwork(egress.network);
   const release = egress.admit(address, {
     taskId: run.id,
     domains: task.environment.allowDomains,
     onBlocked: (block: EgressBlock) => run.events.emit({ type: 'network.blocked', ...block }),
   });
   const proxy = egress.proxyUrl;
-  sandbox!.addEnv({
+  sandbox.addEnv({
     HTTPS_PROXY: proxy,
     HTTP_PROXY: proxy,
     https_proxy: proxy,
@@ -92,7 +98,7 @@ async function openEgress(run: TaskRun, deps: PhaseDeps): Promise<() => Promise<
   });
   return async () => {
     release();
-    await sandbox!.leaveNetwork(egress.network).catch((err: unknown) => {
+    await sandbox.leaveNetwork(egress.network).catch((err: unknown) => {
       deps.log.warn({ err, taskId: run.id }, 'the sandbox did not leave the egress network');
     });
   };

@@ -12,16 +12,21 @@ export async function setupPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   const { task, sandbox } = run;
   if (sandbox === undefined) throw new PatchbayError('internal_error', 'setup needs a sandbox');
   const setup = task.environment.setup;
-  if (setup === null) {
-    // A sandbox made with the network for another reason (an agent runtime that joins the
-    // gateway's network) loses it here all the same.
-    if (
-      sandbox.spec.network === 'outbound' &&
-      !agentHasNetwork(task, deps.options.allowAgentNetwork)
-    )
-      await sandbox.disableNetwork();
-    return;
-  }
+  if (setup !== null) await setUp(run, deps, sandbox, setup);
+  // The sandbox was made with the network for setup, or to join the gateway's network later (an
+  // agent runtime in the sandbox, an allowlist): it goes now, unless the agent may keep it.
+  if (sandbox.spec.network === 'outbound' && !agentHasNetwork(task, deps.options.allowAgentNetwork))
+    await sandbox.disableNetwork();
+}
+
+/** The setup script, or the cached environment it made (and the maintenance script). */
+async function setUp(
+  run: TaskRun,
+  deps: PhaseDeps,
+  sandbox: Sandbox,
+  setup: string,
+): Promise<void> {
+  const { task } = run;
   await run.phase('setup');
   const secrets = await deps.store.secrets(task.id);
   const cache = deps.environments;
@@ -41,7 +46,6 @@ export async function setupPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   if (script !== null) await runScript(run, sandbox, script, secrets);
   if (cache && key !== null && !cached)
     await cache.save(task, key, image, sandbox, Object.values(secrets), run.signal);
-  if (!agentHasNetwork(task, deps.options.allowAgentNetwork)) await sandbox.disableNetwork();
 }
 
 async function runScript(
