@@ -1,3 +1,4 @@
+import { EMPTY_USAGE } from '@patchbay/core';
 import { describe, expect, it } from 'vitest';
 import { RuntimeRouter } from './router.js';
 import type { AgentOutcome, AgentRunInput, AgentRunner } from '@patchbay/pipeline';
@@ -5,14 +6,7 @@ import type { AgentOutcome, AgentRunInput, AgentRunner } from '@patchbay/pipelin
 const outcome = (summary: string): AgentOutcome => ({
   summary,
   stopReason: 'completed',
-  usage: {
-    inputTokens: 0,
-    cachedInputTokens: 0,
-    outputTokens: 0,
-    reasoningTokens: 0,
-    modelCalls: 0,
-    toolCalls: 0,
-  },
+  usage: EMPTY_USAGE,
   transcript: null,
   conversation: [],
 });
