@@ -14,6 +14,32 @@ const workspaces = manifest.workspaces.flatMap((pattern) => {
     .map((d) => `${parent}/${d.name}`);
 });
 
+/** Packages are used through their exports only: no reaching into another package's files. */
+const packagePatterns = [
+  {
+    group: ['@patchbay/*/*', '!@patchbay/*/testing'],
+    message: 'Import a package by its name; add an export instead.',
+  },
+  {
+    group: ['**/packages/*/src/**', '**/apps/*/src/**', '../../*/src/**'],
+    message: 'Import another package by its name.',
+  },
+];
+/** An engine's client belongs to its provider's folder; everything else sees `Sandbox`. */
+const engineClients = [
+  {
+    name: 'dockerode',
+    message: 'Only packages/sandbox/src/docker/ talks to the Docker engine; use the Sandbox types.',
+  },
+];
+/** What of the sandbox package names an engine: for its own tests and the engine's folder. */
+const engineExports = [
+  'DockerSandboxProvider',
+  'createDockerClient',
+  'DockerSandbox',
+  'DockerSandboxProviderOptions',
+];
+
 export default tseslint.config(
   // Benchmark fixtures are other projects' code, checked by nothing of ours.
   { ignores: ['**/node_modules/**', '**/dist/**', 'coverage/**', 'bench/fixtures/**'] },
@@ -44,18 +70,30 @@ export default tseslint.config(
         'error',
         { devDependencies: false, includeTypes: true },
       ],
-      // Packages are used through their exports only: no reaching into another package's files.
+      'no-restricted-imports': ['error', { patterns: packagePatterns }],
+    },
+  },
+  // Engine code stays in its provider's folder; apps wire providers by config, never by engine.
+  {
+    files: ['packages/**/*.ts', 'apps/**/*.ts'],
+    ignores: ['packages/sandbox/src/docker/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: packagePatterns, paths: engineClients }],
+    },
+  },
+  {
+    files: ['apps/**/*.ts'],
+    rules: {
       'no-restricted-imports': [
         'error',
         {
-          patterns: [
+          patterns: packagePatterns,
+          paths: [
+            ...engineClients,
             {
-              group: ['@patchbay/*/*', '!@patchbay/*/testing'],
-              message: 'Import a package by its name; add an export instead.',
-            },
-            {
-              group: ['**/packages/*/src/**', '**/apps/*/src/**', '../../*/src/**'],
-              message: 'Import another package by its name.',
+              name: '@patchbay/sandbox',
+              importNames: engineExports,
+              message: 'Apps choose a provider through createSandboxProvider, by config.',
             },
           ],
         },

@@ -1,16 +1,15 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createDockerClient } from '@patchbay/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Scenario, scenarioScript } from '../support/scenarios.js';
 import { type Stack, call, startStack, waitForTask } from '../support/stack.js';
 
 /**
  * The real Codex CLI (the binary the sandbox image pins) inside the sandbox, reaching the
- * scripted model server only through the worker's model gateway on an internal network.
+ * scripted model server only through the worker's model gateway, by a loopback port the worker
+ * carries over the exec channel: the sandbox has no network at all.
  */
 const run = promisify(execFile);
-const docker = createDockerClient();
 const UPSTREAM_KEY = 'sk-test-model-key-never-leaks';
 
 /** Codex's own tool: one command per call, as `exec_command` with `cmd`. */
@@ -48,10 +47,14 @@ const HUNT =
   'tr "\\0" "\\n" < /proc/$PPID/cmdline | grep -o "base_url=\\"[^\\"]*\\"" > .gateway-url; ' +
   'curl -s -m 3 -o /dev/null https://registry.npmjs.org/ ; echo "outside=$?"';
 
+// In a later run: the earlier run's token, against this run's gateway URL.
+const REVOKED = String.raw`url=$(tr "\0" "\n" < /proc/$PPID/cmdline | grep -o 'base_url="[^"]*"' | sed 's/^base_url="//; s/"$//'); curl -s -o /dev/null -w "old-token=%{http_code}\n" -H "authorization: Bearer $(cat .gateway-token)" -H "content-type: application/json" -d '{"model":"m","input":"hi","store":false}' "$url/responses"`;
+
 let stack: Stack;
 
 beforeAll(async () => {
   stack = await startStack({
+    env: { PATCHBAY_EGRESS_DOMAINS: '*.example.org' },
     repos: {
       'app.git': async (repo) =>
         void (await repo.commit({
@@ -65,7 +68,8 @@ beforeAll(async () => {
         [exec('cat src/greet.js'), exec(EDIT), exec(HUNT), exec('git status --short')],
         'Greetings are excited now.',
       ),
-      more: codexSteps([exec('echo "one more line" >> notes.txt')], 'Added a line.'),
+      listed: codexSteps([exec('echo "behind a list" > listed.txt')], 'Wrote it.'),
+      more: codexSteps([exec('echo "one more line" >> notes.txt'), exec(REVOKED)], 'Added a line.'),
       // Each answer reports 3000 input tokens: the second one is past a 5000-token budget.
       spend: codexSteps([exec('echo one'), exec('echo two'), exec('echo three')], 'never', {
         inputTokens: 3000,
@@ -145,17 +149,6 @@ describe('the codex runtime', () => {
     for (const request of served)
       expect(request.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
 
-    // The token stopped working when the task ended.
-    const token = /^\+(pbg_\S+)$/m.exec(patch)![1]!;
-    const url = /base_url=\\?"([^"\\]+)\\?"/.exec(patch)![1]!;
-    const after = await fetch(`${url}/responses`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'm', input: 'hi', store: false }),
-    });
-    expect(after.status).toBe(401);
-    await after.arrayBuffer();
-
     // A follow-up: Codex starts afresh, told the earlier request and what it said when done.
     const { status: replied } = await call(stack, 'POST', `/v1/tasks/${id}/messages`, {
       prompt: 'SCENARIO:more and one more line',
@@ -173,14 +166,33 @@ describe('the codex runtime', () => {
     const both = await (await fetch(`${stack.url}/v1/tasks/${id}/patch`)).text();
     expect(both).toContain('+Written by Codex.\n+one more line');
 
-    // The sandbox was on the internal network for the run only; the network has no way out.
-    const network = (await docker.getNetwork('patchbay-models').inspect()) as {
-      Internal: boolean;
-      Containers: Record<string, unknown>;
-    };
-    expect(network.Internal).toBe(true);
+    // The first run's token stopped working when its run ended.
+    const { body: later } = await call(stack, 'GET', `/v1/tasks/${id}/events?limit=1000`);
+    const revoked = (later.events as Record<string, any>[]).find(
+      (e) => e.type === 'tool_output' && String(e.output).includes('old-token='),
+    );
+    expect(revoked?.output).toContain('old-token=401');
     const { stdout } = await run('docker', ['ps', '-q', '--filter', `label=patchbay.task=${id}`]);
     expect(stdout.trim()).toBe('');
+  });
+
+  it('reaches the gateway under an allowlist network: its own calls are never proxied', async () => {
+    const id = await submit({
+      prompt: 'SCENARIO:listed write a file',
+      environment: { network: 'allowlist', allowDomains: ['x.example.org'] },
+    });
+    const task = await waitForTask(stack, id, {}, 180_000);
+    expect(task.error).toBeNull();
+    expect(task.status).toBe('succeeded');
+    const patch = await (await fetch(`${stack.url}/v1/tasks/${id}/patch`)).text();
+    expect(patch).toContain('+behind a list');
+    const { body: log } = await call(stack, 'GET', `/v1/tasks/${id}/events?limit=1000`);
+    const blocked = (log.events as Record<string, any>[]).filter(
+      (e) => e.type === 'network.blocked',
+    );
+    // The gateway is loopback inside: nothing of it went to the proxy, or was refused there.
+    expect(blocked.filter((b) => /^(127\.|localhost)/.test(b.host))).toEqual([]);
+    expect(task.usage.modelCalls).toBe(2);
   });
 
   it('ends a task whose calls spend its token budget with budget_exhausted', async () => {

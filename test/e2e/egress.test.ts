@@ -12,7 +12,7 @@ import { type Stack, call, startStack, waitForTask } from '../support/stack.js';
 
 /**
  * `network: allowlist` on the real stack: the agent's commands reach the listed names through
- * the worker's egress proxy on the internal network, and nothing else. `allowed.test` is a
+ * the worker's egress proxy (a loopback port in the sandbox), and nothing else. `allowed.test` is a
  * local HTTPS server the operator pinned (PATCHBAY_EGRESS_PINNED); every other name is refused.
  */
 const run = promisify(execFile);

@@ -10,7 +10,7 @@ import {
   type RepoSource,
 } from '@patchbay/pipeline';
 import { CancelChannel, TaskQueue, createRedis, createTaskWorker } from '@patchbay/queue';
-import { createDockerClient, createSandboxProvider } from '@patchbay/sandbox';
+import { createSandboxProvider } from '@patchbay/sandbox';
 import {
   FsArtifactStore,
   RedisEnvironmentIndex,
@@ -71,6 +71,13 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
       return false;
     },
   });
+  // A worker that cannot use its engine (down, a refused TLS client certificate) says so and
+  // stops here, before it takes a task.
+  await sandboxes.ready().catch(async (err: unknown) => {
+    await sandboxes.close().catch(() => undefined);
+    redis.disconnect();
+    throw err;
+  });
   const keeper = new SandboxKeeper({
     keepAliveMs: config.worker.keepAliveMs,
     maxKept: config.worker.maxKept,
@@ -121,10 +128,8 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     runningSandboxes: () => sandboxes.running(),
     keptSandboxes: () => keeper.size,
   });
-  const docker = createDockerClient(config.docker.host);
   // The model gateway, for agents that run inside the sandbox; set up on a first such task.
   const modelGateway = new SandboxGateway({
-    docker,
     upstream: {
       baseUrl: config.model.baseURL ?? 'https://api.openai.com/v1',
       apiKey: config.model.apiKey,
@@ -136,7 +141,6 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     patchbay: new Agent({ model: createModelClient(modelClientOptionsFromConfig(config.model)) }),
     codex: new CliRuntime(codexAgent, modelGateway, log.child({ component: 'codex' })),
   });
-  const imageIds = new Map<string, string>();
   const environments =
     config.environments.maxBytes > 0
       ? new EnvironmentCache({
@@ -159,14 +163,6 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     keeper,
     environments,
     egress: { open: () => modelGateway.openEgress() },
-    // By id, so that a rebuilt image misses the cache.
-    imageId: async (image) => {
-      const known = imageIds.get(image);
-      if (known !== undefined) return known;
-      const id = ((await docker.getImage(image).inspect()) as { Id: string }).Id;
-      imageIds.set(image, id);
-      return id;
-    },
     workerId: config.worker.id,
     log: log,
     options: {

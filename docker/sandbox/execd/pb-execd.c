@@ -38,6 +38,9 @@
  * commands (file transfer) send everything, but only as far as the worker has granted credit,
  * so a slow reader blocks the command instead of filling memory.
  *
+ * `pb-execd relay [PORT]` is the other mode of the same binary (relay.c): a loopback listener
+ * whose connections the worker carries to its own services over the exec channel.
+ *
  * Written for a read-only root, no capabilities and a pids limit: it allocates little, opens no
  * files but /dev/null and /proc, and is built static so it needs nothing from the image.
  */
@@ -855,7 +858,10 @@ static int check_cmds(void) {
   return (int)wait;
 }
 
-int main(void) {
+int relay_main(int argc, char **argv);
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "relay") == 0) return relay_main(argc, argv);
   /* Commands run as the same user: without this they could open /proc/<execd>/fd/N and read
    * or write the worker's stream. (The init process holds the same pipes; the worker does not
    * trust what comes out beyond the limits it asked for.) */

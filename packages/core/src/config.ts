@@ -311,13 +311,38 @@ export const EnvSchema = z.object({
     ),
   DOCKER_HOST: z
     .string()
-    .regex(/^(unix|tcp|http|https):\/\//)
+    .regex(/^(unix|tcp|http|https|ssh):\/\//, {
+      error: 'expected unix://, tcp://, http(s):// or ssh://',
+    })
     .optional()
-    .describe('Docker engine address; the local socket /var/run/docker.sock when unset.'),
+    .describe(
+      'Docker engine address (unix://, tcp://host:2376, ssh://user@host), as the docker CLI reads it; the local socket /var/run/docker.sock when unset.',
+    ),
+  DOCKER_TLS_VERIFY: z
+    .string()
+    .optional()
+    .transform((v) => v !== undefined && v !== '' && v !== '0')
+    .describe(
+      'Any value but empty or 0: speak TLS to DOCKER_HOST, check the engine against DOCKER_CERT_PATH/ca.pem and show cert.pem/key.pem (as the docker CLI does).',
+    ),
+  DOCKER_CERT_PATH: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Directory of ca.pem, cert.pem and key.pem for DOCKER_TLS_VERIFY; ~/.docker when unset.',
+    ),
   PATCHBAY_SANDBOX_PROVIDER: z
     .enum(['docker'])
     .default('docker')
     .describe('Where sandboxes run: `docker`, the Docker engine at DOCKER_HOST.'),
+  PATCHBAY_SANDBOX_RUNTIME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default('runc')
+    .describe(
+      'OCI runtime of every sandbox: runc, or runsc for gVisor (registered with the engine; provisioning does it when this asks for it).',
+    ),
   PATCHBAY_SANDBOX_IMAGE: z
     .string()
     .min(1)
@@ -543,9 +568,10 @@ export interface Config {
     name: string;
     wire: Env['PATCHBAY_MODEL_WIRE'];
   };
-  docker: { host: string | undefined };
+  docker: { host: string | undefined; tlsVerify: boolean; certPath: string | undefined };
   sandbox: {
     provider: Env['PATCHBAY_SANDBOX_PROVIDER'];
+    runtime: string;
     image: string;
     memoryBytes: number;
     cpus: number;
@@ -660,9 +686,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       name: e.PATCHBAY_MODEL,
       wire: e.PATCHBAY_MODEL_WIRE,
     },
-    docker: { host: e.DOCKER_HOST },
+    docker: { host: e.DOCKER_HOST, tlsVerify: e.DOCKER_TLS_VERIFY, certPath: e.DOCKER_CERT_PATH },
     sandbox: {
       provider: e.PATCHBAY_SANDBOX_PROVIDER,
+      runtime: e.PATCHBAY_SANDBOX_RUNTIME,
       image: e.PATCHBAY_SANDBOX_IMAGE,
       memoryBytes: e.PATCHBAY_SANDBOX_MEMORY,
       cpus: e.PATCHBAY_SANDBOX_CPUS,

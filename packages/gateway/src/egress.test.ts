@@ -1,10 +1,12 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, request } from 'node:http';
 import { type AddressInfo, connect, createServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EgressProxy, type EgressBlock, domainAllowed } from './egress.js';
+import { type EgressAdmission, EgressProxy, type EgressBlock, domainAllowed } from './egress.js';
 
 let proxy: EgressProxy | undefined;
+let admission: EgressAdmission | undefined;
 const closers: (() => void)[] = [];
 
 afterEach(async () => {
@@ -22,15 +24,23 @@ async function greeter(): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** Sends `CONNECT host:port` to the proxy and returns its status line and what follows. */
-async function tunnel(target: string): Promise<string> {
+/**
+ * Sends `CONNECT host:port` to the proxy, through the admission's way in (or straight, as
+ * nobody's), and returns its status line and what follows.
+ */
+async function tunnel(
+  target: string,
+  through: EgressAdmission | null | undefined = admission,
+): Promise<string> {
   const url = new URL(proxy!.url);
-  const socket = connect({ host: url.hostname, port: Number(url.port) });
-  await once(socket, 'connect');
+  const socket: Duplex =
+    through?.connect() ?? connect({ host: url.hostname, port: Number(url.port) });
   socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
   let text = '';
   socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  await once(socket, 'close');
+  // The proxy's side ends (an admission's connections are half-open: the sandbox may still send).
+  await once(socket, 'end');
+  socket.destroy();
   return text;
 }
 
@@ -38,9 +48,9 @@ async function start(
   domains: string[],
   options: { resolve?: (host: string) => Promise<string[]>; pinned?: Record<string, string> },
 ): Promise<EgressBlock[]> {
-  proxy = await EgressProxy.start({ host: '127.0.0.1', ...options });
+  proxy = await EgressProxy.start(options);
   const blocked: EgressBlock[] = [];
-  proxy.admit('127.0.0.1', { taskId: 't1', domains, onBlocked: (b) => blocked.push(b) });
+  admission = proxy.admit({ taskId: 't1', domains, onBlocked: (b) => blocked.push(b) });
   return blocked;
 }
 
@@ -66,11 +76,12 @@ describe('EgressProxy', () => {
       { host: '127.0.0.1', port, reason: 'not_allowed' },
       { host: '::1', port, reason: 'not_allowed' },
     ]);
-    // Another sandbox's address is nobody's: nothing is let through for it.
-    proxy!.admit('10.9.9.9', { taskId: 't2', domains: ['*'], onBlocked: () => {} });
-    const release = proxy!.admit('127.0.0.1', { taskId: 't1', domains: [], onBlocked: () => {} });
-    release();
+    // A connection without a ticket is nobody's, and so is one of a released admission.
+    expect(await tunnel(`mirror.test:${port}`, null)).toMatch(/^HTTP\/1\.1 403/);
+    admission!.release();
     expect(await tunnel(`mirror.test:${port}`)).toMatch(/^HTTP\/1\.1 403/);
+    // Neither is the task's: its log hears nothing of them.
+    expect(blocked).toHaveLength(3);
   });
 
   it('refuses an allowed name that resolves to a private address, whichever answer it is', async () => {
@@ -92,12 +103,14 @@ describe('EgressProxy', () => {
     const blocked = await start(['mirror.test'], { pinned: { 'mirror.test': '127.0.0.1' } });
     const get = (target: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const url = new URL(proxy!.url);
-        const req = request({ host: url.hostname, port: url.port, path: target }, (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode!, body }));
-        });
+        const req = request(
+          { createConnection: () => admission!.connect(), path: target },
+          (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          },
+        );
         req.on('error', reject);
         req.end();
       });

@@ -1,4 +1,5 @@
 import { type Logger, silentLogger, specialRangeOfAnswer } from '@patchbay/core';
+import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
 import {
@@ -8,7 +9,15 @@ import {
   createServer,
   request as httpRequest,
 } from 'node:http';
-import { type AddressInfo, type Socket, connect, isIP } from 'node:net';
+import {
+  type AddressInfo,
+  type Server as NetServer,
+  type Socket,
+  connect,
+  createServer as createNetServer,
+  isIP,
+} from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /** Why a request was refused, as a `network.blocked` event says. */
 export type BlockReason = 'not_allowed' | 'private_address' | 'unresolved' | 'unknown_client';
@@ -20,8 +29,8 @@ export interface EgressBlock {
 }
 
 export interface EgressProxyOptions {
-  /** The host's address on the sandboxes' internal network. */
-  host: string;
+  /** Where it listens: loopback, since only the worker connects to it (for its sandboxes). @default '127.0.0.1' */
+  host?: string;
   /** @default 0 (any free port) */
   port?: number;
   /**
@@ -56,12 +65,27 @@ export function domainAllowed(host: string, patterns: readonly string[]): boolea
 const defaultResolve = async (host: string): Promise<string[]> =>
   (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
+/** One sandbox's way to the proxy, as {@link EgressProxy.admit} gives it. */
+export interface EgressAdmission {
+  /** A new connection to the proxy, known as this client's. */
+  connect(): Duplex;
+  /** Ends the admission: later connections are nobody's, and refused. */
+  release(): void;
+}
+
+/** Bytes of the line that names a connection's client; the rest of the stream is HTTP. */
+const TICKET_BYTES = 24;
+const TICKET_LINE = Buffer.byteLength(`${'x'.repeat(32)}\n`);
+const TICKET_TIMEOUT_MS = 10_000;
+
 /**
  * The egress proxy of sandboxes whose agent phase may reach a list of domains: an HTTP proxy
- * (CONNECT for HTTPS, absolute-form requests for plain HTTP) on the internal network. Each client
- * is known by its address on that network; a request is let through only to a name its task
- * allows, resolved by the proxy, to public addresses only (a name the operator pinned aside),
- * and the connection goes to the very address that was checked. Every refusal is reported.
+ * (CONNECT for HTTPS, absolute-form requests for plain HTTP). Only the worker connects to it,
+ * on a sandbox's behalf: each connection starts with a ticket line of the admission it belongs
+ * to, so the client is known by the way it came in, never by an address. A request is let
+ * through only to a name its task allows, resolved by the proxy, to public addresses only (a
+ * name the operator pinned aside), and the connection goes to the very address that was
+ * checked. Every refusal is reported.
  */
 export class EgressProxy {
   readonly #options: Required<Omit<EgressProxyOptions, 'log' | 'pinned' | 'resolve'>> & {
@@ -69,12 +93,16 @@ export class EgressProxy {
     pinned: Readonly<Record<string, string>>;
     resolve: (host: string) => Promise<string[]>;
   };
+  /** Admissions by ticket. */
   readonly #clients = new Map<string, EgressClient>();
+  /** The client of each connection, from its ticket. */
+  readonly #owners = new WeakMap<Duplex, EgressClient>();
   readonly #sockets = new Set<Socket>();
-  #server: Server | undefined;
+  #server: NetServer | undefined;
 
   private constructor(options: EgressProxyOptions) {
     this.#options = {
+      host: '127.0.0.1',
       port: 0,
       connectTimeoutMs: 10_000,
       log: silentLogger,
@@ -84,15 +112,16 @@ export class EgressProxy {
     };
   }
 
-  static async start(options: EgressProxyOptions): Promise<EgressProxy> {
+  static async start(options: EgressProxyOptions = {}): Promise<EgressProxy> {
     const proxy = new EgressProxy(options);
-    const server = createServer((req, res) => void proxy.#http(req, res));
-    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const http = createServer((req, res) => void proxy.#forward(req, res));
+    http.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       void proxy.#connect(req, socket, head);
     });
-    server.on('connection', (socket: Socket) => {
+    const server = createNetServer((socket) => {
       proxy.#sockets.add(socket);
       socket.once('close', () => proxy.#sockets.delete(socket));
+      proxy.#ticket(socket, http);
     });
     server.listen(proxy.#options.port, proxy.#options.host);
     await once(server, 'listening');
@@ -100,17 +129,26 @@ export class EgressProxy {
     return proxy;
   }
 
-  /** `http://host:port`, as a sandbox on the network sets HTTPS_PROXY. */
+  /** `http://host:port`, where the proxy listens (on the worker). */
   get url(): string {
     const { address, port } = this.#server!.address() as AddressInfo;
     return `http://${address}:${port}`;
   }
 
-  /** Lets the sandbox at `address` through to its task's domains until the returned release. */
-  admit(address: string, client: EgressClient): () => void {
-    this.#clients.set(address, client);
-    return () => {
-      if (this.#clients.get(address) === client) this.#clients.delete(address);
+  /** Lets one sandbox through to its task's domains, by the connections made for it. */
+  admit(client: EgressClient): EgressAdmission {
+    const ticket = randomBytes(TICKET_BYTES).toString('base64url');
+    this.#clients.set(ticket, client);
+    const { address, port } = this.#server!.address() as AddressInfo;
+    return {
+      connect: () => {
+        const socket = connect({ host: address, port, allowHalfOpen: true });
+        socket.write(`${ticket}\n`);
+        return socket;
+      },
+      release: () => {
+        this.#clients.delete(ticket);
+      },
     };
   }
 
@@ -119,6 +157,34 @@ export class EgressProxy {
     for (const socket of this.#sockets) socket.destroy();
     const server = this.#server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * Reads a connection's ticket line, then hands the rest to the HTTP server as the client's.
+   * A connection without a known ticket is still served, as nobody's: every request refused.
+   */
+  #ticket(socket: Socket, http: Server): void {
+    let head = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), TICKET_TIMEOUT_MS);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const newline = head.indexOf(0x0a);
+      if (newline < 0 && head.length < TICKET_LINE) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      const line = newline < 0 ? '' : head.subarray(0, newline).toString('latin1');
+      // A line that is no ticket is the request itself: served, as nobody's.
+      const ticketed = /^[A-Za-z0-9_-]{32}$/.test(line);
+      const client = ticketed ? this.#clients.get(line) : undefined;
+      if (client !== undefined) this.#owners.set(socket, client);
+      const rest = ticketed ? head.subarray(newline + 1) : head;
+      if (rest.length > 0) socket.unshift(rest);
+      http.emit('connection', socket);
+      socket.resume();
+    };
+    socket.on('data', onData);
+    socket.on('error', () => socket.destroy());
   }
 
   /** The address to connect to for `host`, or why not. */
@@ -153,7 +219,7 @@ export class EgressProxy {
 
   async #connect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
-    const client = this.#clients.get(normalAddress(socket.remoteAddress));
+    const client = this.#owners.get(socket);
     const target = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(req.url ?? '');
     if (!target) {
       socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
@@ -188,8 +254,8 @@ export class EgressProxy {
     });
   }
 
-  async #http(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const client = this.#clients.get(normalAddress(req.socket.remoteAddress));
+  async #forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const client = this.#owners.get(req.socket);
     let url: URL;
     try {
       url = new URL(req.url ?? '');
@@ -231,9 +297,4 @@ export class EgressProxy {
     });
     req.pipe(upstream);
   }
-}
-
-/** `::ffff:172.18.0.2` → `172.18.0.2`. */
-function normalAddress(address: string | undefined): string {
-  return (address ?? '').replace(/^::ffff:/, '');
 }

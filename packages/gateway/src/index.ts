@@ -1,5 +1,6 @@
 export {
   EgressProxy,
+  type EgressAdmission,
   type EgressBlock,
   type EgressClient,
   type EgressProxyOptions,

@@ -58,6 +58,8 @@ function harness(options: {
   } as unknown as EventLog;
   const artifacts = { put: () => Promise.resolve() } as unknown as ArtifactStore;
   const sandboxes: SandboxProvider = {
+    ready: () => Promise.resolve(),
+    imageId: (image) => Promise.resolve(image),
     create: async (spec, opts) => {
       timeline.push('create:start');
       await options.create(spec, opts?.signal);

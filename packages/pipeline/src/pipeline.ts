@@ -50,8 +50,6 @@ export interface PipelineDeps {
   workerId?: string;
   /** Setup snapshots (see {@link EnvironmentCache}); setup always runs without one. */
   environments?: EnvironmentCache | undefined;
-  /** An image's id, for environment keys. @default the name itself */
-  imageId?: (image: string) => Promise<string>;
   /** The egress proxy of `network: allowlist` tasks. */
   egress?: EgressAccess | undefined;
   options?: PipelineOptions;
@@ -102,7 +100,6 @@ export class Pipeline {
       log: deps.log,
       now,
       environments: deps.environments,
-      imageId: deps.imageId ?? (async (image) => image),
       egress: deps.egress,
       options: {
         maxPatchBytes: 64 * 1024 * 1024,

@@ -1,5 +1,5 @@
 import type { AgentRuntime, ReasoningEffort, TaskEventBody, Usage } from '@patchbay/core';
-import type { Sandbox } from '@patchbay/sandbox';
+import type { Sandbox, SandboxService } from '@patchbay/sandbox';
 
 /** Where a task's repository comes from: policy, mirror and the tree at a commit. */
 export interface RepoSource {
@@ -64,14 +64,14 @@ export interface EgressBlock {
 /** The egress proxy of allowlist networks, as the agent phase uses it. */
 export interface EgressAccess {
   open(): Promise<{
-    /** The internal network the sandbox joins to reach the proxy. */
-    network: string;
-    /** `http://address:port`, for HTTPS_PROXY. */
-    proxyUrl: string;
-    /** Lets the sandbox at `address` reach its task's domains until the returned release. */
-    admit(
-      address: string,
-      client: { taskId: string; domains: readonly string[]; onBlocked: (b: EgressBlock) => void },
-    ): () => void;
+    /**
+     * One sandbox's way to the proxy: a service it reaches (see `Sandbox.reach`), whose
+     * connections are known as this client's until released.
+     */
+    admit(client: {
+      taskId: string;
+      domains: readonly string[];
+      onBlocked: (b: EgressBlock) => void;
+    }): { service: SandboxService; release(): void };
   }>;
 }

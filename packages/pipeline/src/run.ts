@@ -50,8 +50,6 @@ export interface PhaseDeps {
   now: () => Date;
   /** Setup snapshots; none are taken or used without one. */
   environments: EnvironmentCache | undefined;
-  /** An image's id, for environment keys (the name when it cannot be told). */
-  imageId: (image: string) => Promise<string>;
   /** The egress proxy of `network: allowlist` tasks; such tasks fail without one. */
   egress: EgressAccess | undefined;
 }

@@ -4,6 +4,7 @@ import { makeTask } from '@patchbay/core/testing';
 import type {
   ExecOptions,
   ExecResult,
+  Reach,
   Sandbox,
   SandboxProvider,
   SandboxSpec,
@@ -69,13 +70,10 @@ export class FakeSandbox implements Sandbox {
     this.networkDisabled = true;
     return Promise.resolve();
   }
-  joinNetwork(): Promise<{ address: string }> {
-    return Promise.reject(new Error('a fake sandbox joins no network'));
+  reach(): Promise<Reach> {
+    return Promise.reject(new Error('a fake sandbox reaches no service'));
   }
   addEnv(): void {}
-  leaveNetwork(): Promise<void> {
-    return Promise.resolve();
-  }
   destroy(): Promise<void> {
     this.destroyed = true;
     return Promise.resolve();
@@ -143,6 +141,9 @@ export function phaseHarness(
     },
   } as unknown as ArtifactStore;
   const provider: SandboxProvider = {
+    ready: () => Promise.resolve(),
+    // By name: a fake engine has no ids.
+    imageId: (image) => Promise.resolve(image),
     create: (spec) => {
       const sandbox = new FakeSandbox(`sb-${sandboxes.length + 1}`, spec, options.answer);
       sandboxes.push(sandbox);
@@ -192,7 +193,6 @@ export function phaseHarness(
     log: silentLogger,
     now: () => new Date(),
     environments: undefined,
-    imageId: async (image) => image,
     egress: undefined,
     options: {
       maxPatchBytes: 1024 * 1024,

@@ -2,6 +2,7 @@ import { EMPTY_USAGE, type Logger, PatchbayError, type TaskEventBody } from '@pa
 import { type CliTurn, cliTurns, promptWithHistory } from './history.js';
 import type { SandboxGateway } from './sandbox-gateway.js';
 import type { AgentOutcome, AgentRunInput, AgentRunner } from '@patchbay/pipeline';
+import type { Reach } from '@patchbay/sandbox';
 
 /** Reads a CLI agent's output, line by line, into Patchbay events. */
 export interface CliTranslator {
@@ -29,10 +30,10 @@ const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
 const MAX_TRANSCRIPT_LINES = 20_000;
 
 /**
- * Runs a CLI agent in the task's sandbox with nothing secret in it: the sandbox joins the
- * gateway's internal network for the run only, the agent gets a token of the task's own (revoked
- * when the run ends, whatever happens), and its model calls are counted by the gateway against
- * the task's budgets.
+ * Runs a CLI agent in the task's sandbox with nothing secret in it: the sandbox reaches the
+ * gateway for the run only (a loopback port the provider carries to it), the agent gets a token
+ * of the task's own (revoked when the run ends, whatever happens), and its model calls are
+ * counted by the gateway against the task's budgets.
  */
 export class CliRuntime implements AgentRunner {
   constructor(
@@ -57,14 +58,15 @@ export class CliRuntime implements AgentRunner {
       if (transcript.length < MAX_TRANSCRIPT_LINES) transcript.push(mask(line));
       translator.line(mask(line));
     };
+    let reach: Reach | undefined;
     try {
-      await sandbox.joinNetwork(gateway.network);
+      reach = await sandbox.reach(gateway.service, { signal });
       const earlier = cliTurns(input.history);
       const prompt = promptWithHistory(input.prompt, earlier);
       const { argv, env, stdin } = this.agent.command(
         { ...input, prompt },
         {
-          url: gateway.url,
+          url: `${reach.url}${gateway.path}`,
           token: grant.token,
         },
       );
@@ -122,12 +124,7 @@ export class CliRuntime implements AgentRunner {
       };
     } finally {
       grant.revoke();
-      await sandbox.leaveNetwork(gateway.network).catch((err: unknown) => {
-        this.log.warn(
-          { err, taskId: input.taskId },
-          'the sandbox did not leave the gateway network',
-        );
-      });
+      await reach?.release();
     }
   }
 }

@@ -1,12 +1,15 @@
+import { connect } from 'node:net';
 import { type Logger, silentLogger } from '@patchbay/core';
-import { EgressProxy, type EgressClient, type GatewayGrant, ModelGateway } from '@patchbay/gateway';
-import { ensureInternalNetwork } from '@patchbay/sandbox';
-import type Docker from 'dockerode';
+import {
+  EgressProxy,
+  type EgressAdmission,
+  type EgressClient,
+  type GatewayGrant,
+  ModelGateway,
+} from '@patchbay/gateway';
+import type { SandboxService } from '@patchbay/sandbox';
 
 export interface SandboxGatewayOptions {
-  docker: Docker;
-  /** The internal network sandboxes join to reach the gateway. @default 'patchbay-models' */
-  network?: string;
   /** The model server and its key, as the worker's own agent uses them. */
   upstream: { baseUrl: string; apiKey: string | undefined };
   /** Names the egress proxy resolves to fixed addresses (the operator's). */
@@ -14,70 +17,67 @@ export interface SandboxGatewayOptions {
   log?: Logger;
 }
 
-/** The egress proxy as an allowlist network's sandbox reaches it. */
+/** The egress proxy, for sandboxes whose agent may reach listed names. */
 export interface OpenEgress {
-  network: string;
-  proxyUrl: string;
-  admit(address: string, client: EgressClient): () => void;
+  /** One sandbox's way to the proxy, its connections known as `client`'s. */
+  admit(client: EgressClient): EgressAdmission & { service: SandboxService };
 }
 
-/** What a runtime gets: where the gateway is, on which network, and a token per task. */
+/** What a runtime gets: the gateway as a service a sandbox can reach, and a token per task. */
 export interface OpenGateway {
-  network: string;
-  /** The base URL as a sandbox on `network` reaches it. */
-  url: string;
+  service: SandboxService;
+  /** The path under the URL a sandbox reaches the service at, e.g. `/v1`. */
+  path: string;
   grant(taskId: string, budget: { maxTokens: number; maxTurns: number }): GatewayGrant;
 }
 
 /**
- * The worker's services as sandboxes reach them: an internal Docker network (no route out, no
- * traffic between its containers) and, listening on the host's address on it (so nothing but the
- * network's sandboxes and the host reach them), the model gateway and the egress proxy. Each is
- * set up on first use.
+ * The worker's services for sandboxes: the model gateway and the egress proxy, listening on
+ * the worker's loopback only. A sandbox reaches them through `Sandbox.reach`, which the
+ * provider carries however its engine allows; nothing of them is on any network a sandbox is
+ * on. Each starts on first use.
  */
 export class SandboxGateway {
   readonly #log: Logger;
-  /** The network and the host's address on it, made once for both services. */
-  readonly #network: () => Promise<{ network: string; hostAddress: string }>;
   readonly #gateway: () => Promise<ModelGateway>;
   readonly #proxy: () => Promise<EgressProxy>;
   readonly #started: Promise<{ close(): Promise<void> }>[] = [];
 
   constructor(options: SandboxGatewayOptions) {
     this.#log = options.log ?? silentLogger;
-    this.#network = lazily(async () => {
-      const network = options.network ?? 'patchbay-models';
-      const { hostAddress } = await ensureInternalNetwork(options.docker, network);
-      return { network, hostAddress };
-    });
-    this.#gateway = lazily(async () => {
-      const { network, hostAddress } = await this.#network();
-      const gateway = await this.#track(
-        ModelGateway.start({ upstream: options.upstream, host: hostAddress, log: this.#log }),
-      );
-      this.#log.info({ network, url: gateway.url }, 'model gateway listening for sandboxes');
-      return gateway;
-    });
-    this.#proxy = lazily(async () => {
-      const { hostAddress } = await this.#network();
-      return this.#track(
-        EgressProxy.start({ host: hostAddress, pinned: options.pinned ?? {}, log: this.#log }),
-      );
-    });
+    this.#gateway = lazily(() =>
+      this.#track(
+        ModelGateway.start({ upstream: options.upstream, host: '127.0.0.1', log: this.#log }),
+      ),
+    );
+    this.#proxy = lazily(() =>
+      this.#track(EgressProxy.start({ pinned: options.pinned ?? {}, log: this.#log })),
+    );
   }
 
   async open(): Promise<OpenGateway> {
-    const [{ network }, gateway] = await Promise.all([this.#network(), this.#gateway()]);
-    return { network, url: gateway.url, grant: (taskId, budget) => gateway.grant(taskId, budget) };
+    const gateway = await this.#gateway();
+    const { hostname, port, pathname } = new URL(gateway.url);
+    return {
+      service: {
+        name: 'model gateway',
+        connect: () => connect({ host: hostname, port: Number(port), allowHalfOpen: true }),
+      },
+      path: pathname,
+      grant: (taskId, budget) => gateway.grant(taskId, budget),
+    };
   }
 
-  /** The egress proxy on the same network, for sandboxes whose agent may reach listed names. */
   async openEgress(): Promise<OpenEgress> {
-    const [{ network }, proxy] = await Promise.all([this.#network(), this.#proxy()]);
+    const proxy = await this.#proxy();
     return {
-      network,
-      proxyUrl: proxy.url,
-      admit: (address, client) => proxy.admit(address, client),
+      admit: (client) => {
+        const admission = proxy.admit(client);
+        return {
+          ...admission,
+          service: { name: 'egress proxy', connect: () => admission.connect() },
+        };
+      },
     };
   }
 

@@ -1,12 +1,15 @@
 import type { Config, Logger } from '@patchbay/core';
-import { createDockerClient } from './docker.js';
-import { sandboxOptionsFromConfig, type SandboxOwner } from './options.js';
-import { DockerSandboxProvider } from './provider.js';
+import {
+  DockerSandboxProvider,
+  createDockerClient,
+  sandboxOptionsFromConfig,
+  type SandboxOwner,
+} from './docker/index.js';
 import type { SandboxProvider } from './types.js';
 
 /**
  * The one place a provider is chosen (`PATCHBAY_SANDBOX_PROVIDER`): another kind of sandbox
- * (Kubernetes pods, a remote engine) is one more module implementing {@link SandboxProvider},
+ * (Kubernetes pods, microVMs) is a folder beside `docker/` extending the exec half in `exec/`,
  * a case here and a value of that variable.
  */
 
@@ -28,7 +31,8 @@ export function createSandboxProvider(
   switch (config.sandbox.provider) {
     case 'docker':
       return new DockerSandboxProvider({
-        docker: createDockerClient(config.docker.host),
+        docker: createDockerClient(config.docker),
+        endpoint: config.docker,
         ...sandboxOptionsFromConfig(config),
         ...(deps.logger ? { logger: deps.logger } : {}),
         ...(deps.isInUse ? { isInUse: deps.isInUse } : {}),
@@ -40,7 +44,7 @@ export function createSandboxProvider(
 export function sandboxHealthCheck(config: SandboxConfig): () => Promise<unknown> {
   switch (config.sandbox.provider) {
     case 'docker': {
-      const docker = createDockerClient(config.docker.host);
+      const docker = createDockerClient(config.docker);
       return () => docker.ping();
     }
   }

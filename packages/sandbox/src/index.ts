@@ -1,22 +1,23 @@
-export { createDockerClient } from './docker.js';
 export { createSandboxProvider, sandboxHealthCheck, type ProviderDeps } from './factory.js';
-export { DockerSandboxProvider } from './provider.js';
-export type { DockerSandbox } from './docker-sandbox.js';
-export { LABELS } from './container.js';
-export { ensureInternalNetwork } from './networks.js';
 export {
+  DockerSandboxProvider,
+  LABELS,
+  createDockerClient,
+  type DockerSandbox,
   type DockerSandboxProviderOptions,
   type ReapReason,
   type ReapReport,
   type ResolvedProviderOptions,
   type SandboxOwner,
-} from './options.js';
+} from './docker/index.js';
 export type {
   ExecOptions,
   ExecResult,
+  Reach,
   Sandbox,
   SandboxLimits,
   SandboxNetwork,
   SandboxProvider,
+  SandboxService,
   SandboxSpec,
 } from './types.js';

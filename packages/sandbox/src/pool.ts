@@ -1,13 +1,20 @@
-import type { DockerSandbox } from './docker-sandbox.js';
 import type { Logger } from '@patchbay/core';
+
+/** What the pool needs of a sandbox it keeps. */
+export interface Poolable {
+  readonly name: string;
+  readonly createdAt: Date;
+  readonly broken: boolean;
+  destroy(): Promise<void>;
+}
 
 /** Images used by tasks (beyond the configured ones) that keep a pool, most recent first. */
 const MAX_LAZY_IMAGES = 2;
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 60_000;
 
-interface ImagePool {
-  ready: DockerSandbox[];
+interface ImagePool<T> {
+  ready: T[];
   filling: Promise<void> | undefined;
   failures: number;
   retry: NodeJS.Timeout | undefined;
@@ -20,17 +27,17 @@ interface ImagePool {
  * milliseconds. Each pooled container serves one task only; taking one starts making its
  * replacement. Pooled containers have no network and the operator's default limits.
  */
-export class WarmPool {
+export class WarmPool<T extends Poolable> {
   readonly #size: number;
-  readonly #make: (image: string) => Promise<DockerSandbox>;
+  readonly #make: (image: string) => Promise<T>;
   readonly #log: Logger;
   readonly #maxIdleMs: number;
-  readonly #pools = new Map<string, ImagePool>();
+  readonly #pools = new Map<string, ImagePool<T>>();
   #closed = false;
 
   constructor(options: {
     size: number;
-    make: (image: string) => Promise<DockerSandbox>;
+    make: (image: string) => Promise<T>;
     logger: Logger;
     /** A pooled container older than this is replaced rather than handed out. */
     maxIdleMs: number;
@@ -58,10 +65,10 @@ export class WarmPool {
   }
 
   /** A ready container of `image`, or undefined when none is ready. */
-  take(image: string): DockerSandbox | undefined {
+  take(image: string): T | undefined {
     const pool = this.#pools.get(image);
     if (pool === undefined) return undefined;
-    let found: DockerSandbox | undefined;
+    let found: T | undefined;
     while (found === undefined && pool.ready.length > 0) {
       const candidate = pool.ready.shift()!;
       if (candidate.broken || Date.now() - candidate.createdAt.getTime() > this.#maxIdleMs) {
@@ -114,7 +121,7 @@ export class WarmPool {
     }
   }
 
-  #discard(sandbox: DockerSandbox): void {
+  #discard(sandbox: T): void {
     sandbox
       .destroy()
       .catch((err: unknown) =>
@@ -122,7 +129,7 @@ export class WarmPool {
       );
   }
 
-  #fill(image: string, pool: ImagePool): void {
+  #fill(image: string, pool: ImagePool<T>): void {
     if (this.#closed || pool.filling !== undefined || pool.retry !== undefined) return;
     if (pool.ready.length >= this.#size) return;
     // One container at a time per image: a burst of creates would compete with running tasks.

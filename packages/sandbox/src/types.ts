@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 
 /** Resource limits of one sandbox. Operator defaults come from config; a task cannot raise them. */
 export interface SandboxLimits {
@@ -124,18 +124,47 @@ export interface Sandbox {
   /** Takes the network away (after the setup phase): only loopback is left. */
   disableNetwork(): Promise<void>;
   /**
-   * Joins a network of the engine's (the model gateway's internal one), and leaves it again:
-   * the sandbox reaches what is on that network and nothing else.
+   * Makes a service of the worker's reachable from inside the sandbox at a loopback URL, until
+   * released: whatever the engine, the sandbox gets no route anywhere, only a port whose
+   * connections the worker carries to `service` (and knows to come from this sandbox).
    */
-  joinNetwork(name: string): Promise<{ address: string }>;
-  leaveNetwork(name: string): Promise<void>;
+  reach(service: SandboxService, options?: { signal?: AbortSignal }): Promise<Reach>;
   /** Variables added to the environment of every later command (a proxy, say). */
   addEnv(vars: Record<string, string>): void;
   /** Removes the container and its volumes. Idempotent; never throws for an already-gone one. */
   destroy(): Promise<void>;
 }
 
+/** A service of the worker's that sandboxes may be given a way to (the model gateway, say). */
+export interface SandboxService {
+  /** For logs and errors. */
+  readonly name: string;
+  /**
+   * A new connection to the service, for each one a sandbox opens; half-open allowed (the
+   * sandbox may end its side and still read), as `net.connect({ allowHalfOpen: true })` makes.
+   */
+  connect(): Duplex;
+}
+
+/** A service as one sandbox reaches it. */
+export interface Reach {
+  /** `http://127.0.0.1:<port>`, inside the sandbox. */
+  url: string;
+  /** Closes the way in and every connection through it. Idempotent. */
+  release(): Promise<void>;
+}
+
 export interface SandboxProvider {
+  /**
+   * Resolves when the backend answers; rejects with an error that says which backend and what
+   * stands in the way (a worker checks this before it takes tasks).
+   */
+  ready(): Promise<void>;
+  /**
+   * What an image is to the engine (its content id), so that caches keyed by image follow a
+   * rebuilt tag. Rejects when the engine does not have it.
+   */
+  imageId(image: string): Promise<string>;
   /** A ready sandbox: from the warm pool when one matches, else a new container. */
   create(spec: SandboxSpec, options?: { signal?: AbortSignal }): Promise<Sandbox>;
   /** Sandboxes of this provider (this worker) running now, pooled ones included. */

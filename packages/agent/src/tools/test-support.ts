@@ -6,7 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { TaskEventBody } from '@patchbay/core';
-import type { ExecOptions, ExecResult, Sandbox, SandboxSpec } from '@patchbay/sandbox';
+import type { ExecOptions, ExecResult, Reach, Sandbox, SandboxSpec } from '@patchbay/sandbox';
 import type { ToolContext, ToolLimits } from './types.js';
 
 /** An exec call as a fake sandbox saw it. */
@@ -62,13 +62,10 @@ abstract class BaseFakeSandbox implements Sandbox {
   disableNetwork(): Promise<void> {
     return Promise.resolve();
   }
-  joinNetwork(): Promise<{ address: string }> {
-    return Promise.reject(new Error('a fake sandbox joins no network'));
+  reach(): Promise<Reach> {
+    return Promise.reject(new Error('a fake sandbox reaches no service'));
   }
   addEnv(): void {}
-  leaveNetwork(): Promise<void> {
-    return Promise.resolve();
-  }
 
   destroy(): Promise<void> {
     return Promise.resolve();

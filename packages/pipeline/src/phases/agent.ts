@@ -6,7 +6,7 @@ import {
   withUsageTotals,
 } from '@patchbay/core';
 import { readArtifact } from '@patchbay/store';
-import type { Sandbox } from '@patchbay/sandbox';
+import type { Reach, Sandbox } from '@patchbay/sandbox';
 import type { EgressBlock } from '../ports.js';
 import type { PhaseDeps, TaskRun } from '../run.js';
 
@@ -65,9 +65,11 @@ export async function agentPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
 }
 
 /**
- * An allowlist network for the agent phase: the sandbox joins the proxy's internal network, the
- * proxy admits its address for the task's domains (every refusal a `network.blocked` event), and
- * every later command gets the proxy in its environment. Returns what undoes it.
+ * An allowlist network for the agent phase: the sandbox reaches the egress proxy (a loopback
+ * port inside, whatever the engine), which lets its connections through to the task's domains
+ * only (every refusal a `network.blocked` event), and every later command gets the proxy in its
+ * environment. Loopback stays direct, so an agent's own model gateway is never proxied. Returns
+ * what undoes it.
  */
 async function openEgress(
   run: TaskRun,
@@ -81,25 +83,32 @@ async function openEgress(
       'this worker has no egress proxy for allowlist networks',
     );
   const egress = await deps.egress.open();
-  const { address } = await sandbox.joinNetwork(egress.network);
-  const release = egress.admit(address, {
+  const admission = egress.admit({
     taskId: run.id,
     domains: task.environment.allowDomains,
     onBlocked: (block: EgressBlock) => run.events.emit({ type: 'network.blocked', ...block }),
   });
-  const proxy = egress.proxyUrl;
+  let reach: Reach;
+  try {
+    reach = await sandbox.reach(admission.service, { signal: run.signal });
+  } catch (err) {
+    admission.release();
+    throw err;
+  }
+  const proxy = reach.url;
+  const direct = 'localhost,127.0.0.1,::1';
   sandbox.addEnv({
     HTTPS_PROXY: proxy,
     HTTP_PROXY: proxy,
     https_proxy: proxy,
     http_proxy: proxy,
-    NO_PROXY: 'localhost,127.0.0.1,::1',
-    no_proxy: 'localhost,127.0.0.1,::1',
+    NO_PROXY: direct,
+    no_proxy: direct,
   });
   return async () => {
-    release();
-    await sandbox.leaveNetwork(egress.network).catch((err: unknown) => {
-      deps.log.warn({ err, taskId: run.id }, 'the sandbox did not leave the egress network');
+    admission.release();
+    await reach.release().catch((err: unknown) => {
+      deps.log.warn({ err, taskId: run.id }, 'the way to the egress proxy did not close');
     });
   };
 }

@@ -33,16 +33,11 @@ export function agentHasNetwork(task: Task, allowAgentNetwork: boolean): boolean
 
 /**
  * Setup needs the network (it installs things); it is taken away again before the agent. An
- * agent that runs in the sandbox (a runtime other than Patchbay's own) joins the model gateway's
- * internal network for its run, as does the agent of an allowlist network (to reach the egress
- * proxy), which a container made without any network cannot: it starts with one too, taken away
- * before the agent like setup's.
+ * agent that runs in the sandbox, or one of an allowlist network, needs none: it reaches the
+ * model gateway and the egress proxy through `Sandbox.reach`, a loopback port.
  */
 function sandboxNetwork(task: Task, allowAgentNetwork: boolean): SandboxNetwork {
-  return task.environment.setup !== null ||
-    task.agent.runtime !== 'patchbay' ||
-    task.environment.network === 'allowlist' ||
-    agentHasNetwork(task, allowAgentNetwork)
+  return task.environment.setup !== null || agentHasNetwork(task, allowAgentNetwork)
     ? 'outbound'
     : 'none';
 }

@@ -30,7 +30,7 @@ async function setUp(
   await run.phase('setup');
   const secrets = await deps.store.secrets(task.id);
   const cache = deps.environments;
-  const image = cache ? await deps.imageId(task.environment.image) : '';
+  const image = cache ? await deps.sandboxes.imageId(task.environment.image) : '';
   const key = cache ? await cache.keyOf(task, image, sandbox, run.signal) : null;
   const cached =
     cache !== undefined &&

@@ -2,33 +2,26 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { PatchbayError } from '@patchbay/core';
-import { ExecChannel } from './channel.js';
+import { ExecChannel } from '../exec/channel.js';
+import { resolveLimits, sameLimits } from '../limits.js';
+import type { Sandbox, SandboxProvider, SandboxSpec } from '../types.js';
 import {
   LABELS,
   containerCreateOptions,
   liveContainerNames,
   type ContainerPlan,
 } from './container.js';
-import { DockerSandbox } from './docker-sandbox.js';
+import { checkEngine } from './client.js';
+import { splitDockerStream } from './demux.js';
 import {
-  resolveLimits,
   resolveProviderOptions,
-  sameLimits,
   type DockerSandboxProviderOptions,
   type ReapReport,
   type ResolvedProviderOptions,
 } from './options.js';
-import { WarmPool } from './pool.js';
+import { WarmPool } from '../pool.js';
 import { Reaper } from './reaper.js';
-import type { Sandbox, SandboxProvider, SandboxSpec } from './types.js';
-
-function slug(taskId: string): string {
-  return taskId
-    .toLowerCase()
-    .replace(/[^a-z0-9_.-]+/g, '-')
-    .replace(/^[^a-z0-9]+/, '')
-    .slice(0, 40);
-}
+import { DockerSandbox, containerName } from './sandbox.js';
 
 /**
  * The Docker driver of {@link SandboxProvider}: hardened containers (see
@@ -39,7 +32,8 @@ export class DockerSandboxProvider implements SandboxProvider {
   /** The options in force, defaults filled in. */
   readonly options: ResolvedProviderOptions;
   readonly #reaper: Reaper;
-  readonly #pool: WarmPool;
+  readonly #pool: WarmPool<DockerSandbox>;
+  readonly #imageIds = new Map<string, string>();
   #closed: Promise<void> | undefined;
 
   constructor(options: DockerSandboxProviderOptions) {
@@ -109,6 +103,19 @@ export class DockerSandboxProvider implements SandboxProvider {
     }
   }
 
+  /** Resolves when the engine answers; rejects saying which engine and what stands in the way. */
+  ready(): Promise<void> {
+    return checkEngine(this.options.docker, this.options.endpoint);
+  }
+
+  async imageId(image: string): Promise<string> {
+    const known = this.#imageIds.get(image);
+    if (known !== undefined) return known;
+    const { Id: id } = await this.options.docker.getImage(image).inspect();
+    this.#imageIds.set(image, id);
+    return id;
+  }
+
   async running(): Promise<number> {
     const o = this.options;
     const containers = await o.docker.listContainers({
@@ -148,7 +155,7 @@ export class DockerSandboxProvider implements SandboxProvider {
     signal: AbortSignal | undefined,
   ): Promise<DockerSandbox> {
     const o = this.options;
-    const name = `patchbay-${slug(plan.taskId) || 'pool'}-${randomBytes(4).toString('hex')}`;
+    const name = containerName(plan.taskId, randomBytes(4).toString('hex'));
     const createdAt = new Date();
     liveContainerNames.add(name);
     let container: Docker.Container | undefined;
@@ -168,7 +175,7 @@ export class DockerSandboxProvider implements SandboxProvider {
       })) as unknown as Duplex;
       if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function')
         (socket as { setNoDelay(v: boolean): void }).setNoDelay(true);
-      channel = new ExecChannel(socket);
+      channel = new ExecChannel(socket, splitDockerStream);
       await container.start();
       if (signal?.aborted) throw cancelled();
       await channel.ping(o.readyTimeoutMs);

@@ -1,26 +1,11 @@
 import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import { PatchbayError, silentLogger, type Config, type Logger } from '@patchbay/core';
-import type { SandboxLimits } from './types.js';
+import { DEFAULT_LIMITS, checkLimits } from '../limits.js';
+import type { SandboxLimits } from '../types.js';
+import type { DockerEndpoint } from './client.js';
 
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
-
-/**
- * The operator defaults when none are given; they match `PATCHBAY_SANDBOX_*` in
- * `@patchbay/core`'s config, which is where a deployment sets them.
- */
-export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
-  memoryBytes: 2 * GiB,
-  cpus: 1,
-  pids: 512,
-  nofile: 4096,
-  fsizeBytes: 1 * GiB,
-  workspaceBytes: 4 * GiB,
-  tmpBytes: 512 * MiB,
-});
-
-/** A structural logger (pino fits), so tests can pass their own. */
 
 /** Who a sandbox container belongs to, as its labels tell; what the reaper asks about. */
 export interface SandboxOwner {
@@ -47,6 +32,8 @@ export type ReapReason = 'max-age' | 'orphan-of-this-worker' | 'stopped' | 'owne
 export interface DockerSandboxProviderOptions {
   /** The Docker client (see {@link createDockerClient}); injected so tests and drivers share it. */
   docker: Docker;
+  /** Where that client points, for the errors that name the engine. @default the local socket */
+  endpoint?: DockerEndpoint;
   /**
    * This worker's name, written into every container's labels. It must be unique among live
    * workers: the reaper removes containers labelled with it that this process does not know.
@@ -105,6 +92,13 @@ export interface DockerSandboxProviderOptions {
   /** The Docker network an `outbound` sandbox joins. @default 'bridge' */
   bridgeNetwork?: string;
   /**
+   * The OCI runtime every sandbox runs under, as the engine knows it: `runc`, or `runsc` for
+   * gVisor (a kernel of its own between the sandbox and the host's; the engine must have it
+   * registered, see infra/local/docker.sh).
+   * @default 'runc'
+   */
+  runtime?: string;
+  /**
    * Operator overrides merged over the hardened HostConfig (e.g. `{ Runtime: 'runsc' }`). Tasks
    * never reach this.
    * @default {}
@@ -120,6 +114,7 @@ export interface DockerSandboxProviderOptions {
 
 export interface ResolvedProviderOptions {
   docker: Docker;
+  endpoint: DockerEndpoint;
   workerId: string;
   namespace: string;
   limits: SandboxLimits;
@@ -133,6 +128,7 @@ export interface ResolvedProviderOptions {
   execServerPath: string;
   user: { uid: number; gid: number; home: string };
   bridgeNetwork: string;
+  runtime: string;
   hostConfig: Docker.HostConfig;
   transferTimeoutMs: number;
   readyTimeoutMs: number;
@@ -141,17 +137,6 @@ export interface ResolvedProviderOptions {
 
 function invalid(message: string): never {
   throw new PatchbayError('sandbox_error', `invalid sandbox options: ${message}`);
-}
-
-function checkLimits(limits: Partial<SandboxLimits>, what: string): void {
-  for (const [key, value] of Object.entries(limits)) {
-    if (value === undefined) continue;
-    const ok =
-      key === 'cpus'
-        ? typeof value === 'number' && Number.isFinite(value) && value > 0
-        : Number.isSafeInteger(value) && value > 0;
-    if (!ok) invalid(`${what}.${key} must be a positive number, got ${String(value)}`);
-  }
 }
 
 /** Turns provider options into resolved ones: every default filled in, every value checked. */
@@ -163,6 +148,7 @@ export function resolveProviderOptions(o: DockerSandboxProviderOptions): Resolve
   }
   const resolved: ResolvedProviderOptions = {
     docker: o.docker,
+    endpoint: o.endpoint ?? {},
     workerId: o.workerId ?? `${hostname()}-${process.pid}`,
     namespace: o.namespace ?? 'patchbay',
     limits,
@@ -176,11 +162,13 @@ export function resolveProviderOptions(o: DockerSandboxProviderOptions): Resolve
     execServerPath: o.execServerPath ?? '/opt/patchbay/bin/pb-execd',
     user: o.user ?? { uid: 1000, gid: 1000, home: '/home/agent' },
     bridgeNetwork: o.bridgeNetwork ?? 'bridge',
+    runtime: o.runtime ?? 'runc',
     hostConfig: o.hostConfig ?? {},
     transferTimeoutMs: o.transferTimeoutMs ?? 600_000,
     readyTimeoutMs: o.readyTimeoutMs ?? 30_000,
     logger: o.logger ?? silentLogger,
   };
+  if (!/^[A-Za-z0-9_.-]+$/.test(resolved.runtime)) invalid('runtime must match [A-Za-z0-9_.-]+');
   if (!/^[A-Za-z0-9_.-]+$/.test(resolved.workerId)) invalid('workerId must match [A-Za-z0-9_.-]+');
   if (!/^[A-Za-z0-9_.-]+$/.test(resolved.namespace))
     invalid('namespace must match [A-Za-z0-9_.-]+');
@@ -199,26 +187,6 @@ export function resolveProviderOptions(o: DockerSandboxProviderOptions): Resolve
       invalid(`${key} must be a whole number`);
   }
   return resolved;
-}
-
-/**
- * A spec's limits: each requested field, clamped to the operator's; missing fields take the
- * operator's. A task can lower its limits, never raise them.
- */
-export function resolveLimits(
-  operator: SandboxLimits,
-  requested: Partial<SandboxLimits> | undefined,
-): SandboxLimits {
-  checkLimits(requested ?? {}, 'spec.limits');
-  const out: SandboxLimits = { ...operator };
-  for (const [key, value] of Object.entries(requested ?? {}) as [keyof SandboxLimits, number][]) {
-    if (value !== undefined) out[key] = Math.min(value, operator[key]);
-  }
-  return out;
-}
-
-export function sameLimits(a: SandboxLimits, b: SandboxLimits): boolean {
-  return (Object.keys(a) as (keyof SandboxLimits)[]).every((k) => a[k] === b[k]);
 }
 
 /**
@@ -245,5 +213,6 @@ export function sandboxOptionsFromConfig(
     warmPoolImages: [s.image],
     reaperIntervalMs: s.reaperIntervalMs,
     maxAgeMs: s.maxAgeMs,
+    runtime: s.runtime,
   };
 }

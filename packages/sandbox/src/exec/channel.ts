@@ -1,6 +1,5 @@
 import type { Duplex } from 'node:stream';
 import {
-  DockerDemuxer,
   FrameParser,
   FrameType,
   OUT_TAIL,
@@ -22,6 +21,17 @@ export interface CommandSink {
   onError(err: Error): void;
 }
 
+/**
+ * How the bytes read from a transport become the exec server's two outputs: its stdout (the
+ * protocol's frames) and its stderr (diagnostics). A transport that carries stdout alone needs
+ * none; Docker's attach stream interleaves both under headers of its own.
+ */
+export type StreamSplitter = (
+  onData: (stream: 'stdout' | 'stderr', data: Buffer) => void,
+) => (chunk: Buffer) => void;
+
+const stdoutOnly: StreamSplitter = (onData) => (chunk) => onData('stdout', chunk);
+
 /** Stdin payloads smaller than this are copied behind their header (one small write). */
 const COPY_BELOW = 16 * 1024;
 
@@ -29,7 +39,8 @@ const COPY_BELOW = 16 * 1024;
 const STDERR_KEEP = 4096;
 
 /**
- * One attached stream to a container's exec server, multiplexing many commands. Each command
+ * One stream to a sandbox's exec server (any duplex: an engine's attach connection, a pod's
+ * exec stream, a socket), multiplexing many commands. Each command
  * has its own id and sink, so outputs never mix. When the stream ends or breaks, every command
  * still running fails at once and the channel stays dead.
  */
@@ -46,11 +57,11 @@ export class ExecChannel {
   #stderr = '';
   #onDeath: ((err: Error) => void) | undefined;
 
-  constructor(socket: Duplex) {
+  constructor(socket: Duplex, split: StreamSplitter = stdoutOnly) {
     this.#socket = socket;
     const parser = new FrameParser((type, id, payload) => this.#onFrame(type, id, payload));
-    const demux = new DockerDemuxer((stream, data) => {
-      if (stream === 2) {
+    const push = split((stream, data) => {
+      if (stream === 'stderr') {
         this.#stderr = (this.#stderr + data.toString('utf8')).slice(-STDERR_KEEP);
       } else {
         parser.push(data);
@@ -58,7 +69,7 @@ export class ExecChannel {
     });
     socket.on('data', (chunk: Buffer) => {
       try {
-        demux.push(chunk);
+        push(chunk);
       } catch (err) {
         this.#die(err instanceof Error ? err : new Error(String(err)));
       }

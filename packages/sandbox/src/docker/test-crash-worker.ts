@@ -3,7 +3,7 @@
  * stdout, then idles until the test kills it with SIGKILL.
  * Usage: node --import tsx test-crash-worker.ts <namespace> <workerId> <image>
  */
-import { createDockerClient } from './docker.js';
+import { createDockerClient } from './client.js';
 import { DockerSandboxProvider } from './provider.js';
 
 const [namespace, workerId, image] = process.argv.slice(2);

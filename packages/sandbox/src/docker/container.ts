@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { ResolvedProviderOptions } from './options.js';
-import type { SandboxLimits, SandboxNetwork } from './types.js';
+import type { SandboxLimits, SandboxNetwork } from '../types.js';
 
 /** Labels on every container (and volume) the driver makes; the reaper's only source of truth. */
 export const LABELS = {
@@ -9,7 +9,11 @@ export const LABELS = {
   task: 'patchbay.task',
   worker: 'patchbay.worker',
   createdAt: 'patchbay.created-at',
-  /** Set on warm-pool containers, whose task label is empty: they were made before any task. */
+  /**
+   * Set on warm-pool containers, whose task label is empty: they were made before any task.
+   * A label cannot change once a container exists, so a task that takes one renames it to
+   * `patchbay-<task>-…`: `docker ps` shows which task holds it.
+   */
   pool: 'patchbay.pool',
 } as const;
 
@@ -76,6 +80,7 @@ export function containerCreateOptions(
     },
     NetworkMode: network === 'outbound' ? o.bridgeNetwork : 'none',
     IpcMode: 'private',
+    Runtime: o.runtime,
     Binds: [],
     Mounts: [],
     Devices: [],

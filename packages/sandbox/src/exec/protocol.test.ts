@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DockerDemuxer,
   FrameParser,
   FrameType,
   decodeExit,
@@ -8,13 +7,6 @@ import {
   encodeHeader,
   encodeStart,
 } from './protocol.js';
-
-function dockerFrame(stream: number, data: Buffer): Buffer {
-  const header = Buffer.alloc(8);
-  header.writeUInt8(stream, 0);
-  header.writeUInt32BE(data.length, 4);
-  return Buffer.concat([header, data]);
-}
 
 /** Every way of cutting `bytes` into two pieces, and into single bytes. */
 function cuts(bytes: Buffer): Buffer[][] {
@@ -57,22 +49,6 @@ describe('FrameParser', () => {
     const header = Buffer.alloc(9);
     header.writeUInt32LE(64 * 1024 * 1024, 0);
     expect(() => new FrameParser(() => {}).push(header)).toThrow(/frame of/);
-  });
-});
-
-describe('DockerDemuxer', () => {
-  it('splits stdout from stderr however the stream is cut', () => {
-    const stream = Buffer.concat([
-      dockerFrame(1, Buffer.from('out-1')),
-      dockerFrame(2, Buffer.from('err')),
-      dockerFrame(1, Buffer.from('out-2')),
-    ]);
-    for (const pieces of cuts(stream)) {
-      const got = { 1: '', 2: '' } as Record<number, string>;
-      const demux = new DockerDemuxer((s, data) => (got[s] += data.toString()));
-      for (const p of pieces) demux.push(p);
-      expect(got).toEqual({ 1: 'out-1out-2', 2: 'err' });
-    }
   });
 });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isPatchbayError } from '@patchbay/core';
-import { createDockerClient } from './docker.js';
-import { DEFAULT_LIMITS, resolveLimits, resolveProviderOptions } from './options.js';
+import { createDockerClient } from './client.js';
+import { DEFAULT_LIMITS, resolveLimits } from '../limits.js';
+import { resolveProviderOptions } from './options.js';
 
 const docker = createDockerClient();
 

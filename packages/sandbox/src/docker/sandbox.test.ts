@@ -13,7 +13,7 @@ import {
   sweepStaleTestContainers,
   testProvider,
 } from './test-support.js';
-import type { Sandbox } from './types.js';
+import type { Sandbox } from '../types.js';
 
 const MiB = 1024 * 1024;
 
@@ -412,5 +412,85 @@ describe('files', () => {
     );
     await expect(sb.readFile('/workspace/nothing-here')).rejects.toThrow(/No such file/);
     await expect(sb.writeFile('/etc/nope', 'x')).rejects.toThrow(/writing \/etc\/nope failed/);
+  });
+});
+
+describe('reach', () => {
+  /** A service on the worker's loopback that echoes each request's body and method. */
+  async function echoService(): Promise<{ port: number; close(): void; connections(): number }> {
+    const { createServer } = await import('node:http');
+    let connections = 0;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => res.end(`${req.method} ${req.url} ${body.length} ${body.slice(0, 20)}`));
+    });
+    server.on('connection', () => connections++);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return {
+      port: (server.address() as { port: number }).port,
+      close: () => server.close(),
+      connections: () => connections,
+    };
+  }
+
+  it("carries a sandbox's connections to a service of the worker's, with no network in the sandbox", async () => {
+    const { connect } = await import('node:net');
+    const service = await echoService();
+    try {
+      const reach = await sb.reach({
+        name: 'echo',
+        connect: () => connect({ host: '127.0.0.1', port: service.port, allowHalfOpen: true }),
+      });
+      expect(reach.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      // Only loopback in the sandbox, and still the service answers.
+      const dev = await sb.exec(['cat', '/proc/net/dev']);
+      expect(dev.output.toString()).not.toMatch(/eth0/);
+      const big = 'x'.repeat(3 * MiB);
+      await sb.writeFile('/tmp/big', big);
+      const one = await sb.exec(['curl', '-sS', '--data-binary', '@/tmp/big', `${reach.url}/a`]);
+      expect(one.output.toString()).toBe(`POST /a ${big.length} ${'x'.repeat(20)}`);
+      // Many at once, each its own connection.
+      const many = await sb.exec([
+        'bash',
+        '-c',
+        `for i in $(seq 1 20); do curl -sS ${reach.url}/n$i & done; wait`,
+      ]);
+      const lines = many.output.toString().match(/GET \/n\d+ 0/g) ?? [];
+      expect(lines).toHaveLength(20);
+      expect(service.connections()).toBeGreaterThanOrEqual(21);
+      await reach.release();
+      await reach.release();
+      const after = await sb.exec(['curl', '-sS', '--max-time', '5', `${reach.url}/late`]);
+      expect(after.exitCode).not.toBe(0);
+    } finally {
+      service.close();
+    }
+  });
+
+  it('refuses a connection the service cannot take, and keeps serving the next', async () => {
+    const { connect } = await import('node:net');
+    const service = await echoService();
+    let fail = true;
+    try {
+      const reach = await sb.reach({
+        name: 'flaky',
+        connect: () => {
+          if (fail) {
+            fail = false;
+            throw new Error('service down');
+          }
+          return connect({ host: '127.0.0.1', port: service.port, allowHalfOpen: true });
+        },
+      });
+      const first = await sb.exec(['curl', '-sS', '--max-time', '5', `${reach.url}/x`]);
+      expect(first.exitCode).not.toBe(0);
+      const second = await sb.exec(['curl', '-sS', '--max-time', '5', `${reach.url}/y`]);
+      expect(second.output.toString()).toBe('GET /y 0 ');
+      await reach.release();
+    } finally {
+      service.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import { LABELS } from './container.js';
-import { createDockerClient } from './docker.js';
+import { createDockerClient } from './client.js';
 import type { DockerSandboxProviderOptions } from './options.js';
 import { DockerSandboxProvider } from './provider.js';
 

@@ -14,7 +14,7 @@ import {
   sweepStaleTestContainers,
   testProvider,
 } from './test-support.js';
-import type { Sandbox } from './types.js';
+import type { Sandbox } from '../types.js';
 
 const MiB = 1024 * 1024;
 const providers: DockerSandboxProvider[] = [];

@@ -1,12 +1,17 @@
 import { constants } from 'node:os';
 import { Readable } from 'node:stream';
-import type Docker from 'dockerode';
-import { PatchbayError } from '@patchbay/core';
+import { type Logger, PatchbayError } from '@patchbay/core';
 import type { ExecChannel } from './channel.js';
-import { liveContainerNames } from './container.js';
-import type { ResolvedProviderOptions } from './options.js';
 import type { ExitFrame } from './protocol.js';
-import type { ExecOptions, ExecResult, Sandbox, SandboxNetwork, SandboxSpec } from './types.js';
+import { RelayEnd } from './relay.js';
+import type {
+  ExecOptions,
+  ExecResult,
+  Reach,
+  Sandbox,
+  SandboxService,
+  SandboxSpec,
+} from '../types.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -75,44 +80,59 @@ function outputTail(output: Buffer): string {
   return output.toString('utf8').trim().slice(-2000);
 }
 
+/** What the exec half needs of the engine's half. */
+export interface ChannelSandboxInit {
+  /** The engine's id of the sandbox. */
+  id: string;
+  /** Its name, for logs and errors. */
+  name: string;
+  createdAt: Date;
+  channel: ExecChannel;
+  spec: SandboxSpec;
+  /** The exec server's path in the sandbox (it is the relay too). */
+  execServerPath: string;
+  /** Timeout of a file transfer (tar in or out, one file). */
+  transferTimeoutMs: number;
+  logger: Logger;
+}
+
+/** How the engine saw the sandbox when its channel died, for the error that says why. */
+export interface EngineState {
+  /** e.g. `container exited with code 137`. */
+  summary: string;
+  oomKilled: boolean;
+  exitCode?: number;
+}
+
 /**
- * A sandbox container reached through its exec channel. Made by {@link DockerSandboxProvider};
- * the rest of Patchbay sees only the {@link Sandbox} interface.
+ * A sandbox reached through the exec channel to its `pb-execd`: exec, files, archives, quiesce
+ * and reaching the worker's services, the same on every engine. An engine's folder extends it
+ * with what only the engine can do: remove the sandbox, change its network, say what state it
+ * is in.
  */
-export class DockerSandbox implements Sandbox {
+export abstract class ChannelSandbox implements Sandbox {
   readonly id: string;
-  /** The container's name (also its key in the reaper's view of this process). */
-  readonly name: string;
+  /** The sandbox's name (also its key in the reaper's view of this process). */
+  name: string;
   readonly createdAt: Date;
   #spec: Readonly<SandboxSpec>;
-  #network: SandboxNetwork;
-  readonly #docker: Docker;
-  readonly #container: Docker.Container;
   readonly #channel: ExecChannel;
-  readonly #o: ResolvedProviderOptions;
+  readonly #o: Omit<ChannelSandboxInit, 'id' | 'name' | 'createdAt' | 'channel' | 'spec'>;
   #diagnosis: Promise<PatchbayError> | undefined;
   #destroyed: Promise<void> | undefined;
   #extraEnv: Record<string, string> = {};
 
-  constructor(init: {
-    docker: Docker;
-    container: Docker.Container;
-    name: string;
-    createdAt: Date;
-    channel: ExecChannel;
-    spec: SandboxSpec;
-    network: SandboxNetwork;
-    options: ResolvedProviderOptions;
-  }) {
-    this.#docker = init.docker;
-    this.#container = init.container;
-    this.id = init.container.id;
+  constructor(init: ChannelSandboxInit) {
+    this.id = init.id;
     this.name = init.name;
     this.createdAt = init.createdAt;
     this.#channel = init.channel;
     this.#spec = Object.freeze({ ...init.spec });
-    this.#network = init.network;
-    this.#o = init.options;
+    this.#o = {
+      execServerPath: init.execServerPath,
+      transferTimeoutMs: init.transferTimeoutMs,
+      logger: init.logger,
+    };
     this.#channel.onDeath = (err) => {
       this.#o.logger.warn({ sandbox: this.name, err }, 'sandbox exec channel died');
       void this.#diagnose(err);
@@ -123,22 +143,26 @@ export class DockerSandbox implements Sandbox {
     return this.#spec;
   }
 
+  /** A new spec, when a provider hands a pooled sandbox to a task. */
+  protected set spec(spec: SandboxSpec) {
+    this.#spec = Object.freeze({ ...spec });
+  }
+
   get broken(): boolean {
     return this.#channel.death !== undefined;
   }
 
-  /**
-   * Hands a warm-pool container to a task: records its spec and gives it the network it asks
-   * for. Pool containers start without network.
-   */
-  async claim(spec: SandboxSpec): Promise<void> {
-    this.#spec = Object.freeze({ ...spec });
-    if ((spec.network ?? 'none') === 'outbound' && this.#network === 'none') {
-      // A container in the `none` network cannot join another until it leaves it.
-      await this.#docker.getNetwork('none').disconnect({ Container: this.id, Force: true });
-      await this.#docker.getNetwork(this.#o.bridgeNetwork).connect({ Container: this.id });
-      this.#network = 'outbound';
-    }
+  /** Removes the sandbox from its engine; "already gone" is success. */
+  protected abstract remove(): Promise<void>;
+
+  /** The engine's view of the sandbox, when it can tell; undefined when it cannot. */
+  protected abstract engineState(): Promise<EngineState | undefined>;
+
+  abstract disableNetwork(): Promise<void>;
+
+  /** Fails once the sandbox was destroyed. */
+  protected assertAlive(): void {
+    if (this.#destroyed !== undefined) throw sandboxError(`sandbox ${this.name} was destroyed`);
   }
 
   async exec(command: string | readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -369,7 +393,7 @@ export class DockerSandbox implements Sandbox {
   }
 
   async quiesce(options: { timeoutMs?: number } = {}): Promise<{ killed: number }> {
-    this.#assertAlive();
+    this.assertAlive();
     const { killed, left } = await this.#channel
       .quiesce(options.timeoutMs ?? 30_000)
       .catch(async (err: unknown) => {
@@ -379,20 +403,11 @@ export class DockerSandbox implements Sandbox {
     return { killed };
   }
 
-  async disableNetwork(): Promise<void> {
-    this.#assertAlive();
-    const info = await this.#container.inspect();
-    const networks = Object.keys(info.NetworkSettings.Networks ?? {}).filter((n) => n !== 'none');
-    for (const network of networks) {
-      await this.#docker
-        .getNetwork(network)
-        .disconnect({ Container: this.id, Force: true })
-        .catch((err: unknown) => {
-          throw sandboxError(`taking network ${network} away failed: ${(err as Error).message}`);
-        });
-    }
-    this.#network = 'none';
-    // Checked from inside, where it matters: only the loopback interface may be left.
+  /**
+   * Checked from inside, where it matters: only the loopback interface may be left once the
+   * engine took the network away.
+   */
+  protected async assertOnlyLoopback(): Promise<void> {
     const dev = await this.exec(['cat', '/proc/net/dev'], { timeoutMs: 30_000 });
     const interfaces = dev.output
       .toString()
@@ -404,51 +419,67 @@ export class DockerSandbox implements Sandbox {
       throw sandboxError(`the network is still there after removing it: ${interfaces.join(', ')}`);
   }
 
-  async joinNetwork(name: string): Promise<{ address: string }> {
-    this.#assertAlive();
-    const network = this.#docker.getNetwork(name);
-    await network.connect({ Container: this.id }).catch((err: unknown) => {
-      // Joined already (an agent runtime and the egress allowlist share the network).
-      if (/already exists in network/i.test((err as Error).message)) return;
-      throw sandboxError(`joining network ${name} failed: ${(err as Error).message}`);
+  async reach(service: SandboxService, options: { signal?: AbortSignal } = {}): Promise<Reach> {
+    if (options.signal?.aborted) throw cancelled(`reaching ${service.name}`);
+    // The relay's frames arrive only after the command started, so `handle` is set by then.
+    // eslint-disable-next-line prefer-const
+    let handle: RunHandle;
+    const end = new RelayEnd(service, (bytes) => handle.credit(bytes));
+    handle = await this.#run({
+      argv: [this.#o.execServerPath, 'relay'],
+      cwd: '/',
+      env: {},
+      timeoutMs: 0,
+      maxOutputBytes: 0,
+      raw: true,
+      stdin: end.input,
+      signal: options.signal,
+      onOut: (stream, chunk) => {
+        if (stream === 'stderr') {
+          this.#o.logger.warn({ sandbox: this.name, said: chunk.toString() }, 'relay said');
+          handle.credit(chunk.length);
+          return;
+        }
+        try {
+          end.push(chunk);
+        } catch (err) {
+          this.#o.logger.warn({ sandbox: this.name, err }, 'the relay broke its protocol');
+          end.close();
+          handle.kill();
+        }
+      },
     });
-    const info = await this.#container.inspect();
-    const address = info.NetworkSettings.Networks?.[name]?.IPAddress;
-    if (!address) throw sandboxError(`the sandbox has no address on network ${name}`);
-    return { address };
+    const exited = handle.done.then(
+      ({ exit }) =>
+        sandboxError(`the relay to ${service.name} exited (${exit.exitCode ?? exit.signal})`),
+      (err: unknown) => err as Error,
+    );
+    const port = await Promise.race([end.ready, exited]);
+    if (typeof port !== 'number') {
+      end.close();
+      throw port;
+    }
+    void exited.then(() => end.close());
+    let released: Promise<void> | undefined;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      release: () =>
+        (released ??= (async () => {
+          end.close();
+          handle.kill();
+          await handle.done.catch(() => {});
+        })()),
+    };
   }
 
   addEnv(vars: Record<string, string>): void {
     this.#extraEnv = { ...this.#extraEnv, ...vars };
   }
 
-  async leaveNetwork(name: string): Promise<void> {
-    if (this.#destroyed) return;
-    await this.#docker
-      .getNetwork(name)
-      .disconnect({ Container: this.id, Force: true })
-      .catch((err: unknown) => {
-        if (/is not connected|No such container/i.test((err as Error).message)) return;
-        throw sandboxError(`leaving network ${name} failed: ${(err as Error).message}`);
-      });
-  }
-
   destroy(): Promise<void> {
     this.#destroyed ??= (async () => {
       this.#channel.close(sandboxError(`sandbox ${this.name} was destroyed`));
-      try {
-        await this.#container.remove({ force: true, v: true });
-      } catch (err) {
-        const status = (err as { statusCode?: number }).statusCode;
-        // Gone already, or its removal already under way: either way it is going.
-        if (status !== 404 && status !== 409) {
-          throw sandboxError(`removing sandbox ${this.name} failed: ${(err as Error).message}`);
-        }
-      } finally {
-        // Forgotten even when removal failed: the reaper then treats it as an orphan of this
-        // worker and retries.
-        liveContainerNames.delete(this.name);
-      }
+      await this.remove();
     })();
     return this.#destroyed;
   }
@@ -475,33 +506,23 @@ export class DockerSandbox implements Sandbox {
     return { exitCode: exit.exitCode, output: Buffer.concat(chunks), aborted };
   }
 
-  #assertAlive(): void {
-    if (this.#destroyed !== undefined) throw sandboxError(`sandbox ${this.name} was destroyed`);
-  }
-
   /** Why the sandbox broke, worked out once: the container's state says more than the socket. */
   #diagnose(cause: Error): Promise<PatchbayError> {
     this.#diagnosis ??= (async () => {
       if (this.#destroyed !== undefined) return sandboxError(`sandbox ${this.name} was destroyed`);
-      let state: Docker.ContainerInspectInfo['State'] | undefined;
-      try {
-        state = (await this.#container.inspect({ abortSignal: AbortSignal.timeout(5000) })).State;
-      } catch {
-        // Already removed, or the engine is gone: the channel's own error has to do.
-      }
+      // Already removed, or the engine is gone: the channel's own error has to do.
+      const state = await this.engineState().catch(() => undefined);
       const stderr = this.#channel.serverStderr.trim();
       const parts = [`sandbox ${this.name} is broken: its exec channel died (${cause.message})`];
       if (state !== undefined) {
-        parts.push(
-          `container ${state.Status}${state.Running ? '' : ` with code ${state.ExitCode}`}`,
-        );
-        if (state.OOMKilled) parts.push('the OOM killer fired in it');
+        parts.push(state.summary);
+        if (state.oomKilled) parts.push('the OOM killer fired in it');
       }
       if (stderr !== '') parts.push(`exec server said: ${stderr.slice(-500)}`);
       return sandboxError(parts.join('; '), {
         containerId: this.id,
-        oomKilled: state?.OOMKilled ?? false,
-        ...(state === undefined ? {} : { exitCode: state.ExitCode }),
+        oomKilled: state?.oomKilled ?? false,
+        ...(state?.exitCode === undefined ? {} : { exitCode: state.exitCode }),
       });
     })();
     return this.#diagnosis;
@@ -513,7 +534,7 @@ export class DockerSandbox implements Sandbox {
   }
 
   async #run(req: RunRequest): Promise<RunHandle> {
-    this.#assertAlive();
+    this.assertAlive();
     const death = this.#channel.death;
     if (death !== undefined) throw await this.#failure(death);
     for (const a of req.argv) noNul(a, 'argument');
