@@ -18,7 +18,13 @@ export default async function globalSetup(): Promise<void> {
     redis.disconnect();
   }
   try {
-    await createDockerClient(config.docker.host).ping();
+    const docker = createDockerClient(config.docker);
+    const info = (await docker.info()) as { Runtimes?: Record<string, unknown> };
+    const runtime = config.sandbox.runtime;
+    if (info.Runtimes?.[runtime] === undefined)
+      problems.push(
+        `the Docker engine has no runtime ${runtime} (PATCHBAY_SANDBOX_RUNTIME); bash infra/local/runsc.sh registers gVisor's`,
+      );
   } catch (err) {
     problems.push(`the Docker engine does not answer (${(err as Error).message})`);
   }

@@ -304,6 +304,10 @@ static void kill_tree(pid_t leader) {
   static size_t procs_cap;
   pid_t *stopped = NULL;
   size_t nstopped = 0, stopped_cap = 0;
+  /* The command's own process group first, in one call: a fork bomb in it stops spreading at
+   * once, and the rounds below only have to find what left the group. (Under gVisor, where
+   * each /proc read is slow, the rounds alone could take longer than the worker waits.) */
+  kill(-leader, SIGSTOP);
   for (int round = 0; round < 64; round++) {
     size_t n = scan_procs(&procs, &procs_cap);
     for (size_t i = 0; i < n; i++)

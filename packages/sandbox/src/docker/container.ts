@@ -42,6 +42,17 @@ function tmpfs(size: number, mode: string, owner?: { uid: number; gid: number })
   return `rw,exec,nosuid,nodev,size=${size},mode=${mode}${ids}`;
 }
 
+/** Host pids per sandbox process under gVisor's ptrace platform (see the PidsLimit below). */
+const GVISOR_HOST_PIDS_PER_PROCESS = 16;
+
+/**
+ * gVisor's runtime (`runsc`, or a name for it with other flags): a kernel of its own between the
+ * sandbox and the host's, whose threads share the container's cgroups.
+ */
+export function isGvisor(runtime: string): boolean {
+  return runtime.startsWith('runsc');
+}
+
 /**
  * The hardened container: no capabilities, no privilege gain, the default seccomp profile
  * (the engine applies it unless told otherwise), a non-root user, a read-only root with only
@@ -56,6 +67,7 @@ export function containerCreateOptions(
 ): Docker.ContainerCreateOptions {
   const { limits, network } = plan;
   const owner = { uid: o.user.uid, gid: o.user.gid };
+  const gvisor = isGvisor(o.runtime);
   const hostConfig: Docker.HostConfig = {
     CapDrop: ['ALL'],
     CapAdd: [],
@@ -67,10 +79,16 @@ export function containerCreateOptions(
     // Equal to Memory: no swap, so the memory limit is the real one.
     MemorySwap: limits.memoryBytes,
     NanoCpus: Math.round(limits.cpus * 1e9),
-    PidsLimit: limits.pids,
+    // Under gVisor the host's pids cgroup also holds gVisor's own kernel: its threads, and
+    // (ptrace platform) about eleven host threads per sandbox process, measured here. The
+    // sandbox's own limit is then gVisor's RLIMIT_NPROC, which its kernel enforces on the
+    // sandbox's processes (all of the one user), and the host cgroup a backstop with room for
+    // the rest: reaching it would end the whole sandbox, not one command.
+    PidsLimit: gvisor ? limits.pids * GVISOR_HOST_PIDS_PER_PROCESS + 512 : limits.pids,
     Ulimits: [
       { Name: 'nofile', Soft: limits.nofile, Hard: limits.nofile },
       { Name: 'fsize', Soft: limits.fsizeBytes, Hard: limits.fsizeBytes },
+      ...(gvisor ? [{ Name: 'nproc', Soft: limits.pids, Hard: limits.pids }] : []),
     ],
     Tmpfs: {
       '/workspace': tmpfs(limits.workspaceBytes, '0755', owner),
@@ -99,7 +117,11 @@ export function containerCreateOptions(
     Cmd: [],
     User: `${o.user.uid}:${o.user.gid}`,
     WorkingDir: '/workspace',
-    Env: [`HOME=${o.user.home}`],
+    Env: [
+      `HOME=${o.user.home}`,
+      // See docker/sandbox/execd/gvisor-statx.c: `ls` and `stat` under Debian's runsc.
+      ...(gvisor && o.gvisorPreload !== '' ? [`LD_PRELOAD=${o.gvisorPreload}`] : []),
+    ],
     Labels: {
       ...plan.extraLabels,
       [LABELS.managed]: 'true',

@@ -7,6 +7,7 @@ import { isPatchbayError } from '@patchbay/core';
 import type { DockerSandboxProvider } from './provider.js';
 import {
   TEST_IMAGE,
+  TEST_RUNTIME,
   containerExists,
   docker,
   namespaceContainers,
@@ -14,6 +15,8 @@ import {
   sweepStaleTestContainers,
   testProvider,
 } from './test-support.js';
+
+const gvisor = TEST_RUNTIME.startsWith('runsc');
 import type { Sandbox } from '../types.js';
 
 const MiB = 1024 * 1024;
@@ -169,8 +172,11 @@ describe('warm pool', () => {
     expect((await first.exec(['echo', 'ok'])).output.toString()).toBe('ok\n');
     expect(readyMs).toBeLessThan(100);
     expect(first.spec.taskId).toBe('pooled-1');
-    const labels = (await docker.getContainer(first.id).inspect()).Config.Labels;
-    expect(labels['patchbay.pool']).toBe('true');
+    const taken = await docker.getContainer(first.id).inspect();
+    expect(taken.Config.Labels['patchbay.pool']).toBe('true');
+    // A label cannot change: the name tells `docker ps` which task holds it.
+    expect(taken.Name).toMatch(/^\/patchbay-pooled-1-[0-9a-f]{8}$/);
+    expect((first as unknown as { name: string }).name).toBe(taken.Name.slice(1));
 
     // Its replacement is made; the next task gets another container, with network if asked.
     await expect.poll(() => p.warm(TEST_IMAGE), { timeout: 30_000 }).toBe(1);
@@ -178,6 +184,10 @@ describe('warm pool', () => {
     expect(second.id).not.toBe(first.id);
     const ifaces = await second.exec("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort");
     expect(ifaces.output.toString()).toBe('eth0\nlo\n');
+    // Under gVisor a sandbox cannot gain a network after it started: made cold instead.
+    expect((await docker.getContainer(second.id).inspect()).Config.Labels['patchbay.pool']).toBe(
+      gvisor ? undefined : 'true',
+    );
     await first.destroy();
     expect(await containerExists(first.id)).toBe(false);
 

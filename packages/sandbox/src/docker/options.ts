@@ -99,6 +99,12 @@ export interface DockerSandboxProviderOptions {
    */
   runtime?: string;
   /**
+   * Under gVisor, a library in the image preloaded into every command (see
+   * docker/sandbox/execd/gvisor-statx.c); empty for none, for an image without it.
+   * @default '/opt/patchbay/lib/gvisor-statx.so'
+   */
+  gvisorPreload?: string;
+  /**
    * Operator overrides merged over the hardened HostConfig (e.g. `{ Runtime: 'runsc' }`). Tasks
    * never reach this.
    * @default {}
@@ -129,6 +135,7 @@ export interface ResolvedProviderOptions {
   user: { uid: number; gid: number; home: string };
   bridgeNetwork: string;
   runtime: string;
+  gvisorPreload: string;
   hostConfig: Docker.HostConfig;
   transferTimeoutMs: number;
   readyTimeoutMs: number;
@@ -163,6 +170,7 @@ export function resolveProviderOptions(o: DockerSandboxProviderOptions): Resolve
     user: o.user ?? { uid: 1000, gid: 1000, home: '/home/agent' },
     bridgeNetwork: o.bridgeNetwork ?? 'bridge',
     runtime: o.runtime ?? 'runc',
+    gvisorPreload: o.gvisorPreload ?? '/opt/patchbay/lib/gvisor-statx.so',
     hostConfig: o.hostConfig ?? {},
     transferTimeoutMs: o.transferTimeoutMs ?? 600_000,
     readyTimeoutMs: o.readyTimeoutMs ?? 30_000,

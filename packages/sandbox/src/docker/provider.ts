@@ -8,6 +8,7 @@ import type { Sandbox, SandboxProvider, SandboxSpec } from '../types.js';
 import {
   LABELS,
   containerCreateOptions,
+  isGvisor,
   liveContainerNames,
   type ContainerPlan,
 } from './container.js';
@@ -73,7 +74,9 @@ export class DockerSandboxProvider implements SandboxProvider {
     const limits = resolveLimits(o.limits, spec.limits);
     const network = spec.network ?? 'none';
     try {
-      if (sameLimits(limits, o.limits)) {
+      // gVisor (here, with the host's network stack) sees only the interfaces it started with:
+      // a pooled container could not be given a network later.
+      if (sameLimits(limits, o.limits) && (network === 'none' || !isGvisor(o.runtime))) {
         const pooled = this.#pool.take(spec.image);
         if (pooled !== undefined) {
           try {

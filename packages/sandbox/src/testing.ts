@@ -1,0 +1,1 @@
+export { TEST_IMAGE, removeNamespace, testProvider } from './docker/test-support.js';
