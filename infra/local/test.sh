@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: provision what is missing, then run the whole suite (unit and end-to-end), and the
-# sandbox suites (the sandbox package, the hostile repositories and tasks) once more under gVisor.
+# sandbox suites (the sandbox package, the hostile repositories and tasks) once more under gVisor
+# and once more (with the codex runtime's) on a remote engine: a TLS-only second dockerd.
 # Extra arguments go to vitest, e.g. `npm test -- packages/sandbox` (then no second pass).
 here=$(dirname "$0")
 source "$here/lib.sh"
@@ -17,6 +18,9 @@ if [ $# -eq 0 ]; then
   say "the sandbox suites again, every sandbox under gVisor (PATCHBAY_SANDBOX_RUNTIME=runsc)"
   PATCHBAY_SANDBOX_RUNTIME=runsc npx vitest run --reporter=default --reporter=json \
     --outputFile.json="$reports/runsc.json" packages/sandbox test/hostile || status=$?
+  node --import tsx test/support/remote-engine-pass.ts --reporter=default --reporter=json \
+    --outputFile.json="$reports/remote.json" packages/sandbox test/hostile test/e2e/codex.test.ts ||
+    status=$?
 fi
 # One plain closing line for both passes, whatever the reporter printed above it.
 node -e '
@@ -28,5 +32,5 @@ node -e '
     passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
   }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
-' "$reports/all.json" "$reports/runsc.json" 2>/dev/null || true
+' "$reports/all.json" "$reports/runsc.json" "$reports/remote.json" 2>/dev/null || true
 exit "$status"

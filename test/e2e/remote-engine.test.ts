@@ -1,4 +1,5 @@
 import { loadConfig } from '@patchbay/core';
+import { LABELS, createDockerClient } from '@patchbay/sandbox';
 import { startWorker } from '@patchbay/worker';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +26,12 @@ beforeAll(async () => {
   engine = await startTlsEngine();
   await engine.copyImage(IMAGE);
   stack = await startStack({
-    env: { ...engine.env, PATCHBAY_EGRESS_DOMAINS: '*.example.org' },
+    env: {
+      ...engine.env,
+      PATCHBAY_EGRESS_DOMAINS: '*.example.org',
+      // Kept after the turn, so the test can see which engine it ran on.
+      PATCHBAY_FOLLOWUP_KEEPALIVE_SECONDS: '120',
+    },
     repos: { 'app.git': async (repo) => void (await repo.commit({ 'README.md': '# App\n' })) },
     script: scenarioScript({
       codex: (n) => (n === 0 ? { text: 'Editing.', calls: [codexEdit] } : { text: 'Done.' }),
@@ -54,6 +60,14 @@ describe('a remote engine over TLS', () => {
     const patch = await (await fetch(`${stack.url}/v1/tasks/${body.id}/patch`)).text();
     expect(patch).toContain('+made on the remote engine');
     expect(task.usage.modelCalls).toBe(2);
+    // Its sandbox is on the remote engine, and nothing of it on this machine's own.
+    const label = `${LABELS.task}=${body.id}`;
+    expect(await engine.containers(label)).toHaveLength(1);
+    const local = await createDockerClient().listContainers({
+      all: true,
+      filters: { label: [label] },
+    });
+    expect(local).toEqual([]);
   });
 
   it("runs a task of Patchbay's own loop on it, with setup's network taken away after", async () => {

@@ -1,4 +1,6 @@
-import { LABELS, createDockerClient } from '@patchbay/sandbox';
+import { LABELS } from '@patchbay/sandbox';
+// The engine the suite's worker uses (DOCKER_HOST, TLS included), wherever it is.
+import { docker } from '@patchbay/sandbox/testing';
 import { randomBytes } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +23,6 @@ const LATIN1_NAME = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74]
 let stack: Stack;
 let canary: Awaited<ReturnType<typeof startCanary>>;
 const marker = join(tmpdir(), `patchbay-hostile-repo-ran-${process.pid}`);
-const docker = createDockerClient();
 
 beforeAll(async () => {
   canary = await startCanary('127.0.0.6');

@@ -28,6 +28,8 @@ export interface TlsEngine {
   rogueCertPath: string;
   /** The environment a worker uses it with. */
   env: Record<string, string>;
+  /** Ids of the containers on this engine with a label (`key=value`). */
+  containers(label: string): Promise<string[]>;
   /** Copies an image from the shared engine (no registry here). */
   copyImage(image: string): Promise<void>;
   close(): Promise<void>;
@@ -120,6 +122,11 @@ export async function startTlsEngine(): Promise<TlsEngine> {
     ),
   );
   const bridge = await createBridge();
+  // The shared engine set this host's FORWARD policy to DROP; on a host of its own this engine
+  // would have made the rule itself (here it runs with --iptables=false, not to touch the
+  // shared engine's chains): its sandboxes may reach one another on its bridge.
+  const forward = ['FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
+  await run('iptables', ['-I', ...forward]).catch(() => undefined);
   const port = await freePort();
   const host = `tcp://127.0.0.1:${port}`;
   const engine: ChildProcess = spawn(
@@ -159,6 +166,8 @@ export async function startTlsEngine(): Promise<TlsEngine> {
     certPath: client,
     rogueCertPath: rogue,
     env: { DOCKER_HOST: host, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: client },
+    containers: async (label) =>
+      (await docker.listContainers({ all: true, filters: { label: [label] } })).map((c) => c.Id),
     copyImage: async (image) => {
       const tar = await createDockerClient(process.env.DOCKER_HOST).getImage(image).get();
       const loading = await docker.loadImage(tar);
@@ -176,6 +185,7 @@ export async function startTlsEngine(): Promise<TlsEngine> {
         engine.kill('SIGTERM');
         await exited;
       }
+      await run('iptables', ['-D', ...forward]).catch(() => undefined);
       await run('ip', ['link', 'del', bridge]).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     },

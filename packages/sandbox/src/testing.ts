@@ -1,1 +1,1 @@
-export { TEST_IMAGE, removeNamespace, testProvider } from './docker/test-support.js';
+export { TEST_IMAGE, docker, removeNamespace, testProvider } from './docker/test-support.js';

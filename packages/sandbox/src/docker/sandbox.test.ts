@@ -160,7 +160,10 @@ describe('hardening', () => {
   it('stops a fork bomb at the pids limit, leaves the worker unharmed and the sandbox usable', async () => {
     // The bomb runs in the background while its shell waits: it meets the limit, then the
     // timeout kills all of it.
-    const r = await tight.exec('bomb() { bomb | bomb & }; bomb; sleep 60', { timeoutMs: 2500 });
+    // (gVisor forks slower: the bomb takes longer to meet the limit.)
+    const r = await tight.exec('bomb() { bomb | bomb & }; bomb; sleep 60', {
+      timeoutMs: gvisor ? 8000 : 2500,
+    });
     expect(r.timedOut).toBe(true);
     expect(r.output.toString()).toContain('Resource temporarily unavailable');
     // gVisor shows no cgroup files: its limit is the process limit its kernel enforces.

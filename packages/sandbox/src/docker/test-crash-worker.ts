@@ -3,20 +3,14 @@
  * stdout, then idles until the test kills it with SIGKILL.
  * Usage: node --import tsx test-crash-worker.ts <namespace> <workerId> <image>
  */
-import { createDockerClient } from './client.js';
-import { DockerSandboxProvider } from './provider.js';
+import { testProvider } from './test-support.js';
 
 const [namespace, workerId, image] = process.argv.slice(2);
 if (namespace === undefined || workerId === undefined || image === undefined) {
   throw new Error('usage: test-crash-worker.ts <namespace> <workerId> <image>');
 }
-const provider = new DockerSandboxProvider({
-  docker: createDockerClient(process.env.DOCKER_HOST),
-  namespace,
-  workerId,
-  warmPoolSize: 0,
-  reaperIntervalMs: 0,
-});
+// The suite's engine and runtime, from the same environment.
+const provider = testProvider({ namespace, workerId });
 const sandbox = await provider.create({ image, taskId: 'crashing-task' });
 await sandbox.exec(['true']);
 process.stdout.write(`${JSON.stringify({ id: sandbox.id })}\n`);
