@@ -1,6 +1,5 @@
 import { LABELS, createDockerClient } from '@patchbay/sandbox';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retryUntilResolved } from '../support/retry.js';
 import { scenarioScript, shell, steps } from '../support/scenarios.js';
 import { type Stack, call, startStack, waitForTask } from '../support/stack.js';
+import { createBridge } from '../support/tls-engine.js';
 
 /**
  * The Docker engine restarted under running tasks. The engine is a private `dockerd` with its own
@@ -84,23 +84,10 @@ function submit(prompt: string) {
   return call(stack, 'POST', '/v1/tasks', { repo: { url: stack.git.url('app.git') }, prompt });
 }
 
-/** A bridge interface of the private engine's own, on a /24 no route of this host uses. */
-async function createBridge(): Promise<void> {
-  const routes = (await run('ip', ['-4', 'route'])).stdout;
-  const free = Array.from({ length: 200 }, (_, i) => `10.254.${i + 20}`).filter(
-    (net) => !routes.includes(`${net}.`),
-  );
-  const net = free[Math.floor(Math.random() * free.length)];
-  if (net === undefined) throw new Error('no free /24 for the private engine');
-  bridge = `pbd-${randomBytes(3).toString('hex')}`;
-  await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
-  await run('ip', ['addr', 'add', `${net}.1/24`, 'dev', bridge]);
-}
-
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pb-dockerd-'));
   socket = join(dir, 'docker.sock');
-  await createBridge();
+  bridge = await createBridge('pbd', 254);
   await startEngine();
   stack = await startStack({
     repos: { 'app.git': async (repo) => void (await repo.commit({ 'a.txt': 'a\n' })) },

@@ -121,7 +121,7 @@ export async function startTlsEngine(): Promise<TlsEngine> {
       runsc === '' ? {} : { runtimes: { runsc: { path: runsc, runtimeArgs: ['--network=host'] } } },
     ),
   );
-  const bridge = await createBridge();
+  const bridge = await createBridge('pbt', 253);
   // The shared engine set this host's FORWARD policy to DROP; on a host of its own this engine
   // would have made the rule itself (here it runs with --iptables=false, not to touch the
   // shared engine's chains): its sandboxes may reach one another on its bridge.
@@ -192,15 +192,18 @@ export async function startTlsEngine(): Promise<TlsEngine> {
   };
 }
 
-/** A bridge interface of the engine's own, on a /24 no route of this host uses. */
-async function createBridge(): Promise<string> {
+/**
+ * A bridge interface for a private engine, on a /24 of `10.<second>.x` that no route of this
+ * host uses (engines of their own must not take the shared engine's `docker0`).
+ */
+export async function createBridge(prefix: string, second: number): Promise<string> {
   const routes = (await run('ip', ['-4', 'route'])).stdout;
-  const free = Array.from({ length: 200 }, (_, i) => `10.253.${i + 20}`).filter(
+  const free = Array.from({ length: 200 }, (_, i) => `10.${second}.${i + 20}`).filter(
     (net) => !routes.includes(`${net}.`),
   );
   const net = free[Math.floor(Math.random() * free.length)];
   if (net === undefined) throw new Error('no free /24 for the engine');
-  const bridge = `pbt-${randomBytes(3).toString('hex')}`;
+  const bridge = `${prefix}-${randomBytes(3).toString('hex')}`;
   await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
   await run('ip', ['addr', 'add', `${net}.1/24`, 'dev', bridge]);
   return bridge;

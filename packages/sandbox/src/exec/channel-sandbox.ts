@@ -246,18 +246,12 @@ export abstract class ChannelSandbox implements Sandbox {
     const data: Buffer[] = [];
     let size = 0;
     let errors = '';
-    const handle = await this.#run({
+    const handle = await this.#raw(
       // One byte more than allowed tells "too large" from "exactly the limit" without reading
       // a huge file through.
-      argv: ['head', '-c', String(maxBytes + 1), '--', noNul(path, 'path')],
-      cwd: '/workspace',
-      env: {},
-      timeoutMs: this.#o.transferTimeoutMs,
-      maxOutputBytes: 0,
-      raw: true,
-      stdin: undefined,
-      signal: options.signal,
-      onOut: (stream, chunk) => {
+      ['head', '-c', String(maxBytes + 1), '--', noNul(path, 'path')],
+      options.signal,
+      (stream, chunk) => {
         if (stream === 'stdout') {
           size += chunk.length;
           // `head` cannot send more; anything beyond is forged, and is not kept.
@@ -271,7 +265,7 @@ export abstract class ChannelSandbox implements Sandbox {
         }
         handle.credit(chunk.length);
       },
-    });
+    );
     const { exit, aborted } = await handle.done;
     if (aborted) throw cancelled(`reading ${path}`);
     if (exit.exitCode !== 0) {
@@ -345,16 +339,10 @@ export abstract class ChannelSandbox implements Sandbox {
     });
     let firstByte!: () => void;
     const ready = new Promise<void>((resolve) => (firstByte = resolve));
-    const handle = await this.#run({
-      argv: ['sh', '-c', script, 'sh', noNul(path, 'path')],
-      cwd: '/workspace',
-      env: {},
-      timeoutMs: this.#o.transferTimeoutMs,
-      maxOutputBytes: 0,
-      raw: true,
-      stdin: undefined,
-      signal: options.signal,
-      onOut: (stream, chunk) => {
+    const handle = await this.#raw(
+      ['sh', '-c', script, 'sh', noNul(path, 'path')],
+      options.signal,
+      (stream, chunk) => {
         if (stream === 'stderr') {
           if (errors.length < ERROR_OUTPUT) errors += chunk.toString('utf8');
           handle.credit(chunk.length);
@@ -366,7 +354,7 @@ export abstract class ChannelSandbox implements Sandbox {
         if (out.push(Buffer.from(chunk))) handle.credit(chunk.length);
         else pendingCredit += chunk.length;
       },
-    });
+    );
     const failure = (exit: ExitFrame, aborted: boolean): PatchbayError | undefined => {
       if (aborted) return cancelled(`archiving ${path}`);
       if (exit.exitCode !== 0)
@@ -425,16 +413,10 @@ export abstract class ChannelSandbox implements Sandbox {
     // eslint-disable-next-line prefer-const
     let handle: RunHandle;
     const end = new RelayEnd(service, (bytes) => handle.credit(bytes));
-    handle = await this.#run({
-      argv: [this.#o.execServerPath, 'relay'],
-      cwd: '/',
-      env: {},
-      timeoutMs: 0,
-      maxOutputBytes: 0,
-      raw: true,
-      stdin: end.input,
-      signal: options.signal,
-      onOut: (stream, chunk) => {
+    handle = await this.#raw(
+      [this.#o.execServerPath, 'relay'],
+      options.signal,
+      (stream, chunk) => {
         if (stream === 'stderr') {
           this.#o.logger.warn({ sandbox: this.name, said: chunk.toString() }, 'relay said');
           handle.credit(chunk.length);
@@ -448,7 +430,8 @@ export abstract class ChannelSandbox implements Sandbox {
           handle.kill();
         }
       },
-    });
+      { stdin: end.input, timeoutMs: 0 },
+    );
     const exited = handle.done.then(
       ({ exit }) =>
         sandboxError(`the relay to ${service.name} exited (${exit.exitCode ?? exit.signal})`),
@@ -482,6 +465,29 @@ export abstract class ChannelSandbox implements Sandbox {
       await this.remove();
     })();
     return this.#destroyed;
+  }
+
+  /**
+   * A raw command (file transfer, the relay): everything it prints, as far as the caller grants
+   * credit; a transfer's timeout unless told otherwise.
+   */
+  #raw(
+    argv: readonly string[],
+    signal: AbortSignal | undefined,
+    onOut: RunRequest['onOut'],
+    options: { stdin?: Readable; timeoutMs?: number } = {},
+  ): Promise<RunHandle> {
+    return this.#run({
+      argv,
+      cwd: '/workspace',
+      env: {},
+      timeoutMs: options.timeoutMs ?? this.#o.transferTimeoutMs,
+      maxOutputBytes: 0,
+      raw: true,
+      stdin: options.stdin,
+      signal,
+      onOut,
+    });
   }
 
   /** Runs a command to its end, keeping the last {@link ERROR_OUTPUT} bytes of its output. */
