@@ -16,18 +16,13 @@ import {
   RedisEnvironmentIndex,
   RedisEventLog,
   RedisTaskStore,
+  WorkerRegistry,
 } from '@patchbay/store';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger as PinoLogger } from 'pino';
 import { startLifecycleReaders } from './lifecycle-readers.js';
 import { WorkerMetrics, serveMetrics } from './metrics.js';
-
-const HEARTBEAT_TTL_MS = 30_000;
-const heartbeatKey = (prefix: string, workerId: string): string => `${prefix}:worker:${workerId}`;
-/** Which worker keeps a task's sandbox for a follow-up (expires with the keeping). */
-const keptKey = (prefix: string, taskId: string, attempt: number): string =>
-  `${prefix}:kept:${taskId}:${attempt}`;
 
 export interface WorkerHandle {
   /** Stops taking tasks, lets running ones finish within `graceMs`, then hands them back. Idempotent. */
@@ -53,22 +48,21 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     createBlockingConnection: () => createRedis({ url: config.redis.url }),
   });
   const queue = new TaskQueue({ connection: redis, prefix });
+  const registry = new WorkerRegistry({ redis, prefix });
   const sandboxes = createSandboxProvider(config, {
     logger: log.child({ component: 'sandbox' }),
     // The reaper spares another worker's container only while its task's current turn is held
     // by a live worker, or that worker keeps it for a follow-up, or, for a pooled one, while
     // that worker still beats.
     isInUse: async (owner) => {
-      if (owner.taskId === undefined)
-        return (await redis.exists(heartbeatKey(prefix, owner.workerId))) === 1;
       const { taskId, workerId } = owner;
-      const task = await store.get(taskId);
-      const attempts = Array.from({ length: task?.attempts ?? 1 }, (_, i) => i + 1);
-      const kept = await redis.mget(attempts.map((n) => keptKey(prefix, taskId, n)));
-      if (kept.includes(workerId)) return true;
-      for (const n of attempts)
-        if (await queue.isActive(taskId, workerId, task?.turn ?? 1, n)) return true;
-      return false;
+      const task = taskId === undefined ? null : await store.get(taskId);
+      return registry.inUse(
+        owner,
+        task?.attempts ?? 1,
+        async (attempt) =>
+          taskId !== undefined && queue.isActive(taskId, workerId, task?.turn ?? 1, attempt),
+      );
     },
   });
   // A worker that cannot use its engine (down, a refused TLS client certificate) says so and
@@ -91,23 +85,11 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     },
     log: log.child({ component: 'keeper' }),
     registry: {
-      mark: async (taskId, attempt, ttlMs) => {
-        await redis.set(keptKey(prefix, taskId, attempt), config.worker.id, 'PX', ttlMs);
-      },
-      unmark: async (taskId, attempt) => {
-        await redis.del(keptKey(prefix, taskId, attempt));
-      },
+      mark: (taskId, attempt, ttlMs) => registry.markKept(taskId, attempt, config.worker.id, ttlMs),
+      unmark: (taskId, attempt) => registry.unmarkKept(taskId, attempt),
     },
   });
-  const beat = (): Promise<unknown> =>
-    redis.set(
-      heartbeatKey(prefix, config.worker.id),
-      new Date().toISOString(),
-      'PX',
-      HEARTBEAT_TTL_MS,
-    );
-  await beat();
-  const heartbeat = setInterval(() => void beat().catch(() => undefined), HEARTBEAT_TTL_MS / 3);
+  const membership = await registry.join(config.worker.id);
   const mirrors = new MirrorCache({
     root: join(config.dataDir, 'mirrors'),
     policy: { hosts: config.repos.hosts, allowSsh: config.repos.allowSsh },
@@ -181,19 +163,11 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     processor: (taskId, { signal, try: tryNo, attempt }) =>
       pipeline.run(taskId, { signal, try: tryNo, attempt }),
     onError: (err) => log.warn({ err }, 'queue error'),
-  });
-  // A job that will not run again (stalled too often, out of tries) must not leave its task
-  // "running" forever.
-  taskWorker.worker.on('failed', (job, err) => {
-    if (
-      !job ||
-      (job.attemptsMade < (job.opts.attempts ?? 1) && !(err.name === 'UnrecoverableError'))
-    )
-      return;
-    const { taskId, attempt = 1 } = job.data;
-    void pipeline
-      .abandon(taskId, attempt, retryPolicy.workerLost(err.message))
-      .catch((e: unknown) => log.warn({ err: e, taskId }, 'marking an abandoned task failed'));
+    // A job that will not run again must not leave its task "running" forever.
+    onGivenUp: ({ taskId, attempt, reason }) =>
+      void pipeline
+        .abandon(taskId, attempt, retryPolicy.workerLost(reason))
+        .catch((err: unknown) => log.warn({ err, taskId }, 'marking an abandoned task failed')),
   });
 
   const cancels = new CancelChannel({
@@ -229,9 +203,8 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
       (closing ??= (async () => {
         await taskWorker.close({ graceMs });
         await readers.close();
-        clearInterval(heartbeat);
         metricsServer?.close();
-        await redis.del(heartbeatKey(prefix, config.worker.id)).catch(() => undefined);
+        await membership.leave();
         await keeper.close();
         await Promise.allSettled([
           cancels.close(),

@@ -12,6 +12,7 @@ import {
   createTaskWorker,
   isHandBackAbort,
   type TaskProcessor,
+  type TaskWorkerOptions,
   type TaskWorker,
 } from './task-worker.js';
 import { REDIS_URL, deletePrefix, uniquePrefix, waitFor } from './test-support.js';
@@ -34,7 +35,10 @@ afterEach(async () => {
   await redis.quit();
 });
 
-function startWorker(processor: TaskProcessor, options: { concurrency?: number } = {}): TaskWorker {
+function startWorker(
+  processor: TaskProcessor,
+  options: Pick<TaskWorkerOptions, 'concurrency' | 'onGivenUp'> = {},
+): TaskWorker {
   const worker = createTaskWorker({
     url: REDIS_URL,
     prefix,
@@ -98,6 +102,35 @@ describe('TaskQueue and TaskWorker', () => {
     );
     expect(calls.get('final')).toEqual([1]);
     expect(calls.get('flaky')).toEqual([1, 2]);
+  });
+
+  it('gives up a job once, when it will not run again, and never one that is retried', async () => {
+    const givenUp: { taskId: string; attempt: number; reason: string }[] = [];
+    startWorker(
+      async (taskId, { try: attempt }) => {
+        if (taskId === 'final') throw new UnrecoverableError('bad repo');
+        if (taskId === 'always') throw new Error('broken every time');
+        if (attempt < 2) throw new Error('flaky');
+      },
+      { onGivenUp: (job) => givenUp.push(job) },
+    );
+    await queue.enqueue('final');
+    await queue.enqueue('always');
+    await queue.enqueue('flaky');
+    await waitFor(
+      async () => {
+        const c = await queue.counts();
+        return c.failed === 2 && c.completed === 1;
+      },
+      10_000,
+      'the jobs to settle',
+    );
+    expect(givenUp.map((g) => g.taskId).sort()).toEqual(['always', 'final']);
+    expect(givenUp.find((g) => g.taskId === 'final')).toEqual({
+      taskId: 'final',
+      attempt: 1,
+      reason: 'bad repo',
+    });
   });
 
   it('refuses ids BullMQ or Redis keys cannot take', async () => {

@@ -69,6 +69,13 @@ export interface TaskWorkerOptions {
    * @default ignore
    */
   onError?: (err: Error) => void;
+  /**
+   * Called once for a job that will not run again: out of tries, stalled too often (its worker
+   * died each time), or failed for good (`UnrecoverableError`). Its task must not be left
+   * running; the decision is made here, from the job, never re-derived by the caller.
+   * @default ignore
+   */
+  onGivenUp?: (job: { taskId: string; attempt: number; reason: string }) => void;
 }
 
 interface Running {
@@ -128,6 +135,14 @@ export class TaskWorker {
       ...(options.name === undefined ? {} : { name: options.name }),
     });
     this.worker.on('error', (err) => this.onError(err));
+    const onGivenUp = options.onGivenUp;
+    if (onGivenUp !== undefined)
+      this.worker.on('failed', (job, err) => {
+        if (job === undefined) return;
+        const retriesLeft = job.attemptsMade < (job.opts.attempts ?? 1);
+        if (retriesLeft && err.name !== 'UnrecoverableError') return;
+        onGivenUp({ taskId: job.data.taskId, attempt: job.data.attempt ?? 1, reason: err.message });
+      });
     // Another worker may already have taken a job whose lock could not be renewed (it lapsed
     // while Redis was unreachable, say): stop running it here so the task never runs twice.
     this.worker.on('lockRenewalFailed', (jobIds) => {

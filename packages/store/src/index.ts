@@ -6,3 +6,4 @@ export { TaskLifecycle, type TaskOutcome } from './lifecycle.js';
 export { OutboxReader, type OutboxEntry, type OutboxReaderOptions } from './outbox-reader.js';
 export { RedisEnvironmentIndex, type EnvironmentRecord } from './environment-index.js';
 export { readArtifact } from './read-artifact.js';
+export { WorkerRegistry, type SandboxHolder } from './worker-registry.js';

@@ -59,6 +59,14 @@ export class StoreKeys {
   outboxLeader(reader: string): string {
     return `${this.prefix}:lifecycle:${enc(reader)}:leader`;
   }
+  /** String: a live worker's heartbeat (its last beat's time), expiring unless renewed. */
+  worker(workerId: string): string {
+    return `${this.prefix}:worker:${enc(workerId)}`;
+  }
+  /** String: the worker keeping a task attempt's sandbox for a follow-up (expires with it). */
+  kept(taskId: string, attempt: number): string {
+    return `${this.prefix}:kept:${enc(taskId)}:${attempt}`;
+  }
   /** Stream: the task's live events, entry id `0-<seq>`, one field `e` holding the event JSON. */
   events(id: string): string {
     return `${this.prefix}:events:${enc(id)}`;
