@@ -1,7 +1,9 @@
 import { CliRuntime, RuntimeRouter, SandboxGateway, codexAgent } from '@patchbay/runtimes';
 import { Agent, createModelClient, modelClientOptionsFromConfig } from '@patchbay/agent';
 import { type Config, currentTurn, isTerminal, retryPolicy } from '@patchbay/core';
+import { Deliverer, startDeliveryConsumer } from '@patchbay/delivery';
 import { MirrorCache } from '@patchbay/git';
+import { startWebhookConsumer } from '@patchbay/webhooks';
 import {
   EnvironmentCache,
   Pipeline,
@@ -21,7 +23,6 @@ import {
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger as PinoLogger } from 'pino';
-import { startLifecycleReaders } from './lifecycle-readers.js';
 import { WorkerMetrics, serveMetrics } from './metrics.js';
 
 export interface WorkerHandle {
@@ -180,7 +181,29 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
   });
   runningTasks = () => taskWorker.running().length;
   await taskWorker.waitUntilReady();
-  const readers = await startLifecycleReaders({ config, redis, store, artifacts, mirrors, log });
+  // What hangs off the lifecycle outbox: delivery and webhooks.
+  const outbox = { redis, url: config.redis.url, prefix, consumer: config.worker.id, store };
+  const readers = await Promise.all([
+    startDeliveryConsumer({
+      ...outbox,
+      deliverer: new Deliverer({
+        store,
+        artifacts,
+        push: (repoUrl, request) => mirrors.deliver(repoUrl, request),
+        credentials: config.delivery.credentials,
+        forges: config.delivery.forges,
+        author: config.delivery.author,
+        publicUrl: config.publicUrl,
+        log: log.child({ component: 'delivery' }),
+      }),
+      log: log.child({ component: 'delivery' }),
+    }),
+    startWebhookConsumer({
+      ...outbox,
+      settings: config.webhooks,
+      log: log.child({ component: 'webhooks' }),
+    }),
+  ]);
   let metricsServer: Server | undefined;
   if (config.metrics.workerPort > 0) {
     metricsServer = await serveMetrics(metrics.registry, {
@@ -202,7 +225,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     close: (graceMs = config.worker.shutdownGraceMs) =>
       (closing ??= (async () => {
         await taskWorker.close({ graceMs });
-        await readers.close();
+        await Promise.allSettled(readers.map((reader) => reader.close()));
         metricsServer?.close();
         await membership.leave();
         await keeper.close();

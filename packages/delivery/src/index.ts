@@ -1,7 +1,3 @@
 export { Deliverer, type DelivererDeps } from './deliverer.js';
-export {
-  DeliveryTrigger,
-  deliveryBackoff,
-  type DeliveryJob,
-  type DeliveryQueuePort,
-} from './jobs.js';
+export type { DeliveryJob, DeliveryQueuePort } from './jobs.js';
+export { startDeliveryConsumer } from './consumer.js';

@@ -1,11 +1,4 @@
-export { DeliveryChains } from './chains.js';
-export {
-  WebhookCourier,
-  WebhookDispatcher,
-  webhookBackoff,
-  type WebhookJob,
-  type WebhookPayload,
-} from './dispatcher.js';
+export type { WebhookJob, WebhookPayload } from './dispatcher.js';
 export {
   EVENT_TYPES,
   WebhookRegistry,
@@ -14,3 +7,4 @@ export {
 } from './registry.js';
 export { verifySignature } from './signature.js';
 export { WebhookUrlPolicy, type CheckedWebhookUrl } from './url-policy.js';
+export { startWebhookConsumer } from './consumer.js';
