@@ -1,6 +1,6 @@
 import { LABELS } from '@patchbay/sandbox';
 // The engine the suite's worker uses (DOCKER_HOST, TLS included), wherever it is.
-import { docker } from '@patchbay/sandbox/testing';
+import { TEST_GVISOR, docker } from '@patchbay/sandbox/testing';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPatch, scenarioScript, shell, steps } from '../support/scenarios.js';
@@ -25,7 +25,7 @@ let apiPort = 0;
  * cannot be ended in time. Both stay contained: the task fails with a `sandbox_error` that says
  * why, in bounded time, and the worker goes on.
  */
-const gvisor = (process.env.PATCHBAY_SANDBOX_RUNTIME ?? 'runc').startsWith('runsc');
+const gvisor = TEST_GVISOR;
 
 /** Connect attempts with bash's /dev/tcp, 3 s each; prints OPEN or closed per target. */
 const probe = (targets: string[]): string =>

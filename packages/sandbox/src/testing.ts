@@ -1,1 +1,7 @@
-export { TEST_IMAGE, docker, removeNamespace, testProvider } from './docker/test-support.js';
+export {
+  TEST_GVISOR,
+  TEST_IMAGE,
+  docker,
+  removeNamespace,
+  testProvider,
+} from './docker/test-support.js';

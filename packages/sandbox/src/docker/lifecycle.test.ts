@@ -7,7 +7,7 @@ import { isPatchbayError } from '@patchbay/core';
 import type { DockerSandboxProvider } from './provider.js';
 import {
   TEST_IMAGE,
-  TEST_RUNTIME,
+  TEST_GVISOR,
   containerExists,
   docker,
   namespaceContainers,
@@ -16,7 +16,7 @@ import {
   testProvider,
 } from './test-support.js';
 
-const gvisor = TEST_RUNTIME.startsWith('runsc');
+const gvisor = TEST_GVISOR;
 import type { Sandbox } from '../types.js';
 
 const MiB = 1024 * 1024;

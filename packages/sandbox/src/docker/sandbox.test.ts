@@ -8,6 +8,7 @@ import { isPatchbayError } from '@patchbay/core';
 import type { DockerSandboxProvider } from './provider.js';
 import {
   TEST_IMAGE,
+  TEST_GVISOR,
   TEST_RUNTIME,
   docker,
   removeNamespace,
@@ -21,7 +22,7 @@ const MiB = 1024 * 1024;
  * The suites run under runc and under gVisor (`npm test` runs them twice). Where gVisor's own
  * kernel behaves otherwise, the test says so and asserts what gVisor does.
  */
-const gvisor = TEST_RUNTIME.startsWith('runsc');
+const gvisor = TEST_GVISOR;
 
 let provider: DockerSandboxProvider;
 /** A sandbox with the operator's default limits. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
-import { LABELS } from './container.js';
+import { loadConfig } from '@patchbay/core';
+import { LABELS, isGvisor } from './container.js';
 import { createDockerClient } from './client.js';
 import type { DockerSandboxProviderOptions } from './options.js';
 import { DockerSandboxProvider } from './provider.js';
@@ -11,17 +12,20 @@ import { DockerSandboxProvider } from './provider.js';
  * of whatever it left.
  */
 
-/** The image every sandbox test runs; `npm test` builds it (infra/local/images.sh). */
-export const TEST_IMAGE = process.env.PATCHBAY_SANDBOX_IMAGE ?? 'patchbay/sandbox:latest';
+/** The engine, image and runtime the suites use, read as a worker reads them. */
+const config = loadConfig();
 
-export const docker: Docker = createDockerClient({
-  host: process.env.DOCKER_HOST,
-  tlsVerify: !!process.env.DOCKER_TLS_VERIFY && process.env.DOCKER_TLS_VERIFY !== '0',
-  certPath: process.env.DOCKER_CERT_PATH,
-});
+/** The image every sandbox test runs; `npm test` builds it (infra/local/images.sh). */
+export const TEST_IMAGE = config.sandbox.image;
+
+/** The engine of DOCKER_HOST (TLS included), wherever it is. */
+export const docker: Docker = createDockerClient(config.docker);
 
 /** The OCI runtime the suites run sandboxes under (`npm test` runs them under runc and runsc). */
-export const TEST_RUNTIME = process.env.PATCHBAY_SANDBOX_RUNTIME ?? 'runc';
+export const TEST_RUNTIME = config.sandbox.runtime;
+
+/** Whether that runtime is gVisor, where some behaviours differ (and the tests say how). */
+export const TEST_GVISOR = isGvisor(TEST_RUNTIME);
 
 /**
  * A provider of its own namespace, so that its reaper never sees another test's containers
