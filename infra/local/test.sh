@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: provision what is missing, then run the whole suite (unit and end-to-end), and the
-# sandbox suites (the sandbox package, the hostile repositories and tasks) once more under gVisor
-# and once more (with the codex runtime's) on a remote engine: a TLS-only second dockerd.
+# sandbox suites (the sandbox package, the hostile repositories and tasks, the codex runtime and
+# allowlist networks) once more under gVisor and once more on a remote engine: a TLS-only second
+# dockerd.
 # Extra arguments go to vitest, e.g. `npm test -- packages/sandbox` (then no second pass).
 here=$(dirname "$0")
 source "$here/lib.sh"
@@ -17,10 +18,11 @@ npx vitest run --reporter=default --reporter=json --outputFile.json="$reports/al
 if [ $# -eq 0 ]; then
   say "the sandbox suites again, every sandbox under gVisor (PATCHBAY_SANDBOX_RUNTIME=runsc)"
   PATCHBAY_SANDBOX_RUNTIME=runsc npx vitest run --reporter=default --reporter=json \
-    --outputFile.json="$reports/runsc.json" packages/sandbox test/hostile || status=$?
+    --outputFile.json="$reports/runsc.json" packages/sandbox test/hostile test/e2e/codex.test.ts \
+    test/e2e/egress.test.ts || status=$?
   node --import tsx test/support/remote-engine-pass.ts --reporter=default --reporter=json \
-    --outputFile.json="$reports/remote.json" packages/sandbox test/hostile test/e2e/codex.test.ts ||
-    status=$?
+    --outputFile.json="$reports/remote.json" packages/sandbox test/hostile test/e2e/codex.test.ts \
+    test/e2e/egress.test.ts || status=$?
 fi
 # One plain closing line for both passes, whatever the reporter printed above it.
 node -e '
