@@ -9,7 +9,7 @@ import {
 } from '@patchbay/queue';
 import { sandboxHealthCheck } from '@patchbay/sandbox';
 import {
-  FsArtifactStore,
+  createArtifactStore,
   OutboxReader,
   RedisEnvironmentIndex,
   RedisEventLog,
@@ -20,7 +20,6 @@ import { WebhookRegistry, WebhookUrlPolicy } from '@patchbay/webhooks';
 import { TaskService } from '@patchbay/tasks';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
@@ -73,7 +72,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   // Serve even when Redis is down (requests answer 503 until it is back), but not before a
   // healthy Redis had its moment to connect.
   await Promise.all([whenReady(redis, 5000), whenReady(queueRedis, 5000)]);
-  const artifacts = new FsArtifactStore({ root: join(config.dataDir, 'artifacts') });
+  const artifacts = createArtifactStore(config);
   const store = new RedisTaskStore({ redis, prefix });
   const events = new RedisEventLog({
     redis,

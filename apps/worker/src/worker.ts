@@ -14,7 +14,7 @@ import {
 import { CancelChannel, TaskQueue, createRedis, createTaskWorker } from '@patchbay/queue';
 import { createSandboxProvider } from '@patchbay/sandbox';
 import {
-  FsArtifactStore,
+  createArtifactStore,
   RedisEnvironmentIndex,
   RedisEventLog,
   RedisTaskStore,
@@ -40,7 +40,7 @@ export interface WorkerHandle {
 export async function startWorker(config: Config, log: PinoLogger): Promise<WorkerHandle> {
   const { prefix } = config.redis;
   const redis = createRedis({ url: config.redis.url, name: `patchbay-worker:${config.worker.id}` });
-  const artifacts = new FsArtifactStore({ root: join(config.dataDir, 'artifacts') });
+  const artifacts = createArtifactStore(config);
   const store = new RedisTaskStore({ redis, prefix });
   const events = new RedisEventLog({
     redis,

@@ -452,6 +452,26 @@ export const EnvSchema = z.object({
     .regex(/^[A-Za-z0-9._/-]{1,200}$/)
     .default('patchbay/environments')
     .describe('Key prefix of the shared snapshots.'),
+  PATCHBAY_ARTIFACTS_S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name')
+    .optional()
+    .describe(
+      'Bucket holding patches, transcripts and archived event logs, shared by the API and every worker (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the usual AWS chain); under PATCHBAY_DATA_DIR/artifacts when unset.',
+    ),
+  PATCHBAY_ARTIFACTS_S3_ENDPOINT: url
+    .optional()
+    .describe('URL of an S3-compatible server (MinIO, Ceph, R2, …); AWS S3 when unset.'),
+  PATCHBAY_ARTIFACTS_S3_REGION: z
+    .string()
+    .min(1)
+    .default('us-east-1')
+    .describe('Region of the artifact bucket.'),
+  PATCHBAY_ARTIFACTS_S3_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]{1,200}$/)
+    .default('patchbay/artifacts')
+    .describe('Key prefix of the artifacts (`<prefix>/<task id>/<name>`).'),
   PATCHBAY_PUBLIC_URL: url
     .optional()
     .describe(
@@ -518,6 +538,15 @@ const SECRET_VARIABLES = [
   'PATCHBAY_GIT_CREDENTIALS',
   'PATCHBAY_WEBHOOKS',
 ] as const satisfies readonly (keyof Env)[];
+
+/** A bucket on S3 or an S3-compatible server, and the key prefix Patchbay uses in it. */
+export interface S3Bucket {
+  bucket: string;
+  /** An S3-compatible server's URL; AWS S3 when undefined. */
+  endpoint: string | undefined;
+  region: string;
+  prefix: string;
+}
 
 export interface Config {
   api: {
@@ -600,8 +629,11 @@ export interface Config {
     maxBytes: number;
     ttlMs: number;
     /** Where workers share snapshots; undefined: each keeps its own. */
-    s3:
-      { bucket: string; endpoint: string | undefined; region: string; prefix: string } | undefined;
+    s3: S3Bucket | undefined;
+  };
+  artifacts: {
+    /** Where patches, transcripts and archived logs live; undefined: `${dataDir}/artifacts`. */
+    s3: S3Bucket | undefined;
   };
   /** Base URL of the API for links back to a task. */
   publicUrl: string;
@@ -722,6 +754,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
               endpoint: e.PATCHBAY_ENV_CACHE_S3_ENDPOINT,
               region: e.PATCHBAY_ENV_CACHE_S3_REGION,
               prefix: e.PATCHBAY_ENV_CACHE_S3_PREFIX,
+            },
+    },
+    artifacts: {
+      s3:
+        e.PATCHBAY_ARTIFACTS_S3_BUCKET === undefined
+          ? undefined
+          : {
+              bucket: e.PATCHBAY_ARTIFACTS_S3_BUCKET,
+              endpoint: e.PATCHBAY_ARTIFACTS_S3_ENDPOINT,
+              region: e.PATCHBAY_ARTIFACTS_S3_REGION,
+              prefix: e.PATCHBAY_ARTIFACTS_S3_PREFIX,
             },
     },
     publicUrl: (e.PATCHBAY_PUBLIC_URL ?? `http://${apiHost}:${e.PORT}`).replace(/\/+$/, ''),

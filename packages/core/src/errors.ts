@@ -31,6 +31,8 @@ export const ERROR_CODES = [
   'cancelled',
   /** The task's worker stopped (killed, crashed, lost its lock) on every try. */
   'worker_lost',
+  /** The artifact store (the data directory, or the S3 bucket) failed a read or a write. */
+  'storage_unavailable',
   // Delivery
   /** Delivery would push to the repository's default branch. */
   'branch_protected',
@@ -107,6 +109,7 @@ export function httpStatusFor(code: ErrorCode): number {
       return 429;
     case 'unavailable':
     case 'sandbox_error':
+    case 'storage_unavailable':
       return 503;
     case 'repo_unreachable':
     case 'model_error':

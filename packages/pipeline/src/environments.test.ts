@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { silentLogger } from '@patchbay/core';
 import type { ExecResult, Sandbox } from '@patchbay/sandbox';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EnvironmentCache, type EnvironmentEntry, type EnvironmentIndex } from './environments.js';
+import { type S3TestServer, startS3Server } from '@patchbay/store/testing';
 import { S3Snapshots } from './shared-snapshots.js';
 
 /**
@@ -163,37 +163,15 @@ describe('EnvironmentCache', () => {
   });
 
   describe('shared through an S3-compatible store', () => {
-    /** s3rver: an S3-compatible server in Node, on 127.0.0.1 (no MinIO installs here). */
-    interface S3Server {
-      run(): Promise<{ port: number }>;
-      close(): Promise<void>;
-    }
-    const S3rver = createRequire(import.meta.url)('s3rver') as new (options: object) => S3Server;
-    let server: S3Server;
+    let server: S3TestServer;
     let store: S3Snapshots;
-    let s3dir: string;
 
     beforeEach(async () => {
-      s3dir = await mkdtemp(join(tmpdir(), 'patchbay-s3rver-'));
-      server = new S3rver({
-        address: '127.0.0.1',
-        port: 0,
-        silent: true,
-        directory: s3dir,
-        configureBuckets: [{ name: 'snapshots' }],
-      });
-      const { port } = await server.run();
-      store = new S3Snapshots({
-        bucket: 'snapshots',
-        prefix: 'patchbay/environments',
-        region: 'us-east-1',
-        endpoint: `http://127.0.0.1:${port}`,
-        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      });
+      server = await startS3Server({ buckets: ['snapshots'] });
+      store = new S3Snapshots(server.location('snapshots', 'patchbay/environments'));
     });
     afterEach(async () => {
       await server.close();
-      await rm(s3dir, { recursive: true, force: true });
     });
 
     const onHost = async (shared: S3Snapshots) =>

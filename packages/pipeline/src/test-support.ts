@@ -137,7 +137,9 @@ export function phaseHarness(
     },
     get: (_id: string, name: string) => {
       const body = artifacts.get(name);
-      return Promise.resolve(body === undefined ? null : Readable.from([body]));
+      return Promise.resolve(
+        body === undefined ? null : { body: Readable.from([body]), size: body.length },
+      );
     },
   } as unknown as ArtifactStore;
   const provider: SandboxProvider = {

@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PatchbayError } from '@patchbay/core';
+import { segment } from './artifact-names.js';
 import type { ArtifactStore } from './types.js';
 
 export interface FsArtifactStoreOptions {
@@ -15,12 +15,6 @@ export interface FsArtifactStoreOptions {
    */
   root: string;
 }
-
-/**
- * Task ids and artifact names become path segments, so they are held to a plain alphabet with no
- * leading dot: no `..`, no separators, no hidden files, and no clash with our own `.tmp-*` files.
- */
-const SAFE_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
 
 /**
  * Artifacts on the local filesystem. Writes go to a temporary file in the same directory, are
@@ -57,24 +51,25 @@ export class FsArtifactStore implements ArtifactStore {
     }
   }
 
-  async get(taskId: string, name: string): Promise<Readable | null> {
+  async get(taskId: string, name: string): Promise<{ body: Readable; size: number } | null> {
     const path = join(this.taskDir(taskId), segment(name, 'name'));
+    let file;
     try {
       // Opening first turns a missing file into null here instead of an error on the stream.
-      const file = await open(path, 'r');
-      return file.createReadStream();
+      file = await open(path, 'r');
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
     }
-  }
-
-  async size(taskId: string, name: string): Promise<number | null> {
     try {
-      const info = await stat(join(this.taskDir(taskId), segment(name, 'name')));
-      return info.isFile() ? info.size : null;
+      const info = await file.stat();
+      if (!info.isFile()) {
+        await file.close();
+        return null;
+      }
+      return { body: file.createReadStream(), size: info.size };
     } catch (err) {
-      if (isNotFound(err)) return null;
+      await file.close();
       throw err;
     }
   }
@@ -86,17 +81,6 @@ export class FsArtifactStore implements ArtifactStore {
   private taskDir(taskId: string): string {
     return join(this.root, segment(taskId, 'taskId'));
   }
-}
-
-function segment(value: string, field: string): string {
-  if (!SAFE_SEGMENT.test(value)) {
-    throw new PatchbayError(
-      'validation_error',
-      `${field} must be 1-200 characters of A-Z a-z 0-9 . _ - and not start with a dot`,
-      { details: { field } },
-    );
-  }
-  return value;
 }
 
 function isNotFound(err: unknown): boolean {

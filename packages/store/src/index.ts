@@ -1,5 +1,6 @@
 export type { ArtifactStore, EventLog, TaskListQuery, TaskPage, TaskStore } from './types.js';
-export { FsArtifactStore, type FsArtifactStoreOptions } from './fs-artifact-store.js';
+export { createArtifactStore } from './artifact-store.js';
+export { type S3Connection, type S3Location, connectS3, isMissingObject } from './s3.js';
 export { RedisEventLog, type RedisEventLogOptions } from './redis-event-log.js';
 export { RedisTaskStore, type RedisTaskStoreOptions } from './redis-task-store.js';
 export { TaskLifecycle, type TaskOutcome } from './lifecycle.js';

@@ -37,6 +37,32 @@ afterEach(async () => {
 
 const queued = { type: 'status', status: 'queued', phase: null } as const;
 
+describe('ending while the artifact store is down', () => {
+  it('keeps the end it wrote and the whole log in Redis, without an expiry', async () => {
+    const down = {
+      put: () => Promise.reject(new Error('store down')),
+      get: () => Promise.reject(new Error('store down')),
+      remove: () => Promise.reject(new Error('store down')),
+    };
+    const unarchived = new RedisEventLog({
+      redis,
+      prefix,
+      artifacts: down,
+      createBlockingConnection: testRedis,
+    });
+    const task = makeTask();
+    await store.create(task, { firstEvent: queued });
+    const ended = await new TaskLifecycle({ store, events: unarchived }).end(task.id, {
+      status: 'cancelled',
+      error: { code: 'cancelled', message: 'cancelled before it started' },
+    });
+    expect(ended?.status).toBe('cancelled');
+    expect((await store.get(task.id))?.status).toBe('cancelled');
+    expect((await unarchived.read(task.id)).map((e) => e.type)).toEqual(['status', 'status']);
+    expect(await redis.ttl(`${prefix}:events:${task.id}`)).toBe(-1);
+  });
+});
+
 describe('the lifecycle outbox', () => {
   it('gets one event per status change, written with the change, and none for other updates', async () => {
     const task = makeTask({ tenant: 'acme' });

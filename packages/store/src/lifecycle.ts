@@ -100,7 +100,7 @@ export class TaskLifecycle {
     if (written.attempts > 1) {
       const log = attemptLogId(written, written.turn, n);
       await this.#events.append(log, statusEvent(outcome.status, written.phase, outcome.error));
-      await this.#events.archive(log);
+      await this.#archive(log);
     }
     if (ended) await this.#closeTurn(written);
     return written;
@@ -166,7 +166,15 @@ export class TaskLifecycle {
   async #closeTurn(task: Task): Promise<void> {
     await this.#events.append(task.id, statusEvent(task.status, task.phase, task.error));
     await this.#store.deleteSecrets(task.id);
-    await this.#events.archive(task.id);
+    await this.#archive(task.id);
+  }
+
+  /**
+   * An archive that fails (the artifact store is down) leaves the log in Redis without an expiry:
+   * nothing is lost, reads go on from the stream, and the end already written stands.
+   */
+  async #archive(log: string): Promise<void> {
+    await this.#events.archive(log).catch(() => undefined);
   }
 
   /**

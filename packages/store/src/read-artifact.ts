@@ -6,9 +6,9 @@ export async function readArtifact(
   taskId: string,
   name: string,
 ): Promise<Buffer | null> {
-  const stream = await artifacts.get(taskId, name);
-  if (stream === null) return null;
+  const found = await artifacts.get(taskId, name);
+  if (found === null) return null;
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  for await (const chunk of found.body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }

@@ -141,13 +141,14 @@ export interface EventLog {
   archive(taskId: string): Promise<void>;
 }
 
-/** Large per-task artifacts: the patch, the archived events, the model transcript. */
+/**
+ * Large per-task artifacts: the patches, the archived events, the model transcripts. A `put` is
+ * complete-or-absent: a reader finds the old artifact or the whole new one, never part of one.
+ */
 export interface ArtifactStore {
   put(taskId: string, name: string, body: Buffer | string | Readable): Promise<void>;
-  /** The artifact as a stream, or null when it does not exist. */
-  get(taskId: string, name: string): Promise<Readable | null>;
-  /** Size in bytes, or null when it does not exist. */
-  size(taskId: string, name: string): Promise<number | null>;
+  /** The artifact as a stream with its size in bytes, or null when it does not exist. */
+  get(taskId: string, name: string): Promise<{ body: Readable; size: number } | null>;
   /** Removes every artifact of a task. */
   remove(taskId: string): Promise<void>;
 }

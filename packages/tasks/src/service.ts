@@ -399,15 +399,9 @@ export class TaskService {
     name: string,
     missing: string,
   ): Promise<{ body: Readable; size: number }> {
-    const [size, body] = await Promise.all([
-      this.#deps.artifacts.size(id, name),
-      this.#deps.artifacts.get(id, name),
-    ]);
-    if (size === null || body === null) {
-      body?.destroy();
-      throw new PatchbayError('patch_not_ready', missing);
-    }
-    return { body, size };
+    const found = await this.#deps.artifacts.get(id, name);
+    if (found === null) throw new PatchbayError('patch_not_ready', missing);
+    return found;
   }
 }
 
