@@ -1,13 +1,10 @@
-import { LABELS, createDockerClient } from '@patchbay/sandbox';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { retryUntilResolved } from '../support/retry.js';
+import { PrivateEngine } from '../support/private-engine.js';
 import { scenarioScript, shell, steps } from '../support/scenarios.js';
 import { type Stack, call, startStack, waitForTask } from '../support/stack.js';
 import { createBridge } from '../support/tls-engine.js';
@@ -22,63 +19,11 @@ import { createBridge } from '../support/tls-engine.js';
 const ROUNDS = Number(process.env.PATCHBAY_ENGINE_RESTARTS ?? 1);
 const run = promisify(execFile);
 let stack: Stack;
-let engine: ChildProcess | undefined;
+let engine: PrivateEngine;
 let dir = '';
-let socket = '';
 let bridge = '';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function startEngine(): Promise<void> {
-  engine = spawn(
-    'dockerd',
-    [
-      `--host=unix://${socket}`,
-      `--data-root=${join(dir, 'data')}`,
-      `--exec-root=${join(dir, 'exec')}`,
-      `--pidfile=${join(dir, 'dockerd.pid')}`,
-      `--bridge=${bridge}`,
-      '--iptables=false',
-      '--ip-masq=false',
-      '--shutdown-timeout=2',
-    ],
-    { stdio: 'ignore' },
-  );
-  const client = createDockerClient(`unix://${socket}`);
-  await retryUntilResolved(() => client.ping(), {
-    timeoutMs: 60_000,
-    intervalMs: 200,
-    abort: () =>
-      engine?.exitCode === null ? undefined : new Error(`dockerd exited with ${engine?.exitCode}`),
-  });
-}
-
-async function stopEngine(): Promise<void> {
-  if (!engine || engine.exitCode !== null) return;
-  const exited = once(engine, 'exit');
-  engine.kill('SIGTERM');
-  await exited;
-}
-
-/** Copies an image from the shared engine into the private one (no registry here). */
-async function copyImage(image: string): Promise<void> {
-  const from = createDockerClient(process.env.DOCKER_HOST);
-  const to = createDockerClient(`unix://${socket}`);
-  const tar = await from.getImage(image).get();
-  const loading = await to.loadImage(tar);
-  loading.resume();
-  await finished(loading);
-  await to.getImage(image).inspect();
-}
-
-async function ourContainers(): Promise<string[]> {
-  const client = createDockerClient(`unix://${socket}`);
-  const list = await client.listContainers({
-    all: true,
-    filters: { label: [`${LABELS.managed}=true`] },
-  });
-  return list.map((c) => c.Id);
-}
 
 function submit(prompt: string) {
   return call(stack, 'POST', '/v1/tasks', { repo: { url: stack.git.url('app.git') }, prompt });
@@ -86,9 +31,10 @@ function submit(prompt: string) {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pb-dockerd-'));
-  socket = join(dir, 'docker.sock');
+  const socket = join(dir, 'docker.sock');
   bridge = await createBridge('pbd', 254);
-  await startEngine();
+  engine = new PrivateEngine({ dir, host: `unix://${socket}`, bridge });
+  await engine.start();
   stack = await startStack({
     repos: { 'app.git': async (repo) => void (await repo.commit({ 'a.txt': 'a\n' })) },
     env: { DOCKER_HOST: `unix://${socket}`, PATCHBAY_WORKER_CONCURRENCY: '2' },
@@ -101,12 +47,12 @@ beforeAll(async () => {
       quick: steps([shell('echo done > done.txt')]),
     }),
   });
-  await copyImage(stack.config.sandbox.image);
+  await engine.copyImage(stack.config.sandbox.image);
 }, 180_000);
 
 afterAll(async () => {
   await stack?.close();
-  await stopEngine();
+  await engine?.close();
   if (bridge !== '') await run('ip', ['link', 'del', bridge]).catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
 });
@@ -131,16 +77,16 @@ describe('Docker engine restarted mid-task', () => {
         if (Date.now() > deadline) throw new Error(`the tasks never reached the agent phase`);
         await delay(100);
       }
-      expect(await ourContainers()).toHaveLength(2);
+      expect(await engine.containers()).toHaveLength(2);
       affected.push(...running);
 
-      await stopEngine();
+      await engine.stop();
       // Submitted while the engine is down: retried until the engine is back.
       const res = await submit('SCENARIO:quick');
       expect(res.status).toBe(202);
       duringOutage.push(res.body.id);
       await delay(2000);
-      await startEngine();
+      await engine.start();
       for (const id of [...running, res.body.id]) await waitForTask(stack, id, {}, 120_000);
     }
 
@@ -178,9 +124,9 @@ describe('Docker engine restarted mid-task', () => {
 
     // Containers of the tasks cut short (stopped by the engine's shutdown) are reaped.
     const reaped = Date.now() + 30_000;
-    while ((await ourContainers()).length > 0) {
+    while ((await engine.containers()).length > 0) {
       if (Date.now() > reaped)
-        throw new Error(`containers left: ${(await ourContainers()).join(', ')}`);
+        throw new Error(`containers left: ${(await engine.containers()).join(', ')}`);
       await delay(500);
     }
   }, 600_000);

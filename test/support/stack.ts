@@ -206,8 +206,11 @@ export function spawnWorker(
   stack: { env: Record<string, string> },
   id: string,
   env: Record<string, string> = {},
+  /** Runs it through a command prefix (e.g. into another host's network namespace). */
+  wrap: (program: string, args: string[]) => [string, string[]] = (p, a) => [p, a],
 ): ChildWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+  const [program, args] = wrap(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts']);
+  const child = spawn(program, args, {
     cwd: root,
     env: { ...process.env, ...stack.env, PATCHBAY_WORKER_ID: id, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

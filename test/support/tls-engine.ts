@@ -1,14 +1,11 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { createDockerClient } from '@patchbay/sandbox';
 import { freePort } from './stack.js';
-import { retryUntilResolved } from './retry.js';
+import { PrivateEngine } from './private-engine.js';
 
 const run = promisify(execFile);
 
@@ -129,62 +126,29 @@ export async function startTlsEngine(): Promise<TlsEngine> {
   await run('iptables', ['-I', ...forward]).catch(() => undefined);
   const port = await freePort();
   const host = `tcp://127.0.0.1:${port}`;
-  const engine: ChildProcess = spawn(
-    'dockerd',
-    [
-      `--host=${host}`,
+  const engine = new PrivateEngine({
+    dir,
+    host,
+    endpoint: { host, tlsVerify: true, certPath: client },
+    bridge,
+    args: [
       '--tlsverify',
       `--tlscacert=${join(server, 'ca.pem')}`,
       `--tlscert=${join(server, 'cert.pem')}`,
       `--tlskey=${join(server, 'key.pem')}`,
-      `--data-root=${join(dir, 'data')}`,
-      `--exec-root=${join(dir, 'exec')}`,
-      `--pidfile=${join(dir, 'dockerd.pid')}`,
-      `--bridge=${bridge}`,
-      '--iptables=false',
-      '--ip-masq=false',
-      '--shutdown-timeout=2',
       `--config-file=${join(dir, 'daemon.json')}`,
     ],
-    { stdio: 'ignore' },
-  );
-  const endpoint = { host, tlsVerify: true, certPath: client };
-  const docker = createDockerClient(endpoint);
-  try {
-    await retryUntilResolved(() => docker.ping(), {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-      abort: () =>
-        engine.exitCode === null ? undefined : new Error(`dockerd exited with ${engine.exitCode}`),
-    });
-  } catch (err) {
-    engine.kill('SIGKILL');
-    throw err;
-  }
+  });
+  await engine.start();
   return {
     host,
     certPath: client,
     rogueCertPath: rogue,
     env: { DOCKER_HOST: host, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: client },
-    containers: async (label) =>
-      (await docker.listContainers({ all: true, filters: { label: [label] } })).map((c) => c.Id),
-    copyImage: async (image) => {
-      const tar = await createDockerClient(process.env.DOCKER_HOST).getImage(image).get();
-      const loading = await docker.loadImage(tar);
-      loading.resume();
-      await finished(loading);
-      await docker.getImage(image).inspect();
-    },
+    containers: (label) => engine.containers(label),
+    copyImage: (image) => engine.copyImage(image),
     close: async () => {
-      const containers = await docker.listContainers({ all: true }).catch(() => []);
-      await Promise.allSettled(
-        containers.map((c) => docker.getContainer(c.Id).remove({ force: true })),
-      );
-      if (engine.exitCode === null) {
-        const exited = once(engine, 'exit');
-        engine.kill('SIGTERM');
-        await exited;
-      }
+      await engine.close();
       await run('iptables', ['-D', ...forward]).catch(() => undefined);
       await run('ip', ['link', 'del', bridge]).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
