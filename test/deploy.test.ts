@@ -35,6 +35,7 @@ describe('infra/compose.yaml', () => {
     const file = parse(await readFile(compose, 'utf8')) as {
       services: Record<string, ComposeService>;
       volumes: Record<string, unknown>;
+      'x-service-env': Record<string, string>;
     };
     expect(Object.keys(file.services).sort()).toEqual(['api', 'redis', 'worker']);
     const { redis, api, worker } = file.services;
@@ -45,17 +46,85 @@ describe('infra/compose.yaml', () => {
     expect(api!.image).toBe(worker!.image);
     expect(api!.command).toEqual(['api']);
     expect(worker!.command).toEqual(['worker']);
-    // Only the worker gets the Docker socket; both share the artifact volume.
+    // Only the worker gets the Docker socket; on one host both share the artifact volume, or the
+    // bucket when one is set.
     expect(worker!.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
     expect(api!.volumes).not.toContain('/var/run/docker.sock:/var/run/docker.sock');
     expect(api!.volumes).toContain('patchbay-data:/data');
     expect(worker!.volumes).toContain('patchbay-data:/data');
+    // Both take their environment from the shared anchor.
+    expect(file['x-service-env'].PATCHBAY_ARTIFACTS_S3_BUCKET).toBe(
+      '${PATCHBAY_ARTIFACTS_S3_BUCKET:-}',
+    );
     expect(worker!.environment!.PATCHBAY_SANDBOX_IMAGE).toContain('patchbay/sandbox:latest');
     expect(Object.keys(file.volumes).sort()).toEqual(['patchbay-data', 'redis-data']);
   });
 });
 
+describe('infra/compose.worker.yaml', () => {
+  const file = `${root}infra/compose.worker.yaml`;
+  const shared = {
+    REDIS_URL: 'redis://:pw@redis.example:6379',
+    PATCHBAY_ARTIFACTS_S3_BUCKET: 'patchbay-artifacts',
+  };
+
+  it('validates, and refuses to start a worker without the shared Redis or the bucket', async () => {
+    const env = { ...process.env, ...shared };
+    expect((await run('docker-compose', ['-f', file, 'config', '--quiet'], { env })).stdout).toBe(
+      '',
+    );
+    for (const missing of Object.keys(shared)) {
+      const without = { ...process.env, ...shared, [missing]: '' };
+      await expect(
+        run('docker-compose', ['-f', file, 'config', '--quiet'], { env: without }),
+      ).rejects.toThrow(new RegExp(`set ${missing}`));
+    }
+  });
+
+  it('is one worker that shares no volume with anything: caches only', async () => {
+    const parsed = parse(await readFile(file, 'utf8')) as {
+      services: Record<string, ComposeService>;
+      volumes: Record<string, unknown>;
+    };
+    expect(Object.keys(parsed.services)).toEqual(['worker']);
+    expect(parsed.services.worker!.volumes).toEqual([
+      '/var/run/docker.sock:/var/run/docker.sock',
+      'worker-cache:/data',
+    ]);
+    expect(Object.keys(parsed.volumes)).toEqual(['worker-cache']);
+  });
+});
+
 describe('infra/k8s', () => {
+  it('needs no privilege and no shared volume: artifacts in a bucket, engines on their nodes over TLS', async () => {
+    const dir = `${root}infra/k8s/`;
+    const texts = await Promise.all(
+      (await readdir(dir))
+        .filter((f) => f.endsWith('.yaml'))
+        .map(async (f) => readFile(`${dir}${f}`, 'utf8')),
+    );
+    const all = texts.join('\n');
+    expect(all).not.toMatch(/privileged:\s*true/);
+    expect(all).not.toMatch(/ReadWriteMany/);
+    expect(all).not.toMatch(/hostPath|docker\.sock|PersistentVolumeClaim|claimName/);
+    const docs = texts.flatMap((t) => parseAllDocuments(t).map((d) => d.toJSON() as any));
+    const config = docs.find((d) => d?.kind === 'ConfigMap');
+    expect(config.data.PATCHBAY_ARTIFACTS_S3_BUCKET).toBeTruthy();
+    const worker = docs.find((d) => d?.metadata?.name === 'patchbay-worker');
+    expect(worker.kind).toBe('DaemonSet');
+    const pod = worker.spec.template.spec;
+    expect(pod.containers).toHaveLength(1);
+    const env = Object.fromEntries(
+      pod.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]),
+    );
+    expect(env.DOCKER_HOST).toBe('tcp://$(HOST_IP):2376');
+    expect(env.DOCKER_TLS_VERIFY).toBe('1');
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(pod.containers[0].securityContext.capabilities.drop).toEqual(['ALL']);
+    expect(pod.containers[0].securityContext.allowPrivilegeEscalation).toBe(false);
+    for (const volume of pod.volumes) expect(Object.keys(volume).sort()).not.toContain('hostPath');
+  });
+
   it('has the API Deployment and Service, worker Deployment, Redis StatefulSet, config and probes', async () => {
     const dir = `${root}infra/k8s/`;
     const kustomization = parse(await readFile(`${dir}kustomization.yaml`, 'utf8')) as {
@@ -76,8 +145,7 @@ describe('infra/k8s', () => {
       expect.arrayContaining([
         'ConfigMap/patchbay-config',
         'Deployment/patchbay-api',
-        'Deployment/patchbay-worker',
-        'PersistentVolumeClaim/patchbay-data',
+        'DaemonSet/patchbay-worker',
         'Secret/patchbay-secrets',
         'Service/patchbay-api',
         'Service/redis',
