@@ -107,7 +107,7 @@ describe('infra/k8s', () => {
     expect(all).not.toMatch(/privileged:\s*true/);
     expect(all).not.toMatch(/ReadWriteMany/);
     expect(all).not.toMatch(/hostPath|docker\.sock|PersistentVolumeClaim|claimName/);
-    const docs = texts.flatMap((t) => parseAllDocuments(t).map((d) => d.toJSON() as any));
+    const docs = texts.flatMap((t) => parseAllDocuments(t).map((d) => d.toJSON()));
     const config = docs.find((d) => d?.kind === 'ConfigMap');
     expect(config.data.PATCHBAY_ARTIFACTS_S3_BUCKET).toBeTruthy();
     const worker = docs.find((d) => d?.metadata?.name === 'patchbay-worker');
