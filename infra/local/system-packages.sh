@@ -11,6 +11,10 @@ has debootstrap || missing+=(debootstrap)
 has git || missing+=(git)
 # The webhook tests check the README's signature check, which uses it.
 has openssl || missing+=(openssl)
+# The second-host tests make network namespaces, veth pairs and bridges (ip) and run a host's
+# processes in its namespace (nsenter).
+has ip || missing+=(iproute2)
+has nsenter || missing+=(util-linux)
 # The test suite validates infra/compose.yaml with it.
 has docker-compose || missing+=(docker-compose)
 
