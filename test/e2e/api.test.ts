@@ -151,6 +151,8 @@ describe('the HTTP API', () => {
       [{ ...spec(), environment: { env: { 'BAD NAME': 'x' } } }, 400, 'validation_error'],
       [{ ...spec(), prompt: 'x'.repeat(70 * 1024) }, 400, 'validation_error'],
       [{ ...spec(), prompt: 'x'.repeat(300 * 1024) }, 413, 'payload_too_large'],
+      // Far past the limit: the client still reads the 413, not a reset connection.
+      [{ ...spec(), prompt: 'x'.repeat(5 * 1024 * 1024) }, 413, 'payload_too_large'],
       [{ ...spec(), environment: { network: 'on' } }, 422, 'policy_refused'],
       [{ ...spec(), limits: { timeoutSeconds: 3600 } }, 422, 'policy_refused'],
       [{ repo: { url: 'file:///etc/passwd' }, prompt: 'x' }, 422, 'repo_url_refused'],

@@ -200,6 +200,11 @@ describe('follow-up turns', () => {
     worker = await startWorker(600);
     const { id, task, log } = await twoTurns();
     expect(task.turns[1].warm).toBe(true);
+    expect(turnEvents(log, 2).find((e) => e.phase === 'provision')).toMatchObject({
+      type: 'phase',
+      warm: true,
+    });
+    expect(turnEvents(log, 1).find((e) => e.phase === 'provision')).not.toHaveProperty('warm');
     expect(phasesOf(turnEvents(log, 1))).toEqual(EVERY_PHASE);
     expect(phasesOf(turnEvents(log, 2))).toEqual([
       'provision',
@@ -260,6 +265,10 @@ describe('follow-up turns', () => {
     expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
     expect(task.turns[1].warm).toBe(false);
     const log = await events(id);
+    expect(turnEvents(log, 2).find((e) => e.phase === 'provision')).toMatchObject({
+      type: 'phase',
+      warm: false,
+    });
     expect(phasesOf(turnEvents(log, 2))).toEqual(EVERY_PHASE);
     // Same tree, same patches as the warm path.
     expect((await bytes(`/v1/tasks/${id}/patch`)).equals(warm.patch)).toBe(true);

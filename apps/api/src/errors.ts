@@ -1,5 +1,6 @@
 import { type ErrorCode, PatchbayError, httpStatusFor } from '@patchbay/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
@@ -22,7 +23,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
  * status of the code. Bad input never reaches a 500; an unexpected error does, logged.
  */
 export function installErrorHandling(app: FastifyInstance, isRedisDown: () => boolean): void {
-  app.setErrorHandler((err: FastifyError, request, reply) => {
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
     let code: ErrorCode;
     let message: string;
     let details: unknown;
@@ -61,6 +62,12 @@ export function installErrorHandling(app: FastifyInstance, isRedisDown: () => bo
     }
     const status = httpStatusFor(code);
     if (code === 'unavailable') void reply.header('retry-after', '1');
+    if (code === 'payload_too_large' && !request.raw.complete) {
+      // The body was refused unread: read the rest and drop it, so that its sender, still
+      // writing, gets to read this answer instead of a reset connection.
+      await drain(request.raw);
+      void reply.header('connection', 'close');
+    }
     return reply
       .code(status)
       .send({ error: details === undefined ? { code, message } : { code, message, details } });
@@ -74,6 +81,29 @@ export function installErrorHandling(app: FastifyInstance, isRedisDown: () => bo
       },
     }),
   );
+}
+
+/** How much of a refused body is read and dropped, and for how long, before the answer. */
+const DRAIN_BYTES = 64 * 1024 * 1024;
+const DRAIN_MS = 10_000;
+
+async function drain(request: IncomingMessage): Promise<void> {
+  if (request.complete || request.destroyed) return;
+  await new Promise<void>((resolve) => {
+    let seen = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      request.off('data', onData).off('end', done).off('error', done).off('close', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.length;
+      if (seen > DRAIN_BYTES) done();
+    };
+    const timer = setTimeout(done, DRAIN_MS);
+    request.on('data', onData).once('end', done).once('error', done).once('close', done);
+    request.resume();
+  });
 }
 
 /**

@@ -29,6 +29,11 @@ export const TaskEventBody = z.discriminatedUnion('type', [
     phase: TaskPhase,
     /** Which try of the run this is (above 1 after a retry or a worker that died). */
     try: z.number().int().optional(),
+    /**
+     * On a follow-up turn's `provision`: true when it goes on in the sandbox the previous turn
+     * left (no fetch, no setup), false when it rebuilds that state in a fresh one.
+     */
+    warm: z.boolean().optional(),
   }),
   z.object({
     type: z.literal('attempt'),
@@ -41,8 +46,6 @@ export const TaskEventBody = z.discriminatedUnion('type', [
     type: z.literal('turn'),
     turn: z.number().int().positive(),
     prompt: z.string(),
-    /** Set when the turn starts: it goes on in the sandbox the previous turn left (no fetch, no setup). */
-    warm: z.boolean().optional(),
     ...Truncation,
   }),
   z.object({

@@ -391,7 +391,10 @@ export const Timings = z.object({
   fetchMs: z.number().nonnegative().nullable(),
   provisionMs: z.number().nonnegative().nullable(),
   setupMs: z.number().nonnegative().nullable(),
-  /** Setup was skipped: the environment came from the cache. Null when there is no setup. */
+  /**
+   * The environment came from the cache (a setup snapshot was restored): setup did not run, or,
+   * with `setupAlways`, ran again over the snapshot. Null when the task has no setup.
+   */
   setupCached: z.boolean().nullable(),
   agentMs: z.number().nonnegative().nullable(),
   verifyMs: z.number().nonnegative().nullable(),

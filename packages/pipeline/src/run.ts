@@ -189,14 +189,17 @@ export class TaskRun {
     return this.task;
   }
 
-  /** Enters a phase: recorded, logged, and a cancel that slipped past the channel is seen here. */
-  async phase(name: TaskPhase): Promise<void> {
+  /**
+   * Enters a phase: recorded, logged, and a cancel that slipped past the channel is seen here.
+   * A follow-up's `provision` says whether the turn goes on warm.
+   */
+  async phase(name: TaskPhase, facts: { warm?: boolean } = {}): Promise<void> {
     this.signal.throwIfAborted();
     await this.update((t) => ({ ...t, phase: name }));
     if (this.task.cancelRequested) this.#controller.abort(new Stop('cancelled'));
     this.signal.throwIfAborted();
     this.#phases.push([name, Date.now()]);
-    this.events.emit({ type: 'phase', phase: name, try: this.try });
+    this.events.emit({ type: 'phase', phase: name, try: this.try, ...facts });
   }
 
   /** Where the run's time went so far: each phase lasts until the next one starts. */

@@ -57,6 +57,8 @@ function Item({ item }: { item: LogItem }) {
       return (
         <div class="log-phase">
           {item.phase}
+          {item.warm === true ? ' (warm: the sandbox the last turn left)' : ''}
+          {item.warm === false ? ' (cold: rebuilt from the patch so far)' : ''}
           {item.try !== null && item.try > 1 ? ` (try ${item.try})` : ''}
         </div>
       );

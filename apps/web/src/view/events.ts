@@ -12,9 +12,15 @@ interface ItemError {
  * `command` event are one entry too; `pending` until the second half arrives.
  */
 export type LogItem = { key: string; time: string } & (
-  | { kind: 'turn'; n: number; prompt: string; warm: boolean }
+  | { kind: 'turn'; n: number; prompt: string }
   | { kind: 'status'; status: TaskStatus; error: ItemError | null }
-  | { kind: 'phase'; phase: TaskPhase; try: number | null }
+  | {
+      kind: 'phase';
+      phase: TaskPhase;
+      try: number | null;
+      /** A follow-up's provision: whether it went on in the kept sandbox. */
+      warm: boolean | null;
+    }
   | { kind: 'message'; text: string }
   | { kind: 'reasoning'; text: string }
   | {
@@ -116,14 +122,19 @@ export function foldEvents(log: FoldedLog, events: readonly TaskEvent[]): Folded
           kind: 'turn',
           n: event.turn,
           prompt: event.prompt,
-          warm: !!event.warm,
         });
         break;
       case 'status':
         items.push({ ...base, kind: 'status', status: event.status, error: event.error ?? null });
         break;
       case 'phase':
-        items.push({ ...base, kind: 'phase', phase: event.phase, try: event.try ?? null });
+        items.push({
+          ...base,
+          kind: 'phase',
+          phase: event.phase,
+          try: event.try ?? null,
+          warm: event.warm ?? null,
+        });
         break;
       case 'assistant_message':
         items.push({ ...base, kind: 'message', text: event.text });

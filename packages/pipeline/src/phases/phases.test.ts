@@ -103,6 +103,10 @@ describe('provision', () => {
       expect.arrayContaining(['git', 'apply', '--binary']),
     ]);
     expect(later.task().turns[1]?.warm).toBe(false);
+    await next.events.drain();
+    expect(later.events).toContainEqual(
+      expect.objectContaining({ type: 'phase', phase: 'provision', warm: false }),
+    );
   });
 
   it('fails the turn when the patch so far does not apply, or is missing', async () => {
@@ -135,6 +139,10 @@ describe('provision', () => {
     expect(run.sandbox).toBe(kept);
     expect(String(kept.ran[0]!.command)).toMatch(/checkout-index/);
     expect(h.task().turns[1]?.warm).toBe(true);
+    await run.events.drain();
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: 'phase', phase: 'provision', warm: true }),
+    );
     expect(h.keeper.size).toBe(0);
 
     // A kept sandbox whose workspace cannot be put back is removed, and the turn starts afresh.

@@ -11,7 +11,7 @@ const PREVIOUS_PATCH = '/run/patchbay/turn/previous.diff';
  * the task's patch so far applied on top, so the turn starts from the tree the last one left.
  */
 export async function provisionPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
-  await run.phase('provision');
+  await run.phase('provision', run.from === null ? {} : { warm: false });
   if (run.acquiring === undefined || run.base === null)
     throw new PatchbayError('internal_error', 'provision needs fetch first');
   const sandbox = (run.sandbox = await run.acquiring);
@@ -42,7 +42,7 @@ export async function resumeKept(run: TaskRun, deps: PhaseDeps): Promise<boolean
   }
   run.sandbox = sandbox;
   run.warm = true;
-  await run.phase('provision');
+  await run.phase('provision', { warm: true });
   await run.update((t) => withCurrentTurn(t, (turn) => ({ ...turn, warm: true })));
   return true;
 }
