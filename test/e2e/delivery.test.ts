@@ -113,6 +113,9 @@ async function expectedTree(id: string, base: string): Promise<string> {
     const env = { ...process.env, GIT_INDEX_FILE: join(dir, 'index') };
     const git = (args: string[], input?: Buffer) => {
       const child = run('git', ['-C', repo.dir, ...args], { env });
+      // A command that reads no input may exit before its stdin is closed (EPIPE); a failed
+      // command shows as the rejection of `child` anyway.
+      child.child.stdin!.on('error', () => undefined);
       child.child.stdin!.end(input ?? '');
       return child;
     };
