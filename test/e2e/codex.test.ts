@@ -174,7 +174,7 @@ describe('the codex runtime', () => {
     expect(revoked?.output).toContain('old-token=401');
     const { stdout } = await run('docker', ['ps', '-q', '--filter', `label=patchbay.task=${id}`]);
     expect(stdout.trim()).toBe('');
-  });
+  }, 180_000);
 
   it('reaches the gateway under an allowlist network: its own calls are never proxied', async () => {
     const id = await submit({
@@ -193,7 +193,7 @@ describe('the codex runtime', () => {
     // The gateway is loopback inside: nothing of it went to the proxy, or was refused there.
     expect(blocked.filter((b) => /^(127\.|localhost)/.test(b.host))).toEqual([]);
     expect(task.usage.modelCalls).toBe(2);
-  });
+  }, 180_000);
 
   it('ends a task whose calls spend its token budget with budget_exhausted', async () => {
     const id = await submit({
@@ -210,5 +210,5 @@ describe('the codex runtime', () => {
     );
     expect(served).toHaveLength(2);
     expect(task.usage.modelCalls).toBe(2);
-  });
+  }, 180_000);
 });

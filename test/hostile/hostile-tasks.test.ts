@@ -243,7 +243,11 @@ describe('a hostile agent', () => {
     if (gvisor) {
       expect(task.status).toBe('failed');
       expect(task.error.code).toBe('sandbox_error');
-      expect(task.error.message).toMatch(/OOM killer/);
+      // The host's OOM killer ends gVisor's kernel, or the starved sandbox can no longer end the
+      // command it must kill: either way the sandbox is gone and the task says why.
+      expect(task.error.message).toMatch(
+        /OOM killer|the exec server did not end a command it had to kill/,
+      );
       const [fork] = outputs(await eventsOf(id));
       expect(fork).toMatch(/timed out after 10000 ms and was killed/);
       return;
