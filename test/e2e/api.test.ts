@@ -139,6 +139,49 @@ describe('the HTTP API', () => {
     expect((await call(stack, 'GET', '/v1/tasks?status=bogus', undefined, other)).status).toBe(400);
   });
 
+  it('lists the runtimes the server offers, and refuses a task asking for another', async () => {
+    const offered = await call(stack, 'GET', '/v1/runtimes', undefined, acme);
+    expect(offered.status).toBe(200);
+    expect(offered.body.runtimes.map((r: any) => [r.name, r.default])).toEqual([
+      ['patchbay', true],
+      ['codex', false],
+    ]);
+    expect((await call(stack, 'GET', '/v1/runtimes')).status).toBe(401);
+
+    // An operator who offers only Codex: it is the default, and patchbay is refused.
+    const only = await startApi({
+      ...stack.config,
+      api: { ...stack.config.api, port: await freePort() },
+      tasks: { ...stack.config.tasks, runtimes: ['codex'] },
+    });
+    try {
+      const listedThere = await call(only, 'GET', '/v1/runtimes', undefined, acme);
+      expect(listedThere.body.runtimes).toEqual([
+        { name: 'codex', summary: expect.stringContaining('Codex CLI'), default: true },
+      ]);
+      const before = (await listed()).length;
+      const refused = await call(
+        only,
+        'POST',
+        '/v1/tasks',
+        { ...spec(), agent: { runtime: 'patchbay' } },
+        acme,
+      );
+      expect(refused.status).toBe(422);
+      expect(refused.body.error).toMatchObject({
+        code: 'policy_refused',
+        details: { field: 'agent.runtime', offered: ['codex'] },
+      });
+      expect((await listed()).length).toBe(before);
+      const unnamed = await call(only, 'POST', '/v1/tasks', spec(), acme);
+      expect(unnamed.status).toBe(202);
+      expect(unnamed.body.agent).toEqual({ runtime: 'codex' });
+      await call(only, 'POST', `/v1/tasks/${unnamed.body.id}/cancel`, undefined, acme);
+    } finally {
+      await only.close();
+    }
+  });
+
   it('answers bad input with the documented 4xx and stores nothing', async () => {
     const before = (await listed()).length;
     const cases: [unknown, number, string][] = [

@@ -72,6 +72,11 @@ beforeAll(async () => {
         'Slowly done.',
       ),
       sleep: steps([shell('sleep 300', { timeout_ms: 600_000 })]),
+      // Codex's own tool: `exec_command` with `cmd`.
+      codex: steps(
+        [{ name: 'exec_command', arguments: { cmd: "echo 'Written by Codex.' > codex.txt" } }],
+        'Codex wrote codex.txt.',
+      ),
     }),
   });
   browser = await chromium.launch({
@@ -379,6 +384,34 @@ describe('the web page', () => {
       .poll(() => page.getByRole('button', { name: 'Cancel task' }).count(), within)
       .toBe(0);
   });
+
+  it('offers the agent runtimes the server offers and runs a codex task chosen on the form', async () => {
+    await open('#/new');
+    const agent = page.getByLabel('Agent');
+    // The options are the server's (`GET /v1/runtimes`), its default chosen.
+    await expect
+      .poll(() => agent.locator('option').allTextContents(), within)
+      .toEqual(['patchbay (default)', 'codex']);
+    expect(await agent.inputValue()).toBe('patchbay');
+    await agent.selectOption('codex');
+    await expect
+      .poll(textOf(page.locator('#field-runtime-hint')), within)
+      .toContain('Codex CLI inside the sandbox');
+    await page.getByLabel('Repository URL').fill(stack.git.url('app.git'));
+    await page.getByLabel('Prompt').fill('SCENARIO:codex leave a note');
+    await page.getByRole('button', { name: 'Start task' }).click();
+    await page.waitForURL(/#\/tasks\//);
+    const id = decodeURIComponent(new URL(page.url()).hash.replace('#/tasks/', ''));
+
+    await expect.poll(() => statusChip(page).textContent(), { timeout: 180_000 }).toBe('succeeded');
+    const task = await waitForTask(stack, id, ALICE);
+    expect(task.agent).toEqual({ runtime: 'codex' });
+    // Codex's command is in the page's log, and its file in the diff.
+    const log = page.getByRole('list', { name: 'Event log' });
+    await log.locator('li[data-kind=command]', { hasText: 'codex.txt' }).waitFor(within);
+    const patch = await call(stack, 'GET', `/v1/tasks/${id}/patch`, undefined, ALICE);
+    expect(patch.body).toContain('+Written by Codex.');
+  }, 240_000);
 
   it("shows the API's refusals next to the field they concern", async () => {
     await open('#/new');

@@ -118,6 +118,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
       maxTurns: config.tasks.maxTurns,
       maxTokens: config.tasks.maxTokens,
       allowAgentNetwork: config.tasks.allowAgentNetwork,
+      runtimes: config.tasks.runtimes,
       egressDomains: config.tasks.egress.domains,
       maxActiveTasks: config.api.maxActiveTasks,
       maxAttempts: config.tasks.maxAttempts,

@@ -1,4 +1,11 @@
-import type { Attempt, TaskEvent, TaskSpec, TaskStatus, TaskView } from '@patchbay/core';
+import type {
+  AgentRuntime,
+  Attempt,
+  TaskEvent,
+  TaskSpec,
+  TaskStatus,
+  TaskView,
+} from '@patchbay/core';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 
 /** The API answered with an error: its status, stable code, message and details. */
@@ -29,6 +36,13 @@ export const session = {
 export interface TaskPage {
   tasks: TaskView[];
   nextCursor: string | null;
+}
+
+/** An agent runtime the server offers (`GET /v1/runtimes`). */
+export interface Runtime {
+  name: AgentRuntime;
+  summary: string;
+  default: boolean;
 }
 
 export interface AttemptList {
@@ -88,6 +102,7 @@ export const api = {
     return json<TaskPage>('GET', `/v1/tasks?${params.toString()}`);
   },
   get: (id: string) => json<TaskView>('GET', path(id)),
+  runtimes: async () => (await json<{ runtimes: Runtime[] }>('GET', '/v1/runtimes')).runtimes,
   submit: (spec: TaskSpec) => json<TaskView>('POST', '/v1/tasks', spec),
   cancel: (id: string) => json<TaskView>('POST', path(id, '/cancel')),
   followUp: (id: string, prompt: string) =>

@@ -120,9 +120,19 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
     pinned: config.tasks.egress.pinned,
     log: log.child({ component: 'gateway' }),
   });
+  // Only the runtimes the server offers; a task that still names another fails clearly.
+  const offered = new Set(config.tasks.runtimes);
   const agent = new RuntimeRouter({
-    patchbay: new Agent({ model: createModelClient(modelClientOptionsFromConfig(config.model)) }),
-    codex: new CliRuntime(codexAgent, modelGateway, log.child({ component: 'codex' })),
+    ...(offered.has('patchbay')
+      ? {
+          patchbay: new Agent({
+            model: createModelClient(modelClientOptionsFromConfig(config.model)),
+          }),
+        }
+      : {}),
+    ...(offered.has('codex')
+      ? { codex: new CliRuntime(codexAgent, modelGateway, log.child({ component: 'codex' })) }
+      : {}),
   });
   const environments =
     config.environments.maxBytes > 0

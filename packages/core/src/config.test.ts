@@ -27,6 +27,16 @@ describe('loadConfig', () => {
     expect(config.sandbox.cpus).toBe(1.5);
   });
 
+  it('reads the offered runtimes, the first the default, and refuses an unknown one', () => {
+    expect(loadConfig({}).tasks.runtimes).toEqual(['patchbay', 'codex']);
+    expect(loadConfig({ PATCHBAY_RUNTIMES: 'codex, patchbay,codex' }).tasks.runtimes).toEqual([
+      'codex',
+      'patchbay',
+    ]);
+    expect(() => loadConfig({ PATCHBAY_RUNTIMES: 'codex,aider' })).toThrow(/PATCHBAY_RUNTIMES/);
+    expect(() => loadConfig({ PATCHBAY_RUNTIMES: ' , ' })).toThrow(/PATCHBAY_RUNTIMES/);
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ PORT: '' }).api.port).toBe(8080);
   });

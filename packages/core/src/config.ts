@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { HostSyntaxError, parseHostRule } from './hosts.js';
-import { MAX_ATTEMPTS } from './task.js';
+import { AgentRuntime, MAX_ATTEMPTS } from './task.js';
 
 /**
  * The environment Patchbay reads, one variable per field. Each `describe` text is the variable's
@@ -256,6 +256,17 @@ export const EnvSchema = z.object({
   PATCHBAY_ALLOW_AGENT_NETWORK: flag
     .prefault('false')
     .describe('Let tasks that ask for network: "on" keep network in the agent phase.'),
+  PATCHBAY_RUNTIMES: list
+    .prefault('patchbay,codex')
+    .pipe(
+      z
+        .array(AgentRuntime)
+        .min(1, { error: 'expected at least one runtime' })
+        .transform((names) => [...new Set(names)]),
+    )
+    .describe(
+      'Agent runtimes this server offers (comma-separated: patchbay, codex); a task asking for another is refused, and the page offers only these.',
+    ),
   PATCHBAY_EGRESS_DOMAINS: list
     .prefault('')
     .describe(
@@ -583,6 +594,8 @@ export interface Config {
     maxTokens: number;
     maxAttempts: number;
     allowAgentNetwork: boolean;
+    /** The agent runtimes tasks may ask for. */
+    runtimes: AgentRuntime[];
     /** What allowlist networks may reach, and names pinned to addresses for the proxy. */
     egress: { domains: string[]; pinned: Record<string, string> };
     /** Largest patch a task may produce, in bytes. */
@@ -701,6 +714,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxTokens: e.PATCHBAY_TASK_MAX_TOKENS,
       maxAttempts: e.PATCHBAY_MAX_ATTEMPTS,
       allowAgentNetwork: e.PATCHBAY_ALLOW_AGENT_NETWORK,
+      runtimes: e.PATCHBAY_RUNTIMES,
       egress: {
         domains: e.PATCHBAY_EGRESS_DOMAINS,
         pinned: Object.fromEntries(

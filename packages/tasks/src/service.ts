@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
+  type AgentRuntime,
   ARTIFACTS,
   EMPTY_USAGE,
   type Attempt,
@@ -53,6 +54,8 @@ export interface TaskDefaults {
   maxTurns: number;
   maxTokens: number;
   allowAgentNetwork: boolean;
+  /** The agent runtimes this server offers; the first is the one a task gets when it names none. */
+  runtimes: readonly AgentRuntime[];
   /** The names tasks may list in `allowDomains` (patterns); empty: no allowlist network. */
   egressDomains: readonly string[];
   /** Queued plus running attempts (sandboxes) one tenant may have. */
@@ -92,6 +95,11 @@ export class TaskService {
     this.#lifecycle = new TaskLifecycle({ store: deps.store, events: deps.events, now: this.#now });
   }
 
+  /** The agent runtimes tasks may ask for, the default (a task naming none) first. */
+  runtimes(): readonly AgentRuntime[] {
+    return this.#deps.defaults.runtimes;
+  }
+
   /**
    * Validates policy, stores the task and queues it. With an idempotency key the tenant already
    * used within a day, nothing new starts: the earlier task is returned (`replayed`) when the spec
@@ -112,6 +120,14 @@ export class TaskService {
         {
           details: { field: 'environment.network' },
         },
+      );
+    }
+    const runtime = spec.agent?.runtime ?? defaults.runtimes[0] ?? 'patchbay';
+    if (!defaults.runtimes.includes(runtime)) {
+      throw new PatchbayError(
+        'policy_refused',
+        `the ${runtime} runtime is not offered on this server (offered: ${defaults.runtimes.join(', ')})`,
+        { details: { field: 'agent.runtime', offered: defaults.runtimes } },
       );
     }
     if (environment.network === 'allowlist') checkAllowDomains(environment.allowDomains, defaults);
@@ -166,7 +182,7 @@ export class TaskService {
         name: spec.model?.name ?? defaults.model,
         reasoningEffort: spec.model?.reasoningEffort ?? null,
       },
-      agent: { runtime: spec.agent?.runtime ?? 'patchbay' },
+      agent: { runtime },
       limits: {
         timeoutSeconds: limits.timeoutSeconds ?? defaults.timeoutSeconds,
         maxTurns: limits.maxTurns ?? defaults.maxTurns,

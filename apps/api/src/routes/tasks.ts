@@ -1,4 +1,4 @@
-import { Attempt, FollowUp, TaskSpec, TaskStatus } from '@patchbay/core';
+import { AgentRuntime, Attempt, FollowUp, TaskSpec, TaskStatus } from '@patchbay/core';
 import type { Readable } from 'node:stream';
 import type { TaskService } from '@patchbay/tasks';
 import type { FastifyReply } from 'fastify';
@@ -12,6 +12,12 @@ export interface TaskRoutesDeps {
 }
 
 const errors = ERROR_RESPONSES;
+
+/** What each runtime is, in the words a person picking one needs. */
+const RUNTIME_SUMMARIES: Record<AgentRuntime, string> = {
+  patchbay: "Patchbay's agent: it runs in the worker and every command it runs, in the sandbox.",
+  codex: 'The Codex CLI inside the sandbox, reaching the model only through the task gateway.',
+};
 
 export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { service }) => {
   app.post(
@@ -47,6 +53,32 @@ export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { s
         .header('location', `/v1/tasks/${task.id}`)
         .send(toView(task));
     },
+  );
+
+  app.get(
+    '/v1/runtimes',
+    {
+      schema: {
+        summary: 'The agent runtimes this server offers',
+        description:
+          'What `agent.runtime` of a task may name; the one marked `default` runs a task that names none.',
+        response: {
+          200: z.object({
+            runtimes: z.array(
+              z.object({ name: AgentRuntime, summary: z.string(), default: z.boolean() }),
+            ),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async () => ({
+      runtimes: service.runtimes().map((name, i) => ({
+        name,
+        summary: RUNTIME_SUMMARIES[name],
+        default: i === 0,
+      })),
+    }),
   );
 
   app.get(

@@ -1,7 +1,7 @@
 import type { TaskSpec } from '@patchbay/core';
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
-import { ApiError, api } from '../api.js';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, type Runtime, api } from '../api.js';
 import { hrefOf, navigate } from '../router.js';
 import { fieldErrors } from '../view/format.js';
 
@@ -34,7 +34,7 @@ const EMPTY: Form = {
   verify: '',
   attempts: '1',
   model: '',
-  runtime: 'patchbay',
+  runtime: '',
 };
 
 /** The spec a filled form asks for: empty fields are left out, so the server's defaults hold. */
@@ -50,7 +50,9 @@ function specOf(form: Form): TaskSpec {
     ...(Object.keys(environment).length > 0 ? { environment } : {}),
     ...(form.model.trim() ? { model: { name: form.model.trim() } } : {}),
     ...(Number.isFinite(attempts) && attempts !== 1 ? { attempts } : {}),
-    ...(form.runtime === 'codex' ? { agent: { runtime: 'codex' as const } } : {}),
+    ...(form.runtime === 'patchbay' || form.runtime === 'codex'
+      ? { agent: { runtime: form.runtime } }
+      : {}),
   };
 }
 
@@ -59,6 +61,19 @@ export function NewTask() {
   const [form, setForm] = useState<Form>(EMPTY);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
+  // The runtimes the server offers; until they are known (or if asking fails), the field offers
+  // only the server's default, which a task that names no runtime gets anyway.
+  const [runtimes, setRuntimes] = useState<Runtime[]>([]);
+  useEffect(() => {
+    api.runtimes().then(
+      (offered) => {
+        setRuntimes(offered);
+        const preset = offered.find((r) => r.default)?.name ?? '';
+        setForm((f) => (f.runtime === '' ? { ...f, runtime: preset } : f));
+      },
+      () => undefined,
+    );
+  }, []);
 
   const field = (
     name: keyof Form,
@@ -162,6 +177,22 @@ export function NewTask() {
           <input {...p} type="text" placeholder="server default" />
         ))}
       </div>
+      {field(
+        'runtime',
+        'Agent',
+        ['agent.runtime', 'agent'],
+        (p) => (
+          <select {...p} onChange={p.onInput}>
+            {runtimes.length === 0 && <option value="">server default</option>}
+            {runtimes.map((r) => (
+              <option key={r.name} value={r.name}>
+                {r.default ? `${r.name} (default)` : r.name}
+              </option>
+            ))}
+          </select>
+        ),
+        runtimes.find((r) => r.name === form.runtime)?.summary ?? 'Which agent works on the task.',
+      )}
       <div class="actions">
         <button type="submit" class="primary" disabled={busy}>
           {busy ? 'Submitting…' : 'Start task'}
