@@ -51,7 +51,7 @@ export async function startWebhookConsumer(deps: {
     notifyTarget: async (taskId) => {
       const task = await store.get(taskId);
       if (!task?.notify) return null;
-      return { url: task.notify.url, secret: await registry.notifySecret(task.tenant) };
+      return { url: task.notify.url, secrets: await registry.notifySecrets(task.tenant) };
     },
   });
   const worker = createJobWorker<WebhookJob>({

@@ -3,7 +3,7 @@ import type { JobQueue } from '@patchbay/queue';
 import type { OutboxEntry, TaskStore } from '@patchbay/store';
 import { DeliveryChains, deliveryIdOf, type PendingDelivery } from './chains.js';
 import { notifyTargetId, type WebhookRegistry } from './registry.js';
-import { signPayload } from './signature.js';
+import { signatureHeaders } from './signature.js';
 import { postJson } from './sender.js';
 import type { WebhookUrlPolicy } from './url-policy.js';
 
@@ -54,7 +54,7 @@ export class WebhookDispatcher {
       targets.push({
         id: notifyTargetId(task.id),
         url: task.notify.url,
-        secret: await registry.notifySecret(event.tenant),
+        secrets: await registry.notifySecrets(event.tenant),
       });
     }
     for (const target of targets) {
@@ -88,14 +88,16 @@ export interface CourierOptions {
   /** How long a delivery is retried before it is given up. */
   retryMs: number;
   timeoutMs: number;
-  /** The task's `notify` URL and the tenant's secret, for notify targets. */
-  notifyTarget: (taskId: string) => Promise<{ url: string; secret: string } | null>;
+  /** The task's `notify` URL and the tenant's secrets, for notify targets. */
+  notifyTarget: (taskId: string) => Promise<{ url: string; secrets: string[] } | null>;
 }
 
 /**
  * Sends a chain's head: signs it, POSTs it (DNS pinned, no redirects), logs the try, and on
  * success, or when it is out of time, moves the chain on and starts its next head's job. A
- * failure within the retry window throws, and the queue runs it again after its backoff.
+ * failure within the retry window throws, and the queue runs it again after its backoff. A
+ * receiver answering 410 Gone is not tried again: a webhook is disabled, a task's `notify`
+ * delivery given up.
  */
 export class WebhookCourier {
   readonly #d: WebhookDeps;
@@ -142,7 +144,7 @@ export class WebhookCourier {
         {
           'patchbay-event': head.type,
           'patchbay-delivery': head.deliveryId,
-          'patchbay-signature': signPayload(target.secret, head.body),
+          ...signatureHeaders(target.secrets, head.deliveryId, head.body),
         },
         this.#o.timeoutMs,
       );
@@ -152,6 +154,15 @@ export class WebhookCourier {
     }
     if (outcome.ok) {
       await entry('delivered', outcome);
+      await this.#next(job.chain, head);
+      return;
+    }
+    if (outcome.statusCode === 410) {
+      await entry('gave_up', outcome);
+      if (!head.targetId.startsWith('notify_')) {
+        await this.#d.registry.disable(head.targetId, 'the receiver answered 410 Gone');
+        this.#log.warn({ target: head.targetId }, 'webhook disabled: its receiver answered 410');
+      }
       await this.#next(job.chain, head);
       return;
     }

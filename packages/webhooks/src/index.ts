@@ -1,5 +1,6 @@
 export type { WebhookJob, WebhookPayload } from './dispatcher.js';
 export {
+  DEFAULT_ROTATION_GRACE_SECONDS,
   EVENT_TYPES,
   WebhookRegistry,
   type DeliveryAttempt,

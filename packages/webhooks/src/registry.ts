@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { newSecret } from './signature.js';
 import {
   type ConfiguredWebhook,
   LifecycleEvent,
@@ -13,6 +14,8 @@ import type { WebhookUrlPolicy } from './url-policy.js';
 const MAX_PER_TENANT = 20;
 /** Delivery log entries kept per webhook, newest first. */
 const LOG_ENTRIES = 200;
+/** How long a rotated-out secret still signs deliveries when the request names no time. */
+export const DEFAULT_ROTATION_GRACE_SECONDS = 86_400;
 
 export const EVENT_TYPES = LifecycleEvent.shape.type.options;
 
@@ -23,6 +26,8 @@ const StoredWebhook = z.object({
   events: z.array(z.string()).nullable(),
   description: z.string().nullable(),
   secret: z.string(),
+  /** The secret before the last rotation, still signing until `expiresAt`. */
+  previous: z.object({ secret: z.string(), expiresAt: z.string() }).nullable().default(null),
   createdAt: z.string(),
 });
 type StoredWebhook = z.infer<typeof StoredWebhook>;
@@ -37,13 +42,26 @@ export interface WebhookView {
   createdAt: string;
   /** `api`: registered by the tenant; `config`: set by the operator (PATCHBAY_WEBHOOKS). */
   source: 'api' | 'config';
+  /** `disabled`: nothing is sent until it is enabled again (a receiver answered 410 Gone). */
+  status: 'active' | 'disabled';
+  disabledAt: string | null;
+  disabledReason: string | null;
+  /** Until when the secret before the last rotation still signs deliveries beside the new one. */
+  previousSecretExpiresAt: string | null;
+}
+
+/** Why and when a webhook stopped being sent to. */
+interface Disabled {
+  at: string;
+  reason: string;
 }
 
 /** Where one event goes: a registered or configured webhook, or a task's own `notify` URL. */
 export interface Target {
   id: string;
   url: string;
-  secret: string;
+  /** What signs its deliveries: the current secret, then one rotated out but not yet expired. */
+  secrets: string[];
 }
 
 /** One try of one delivery, as the delivery log keeps it. */
@@ -90,6 +108,7 @@ export class WebhookRegistry {
       events: w.events ?? null,
       description: 'configured by the operator',
       secret: w.secret,
+      previous: null,
       createdAt: new Date(0).toISOString(),
     }));
   }
@@ -119,7 +138,8 @@ export class WebhookRegistry {
       url: checked.url,
       events: input.events === undefined ? null : [...new Set(input.events)],
       description: input.description ?? null,
-      secret: `whsec_${randomBytes(24).toString('base64url')}`,
+      secret: newSecret(),
+      previous: null,
       createdAt: new Date().toISOString(),
     };
     await this.#redis
@@ -127,30 +147,80 @@ export class WebhookRegistry {
       .hset(this.#tenantKey(tenant), stored.id, JSON.stringify(stored))
       .hset(`${this.#prefix}:index`, stored.id, tenant)
       .exec();
-    return { webhook: view(stored, 'api'), secret: stored.secret };
+    return { webhook: view(stored, 'api', null), secret: stored.secret };
   }
 
   async list(tenant: string): Promise<WebhookView[]> {
-    const own = Object.values(await this.#redis.hgetall(this.#tenantKey(tenant)))
+    const [own, disabled] = await Promise.all([
+      this.#redis.hgetall(this.#tenantKey(tenant)),
+      this.#disabled(),
+    ]);
+    const stored = Object.values(own)
       .map(parseStored)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     return [
-      ...this.#configured.filter((w) => w.tenant === tenant).map((w) => view(w, 'config')),
-      ...own.map((w) => view(w, 'api')),
+      ...this.#configured
+        .filter((w) => w.tenant === tenant)
+        .map((w) => view(w, 'config', disabled.get(w.id) ?? null)),
+      ...stored.map((w) => view(w, 'api', disabled.get(w.id) ?? null)),
     ];
+  }
+
+  /**
+   * Gives a registered webhook a new secret. The old one keeps signing deliveries beside it (a
+   * second signature in each header) for `graceSeconds`, so receivers can switch without missing
+   * any; 0 ends it at once.
+   * @returns the webhook and its new secret, which is never shown again
+   * @throws `not_found`; `conflict` for one the operator configured (its secret is in its config)
+   */
+  async rotate(
+    tenant: string,
+    id: string,
+    graceSeconds: number,
+  ): Promise<{ webhook: WebhookView; secret: string }> {
+    const stored = await this.#own(tenant, id);
+    const rotated: StoredWebhook = {
+      ...stored,
+      secret: newSecret(),
+      previous:
+        graceSeconds > 0
+          ? {
+              secret: stored.secret,
+              expiresAt: new Date(Date.now() + graceSeconds * 1000).toISOString(),
+            }
+          : null,
+    };
+    await this.#redis.hset(this.#tenantKey(tenant), id, JSON.stringify(rotated));
+    const disabled = (await this.#disabled()).get(id) ?? null;
+    return { webhook: view(rotated, 'api', disabled), secret: rotated.secret };
+  }
+
+  /**
+   * Stops sending to a webhook (its receiver answered 410 Gone): events from now on are not
+   * queued for it, and deliveries already queued are dropped. `enable` undoes it.
+   */
+  async disable(id: string, reason: string): Promise<void> {
+    const entry: Disabled = { at: new Date().toISOString(), reason };
+    await this.#redis.hset(`${this.#prefix}:disabled`, id, JSON.stringify(entry));
+  }
+
+  /** Sends to a disabled webhook again, from the next event on. @throws `not_found` */
+  async enable(tenant: string, id: string): Promise<WebhookView> {
+    const webhook = (await this.list(tenant)).find((w) => w.id === id);
+    if (webhook === undefined) throw new PatchbayError('not_found', `no webhook ${id}`);
+    await this.#redis.hdel(`${this.#prefix}:disabled`, id);
+    return { ...webhook, status: 'active', disabledAt: null, disabledReason: null };
   }
 
   /** @throws `not_found` (also another tenant's), `conflict` for one the operator configured */
   async delete(tenant: string, id: string): Promise<void> {
-    if (this.#configured.some((w) => w.id === id && w.tenant === tenant)) {
-      throw new PatchbayError(
-        'conflict',
-        'this webhook is configured by the operator (PATCHBAY_WEBHOOKS)',
-      );
-    }
-    const removed = await this.#redis.hdel(this.#tenantKey(tenant), id);
-    if (removed === 0) throw new PatchbayError('not_found', `no webhook ${id}`);
-    await this.#redis.hdel(`${this.#prefix}:index`, id);
+    await this.#own(tenant, id);
+    await this.#redis
+      .multi()
+      .hdel(this.#tenantKey(tenant), id)
+      .hdel(`${this.#prefix}:index`, id)
+      .hdel(`${this.#prefix}:disabled`, id)
+      .exec();
   }
 
   /** The newest tries first. @throws `not_found` when the tenant has no such webhook */
@@ -173,30 +243,86 @@ export class WebhookRegistry {
   }
 
   /**
-   * The tenant's secret for its tasks' `notify` URLs: made on first use, the same after that.
+   * The tenant's secret for its tasks' `notify` URLs: made on first use, the same after that
+   * (until rotated).
    */
   async notifySecret(tenant: string): Promise<string> {
-    const key = `${this.#prefix}:tenant:${tenant}:notify-secret`;
-    await this.#redis.set(key, `whsec_${randomBytes(24).toString('base64url')}`, 'NX');
+    const key = this.#notifyKey(tenant);
+    await this.#redis.set(key, newSecret(), 'NX');
     return (await this.#redis.get(key)) ?? '';
   }
 
-  /** The tenant's webhooks that want `type`. */
-  async subscribers(tenant: string, type: LifecycleEventType): Promise<Target[]> {
-    const own = Object.values(await this.#redis.hgetall(this.#tenantKey(tenant))).map(parseStored);
-    return [...this.#configured.filter((w) => w.tenant === tenant), ...own]
-      .filter((w) => w.events === null || w.events.includes(type))
-      .map(({ id, url, secret }) => ({ id, url, secret }));
+  /** What signs the tenant's `notify` deliveries: its secret, and one rotated out within its grace. */
+  async notifySecrets(tenant: string): Promise<string[]> {
+    const current = await this.notifySecret(tenant);
+    const previous = await this.#redis.get(`${this.#notifyKey(tenant)}:previous`);
+    return previous === null ? [current] : [current, previous];
   }
 
-  /** A target as it is now (a webhook deleted since the event: null). */
+  /** A new `notify` secret; the old one keeps signing beside it for `graceSeconds`. */
+  async rotateNotifySecret(
+    tenant: string,
+    graceSeconds: number,
+  ): Promise<{ secret: string; previousSecretExpiresAt: string | null }> {
+    const key = this.#notifyKey(tenant);
+    const old = await this.notifySecret(tenant);
+    const secret = newSecret();
+    const tx = this.#redis.multi().set(key, secret);
+    if (graceSeconds > 0) tx.set(`${key}:previous`, old, 'EX', graceSeconds);
+    else tx.del(`${key}:previous`);
+    await tx.exec();
+    return {
+      secret,
+      previousSecretExpiresAt:
+        graceSeconds > 0 ? new Date(Date.now() + graceSeconds * 1000).toISOString() : null,
+    };
+  }
+
+  /** The tenant's enabled webhooks that want `type`. */
+  async subscribers(tenant: string, type: LifecycleEventType): Promise<Target[]> {
+    const [own, disabled] = await Promise.all([
+      this.#redis.hgetall(this.#tenantKey(tenant)),
+      this.#disabled(),
+    ]);
+    return [
+      ...this.#configured.filter((w) => w.tenant === tenant),
+      ...Object.values(own).map(parseStored),
+    ]
+      .filter((w) => !disabled.has(w.id) && (w.events === null || w.events.includes(type)))
+      .map(targetOf);
+  }
+
+  /** A target as it is now (a webhook deleted or disabled since the event: null). */
   async target(id: string): Promise<Target | null> {
+    if ((await this.#redis.hexists(`${this.#prefix}:disabled`, id)) === 1) return null;
     const configured = this.#configured.find((w) => w.id === id);
-    if (configured) return configured;
+    if (configured) return targetOf(configured);
     const tenant = await this.#redis.hget(`${this.#prefix}:index`, id);
     if (tenant === null) return null;
     const raw = await this.#redis.hget(this.#tenantKey(tenant), id);
-    return raw === null ? null : parseStored(raw);
+    return raw === null ? null : targetOf(parseStored(raw));
+  }
+
+  /** @throws `not_found` (also another tenant's), `conflict` for one the operator configured */
+  async #own(tenant: string, id: string): Promise<StoredWebhook> {
+    if (this.#configured.some((w) => w.id === id && w.tenant === tenant)) {
+      throw new PatchbayError(
+        'conflict',
+        'this webhook is configured by the operator (PATCHBAY_WEBHOOKS)',
+      );
+    }
+    const raw = await this.#redis.hget(this.#tenantKey(tenant), id);
+    if (raw === null) throw new PatchbayError('not_found', `no webhook ${id}`);
+    return parseStored(raw);
+  }
+
+  async #disabled(): Promise<Map<string, Disabled>> {
+    const raw = await this.#redis.hgetall(`${this.#prefix}:disabled`);
+    return new Map(Object.entries(raw).map(([id, entry]) => [id, JSON.parse(entry) as Disabled]));
+  }
+
+  #notifyKey(tenant: string): string {
+    return `${this.#prefix}:tenant:${tenant}:notify-secret`;
   }
 
   #tenantKey(tenant: string): string {
@@ -212,7 +338,25 @@ function parseStored(raw: string): StoredWebhook {
   return StoredWebhook.parse(JSON.parse(raw));
 }
 
-function view(w: StoredWebhook, source: WebhookView['source']): WebhookView {
+/** The rotated-out secret while it is still within its grace. */
+function previousSecret(w: StoredWebhook): StoredWebhook['previous'] {
+  return w.previous !== null && Date.parse(w.previous.expiresAt) > Date.now() ? w.previous : null;
+}
+
+function targetOf(w: StoredWebhook): Target {
+  const previous = previousSecret(w);
+  return {
+    id: w.id,
+    url: w.url,
+    secrets: previous === null ? [w.secret] : [w.secret, previous.secret],
+  };
+}
+
+function view(
+  w: StoredWebhook,
+  source: WebhookView['source'],
+  disabled: Disabled | null,
+): WebhookView {
   return {
     id: w.id,
     url: w.url,
@@ -220,5 +364,9 @@ function view(w: StoredWebhook, source: WebhookView['source']): WebhookView {
     description: w.description,
     createdAt: w.createdAt,
     source,
+    status: disabled === null ? 'active' : 'disabled',
+    disabledAt: disabled?.at ?? null,
+    disabledReason: disabled?.reason ?? null,
+    previousSecretExpiresAt: previousSecret(w)?.expiresAt ?? null,
   };
 }

@@ -4,16 +4,17 @@ import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson } from './sender.js';
-import { signPayload, verifySignature } from './signature.js';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
+import { newSecret, signPayload, signatureHeaders, verifySignature } from './signature.js';
 import { WebhookUrlPolicy } from './url-policy.js';
 
 describe('signatures', () => {
-  const secret = 'whsec_test-secret';
+  const secret = newSecret();
   const body = '{"type":"task.succeeded"}';
   const at = new Date('2026-11-29T10:00:00Z');
 
   it('signs "t.body" with HMAC-SHA256, as the README tells receivers to check', () => {
-    const header = signPayload(secret, body, at);
+    const header = signPayload([secret], body, at);
     const t = Math.floor(at.getTime() / 1000);
     const hex = createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
     expect(header).toBe(`t=${t},v1=${hex}`);
@@ -29,7 +30,7 @@ describe('signatures', () => {
   });
 
   it('verifies within the tolerance and refuses a changed body, another secret or an old stamp', () => {
-    const header = signPayload(secret, body, at);
+    const header = signPayload([secret], body, at);
     expect(verifySignature(secret, body, header, { now: at })).toBe(true);
     expect(verifySignature(secret, `${body} `, header, { now: at })).toBe(false);
     expect(verifySignature('whsec_other', body, header, { now: at })).toBe(false);
@@ -37,6 +38,36 @@ describe('signatures', () => {
     expect(verifySignature(secret, body, header, { now: later })).toBe(false);
     expect(verifySignature(secret, body, 'garbage', { now: at })).toBe(false);
     expect(verifySignature(secret, body, `${header},v1=${'0'.repeat(64)}`, { now: at })).toBe(true);
+  });
+
+  it('makes Standard Webhooks headers the standardwebhooks package verifies, one signature per secret', () => {
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
+    const old = newSecret();
+    const headers = signatureHeaders([secret, old], 'whd_1', body);
+    expect(headers['webhook-id']).toBe('whd_1');
+    expect(headers['webhook-signature']!.split(' ')).toHaveLength(2);
+    // Either secret verifies, as a receiver in the middle of a rotation has one or the other.
+    for (const key of [secret, old])
+      expect(new Webhook(key).verify(body, headers)).toEqual(JSON.parse(body));
+    expect(() => new Webhook(newSecret()).verify(body, headers)).toThrow(WebhookVerificationError);
+    expect(() => new Webhook(secret).verify(`${body} `, headers)).toThrow(WebhookVerificationError);
+    // The id is signed: the same signature under another id is refused.
+    expect(() => new Webhook(secret).verify(body, { ...headers, 'webhook-id': 'whd_2' })).toThrow(
+      WebhookVerificationError,
+    );
+    // A stale timestamp is refused (the library allows five minutes).
+    const stale = signatureHeaders([secret], 'whd_1', body, new Date(Date.now() - 600_000));
+    expect(() => new Webhook(secret).verify(body, stale)).toThrow(WebhookVerificationError);
+    // Patchbay-Signature rides along, with both secrets too.
+    expect(verifySignature(old, body, headers['patchbay-signature']!)).toBe(true);
+  });
+
+  it("keys an operator's secret without the whsec_ prefix as raw bytes", () => {
+    const operator = 'an operator chose this secret';
+    const headers = signatureHeaders([operator], 'whd_9', body);
+    expect(new Webhook(operator, { format: 'raw' }).verify(body, headers)).toEqual(
+      JSON.parse(body),
+    );
   });
 });
 
