@@ -53,6 +53,18 @@ export interface AppDeps extends HealthDeps {
   web?: { root: string };
 }
 
+/** JSON of frozen task views, by view. */
+const serializedViews = new WeakMap<object, string>();
+
+function serializeView(view: unknown): string {
+  if (typeof view !== 'object' || view === null) return JSON.stringify(view);
+  const known = serializedViews.get(view);
+  if (known !== undefined) return known;
+  const json = JSON.stringify(view);
+  if (Object.isFrozen(view)) serializedViews.set(view, json);
+  return json;
+}
+
 /** Builds the HTTP app without listening, so tests can drive it with `app.inject`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -76,8 +88,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // `toView` is the only way a record becomes a TaskView: checking it a third time with zod on
   // the way out cost GET /v1/tasks/:id about a fifth of its throughput (bench/RESULTS.md, API).
   // Every other response is checked against its schema as it is serialized.
+  // A view of an unchanged record is the same frozen object (see toView), and is serialized once.
   app.setSerializerCompiler<Parameters<typeof serializerCompiler>[0]['schema']>((route) =>
-    route.schema === TaskView ? (data) => JSON.stringify(data) : serializerCompiler(route),
+    route.schema === TaskView ? serializeView : serializerCompiler(route),
   );
   installErrorHandling(app, deps.isRedisDown);
 

@@ -62,12 +62,12 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
     autoPipelining: true,
   });
   // BullMQ defines some sixty scripts on its connection, and ioredis copies every script of a
-  // connection into each pipeline it makes: the queue has a connection of its own.
+  // connection into each pipeline it makes, auto-pipelined batches included: the queue has a
+  // connection of its own, which sends each call as it comes (one script per submit).
   const queueRedis = createRedis({
     url: config.redis.url,
     name: 'patchbay-api-queue',
     failFast: true,
-    autoPipelining: true,
   });
   // Serve even when Redis is down (requests answer 503 until it is back), but not before a
   // healthy Redis had its moment to connect.

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { ApiKey } from './config.js';
 
 /**
@@ -6,7 +6,10 @@ import type { ApiKey } from './config.js';
  * compared here, once for the API and the worker alike.
  */
 
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+const digest = (s: string): Buffer => hash('sha256', s, 'buffer');
+
+/** The configured keys' digests as bytes, decoded once per key list. */
+const keyDigests = new WeakMap<readonly ApiKey[], Buffer[]>();
 
 /**
  * Whether `presented` equals `expected`, in time that does not depend on where they differ
@@ -51,10 +54,14 @@ export function presentsSecret(header: string | undefined, expected: string): bo
  */
 export function tenantForKey(keys: readonly ApiKey[], presented: string): string | null {
   const presentedDigest = digest(presented);
-  let tenant: string | null = null;
-  for (const key of keys) {
-    if (timingSafeEqual(presentedDigest, Buffer.from(key.sha256, 'hex')) && tenant === null)
-      tenant = key.tenant;
+  let expected = keyDigests.get(keys);
+  if (expected === undefined) {
+    expected = keys.map((key) => Buffer.from(key.sha256, 'hex'));
+    keyDigests.set(keys, expected);
   }
+  let tenant: string | null = null;
+  keys.forEach((key, i) => {
+    if (timingSafeEqual(presentedDigest, expected[i]!) && tenant === null) tenant = key.tenant;
+  });
   return tenant;
 }

@@ -689,8 +689,14 @@ function addUsage(a: Usage, b: Usage): Usage {
 export const TaskView = Task.omit({ tenant: true, cancelRequested: true });
 export type TaskView = z.infer<typeof TaskView>;
 
+/** Views of frozen records (as the store reads them), so that one record has one view object. */
+const views = new WeakMap<Task, TaskView>();
+
 export function toView(task: Task): TaskView {
+  const known = views.get(task);
+  if (known !== undefined) return known;
   const { tenant: _tenant, cancelRequested: _cancelRequested, ...view } = task;
+  if (Object.isFrozen(task)) views.set(task, Object.freeze(view));
   return view;
 }
 

@@ -131,18 +131,21 @@ export class TaskQueue {
    * still exists, so a retried request cannot run a task twice.
    */
   async enqueue(taskId: string, turn = 1, attempts: readonly number[] = [1]): Promise<void> {
-    // One call for all of a turn's attempts: BullMQ adds them in one MULTI.
-    await this.queue.addBulk(
-      attempts.map((attempt) => ({
-        name: 'task',
-        data: {
-          taskId: checkTaskId(taskId),
-          ...(turn > 1 ? { turn } : {}),
-          ...(attempt > 1 ? { attempt } : {}),
-        },
-        opts: { ...this.jobOptions, jobId: jobIdOf(taskId, turn, attempt) },
-      })),
-    );
+    const jobs = attempts.map((attempt) => ({
+      name: 'task' as const,
+      data: {
+        taskId: checkTaskId(taskId),
+        ...(turn > 1 ? { turn } : {}),
+        ...(attempt > 1 ? { attempt } : {}),
+      },
+      opts: { ...this.jobOptions, jobId: jobIdOf(taskId, turn, attempt) },
+    }));
+    // One job is one script call. Several (best-of-N) go in one MULTI, all or none; BullMQ builds
+    // a pipeline for that, which costs more than the script itself, so one job does not use it.
+    const [only] = jobs;
+    if (jobs.length === 1 && only !== undefined)
+      await this.queue.add(only.name, only.data, only.opts);
+    else await this.queue.addBulk(jobs);
   }
 
   /**

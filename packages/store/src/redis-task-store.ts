@@ -15,6 +15,7 @@ import { EVENT_FIELD, eventBodyJson, luaAppendEvent } from './event-entry.js';
 import { StoreKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import { safeJson } from './safe-json.js';
+import { ParsedRecords } from './parsed-records.js';
 import type { TaskListQuery, TaskPage, TaskStore } from './types.js';
 
 export interface RedisTaskStoreOptions {
@@ -193,6 +194,9 @@ export class RedisTaskStore implements TaskStore {
     this.maxUpdateRetries = options.maxUpdateRetries ?? 100;
   }
 
+  /** What this store has read, parsed. */
+  private readonly records = new ParsedRecords();
+
   async create(
     task: Task,
     options: {
@@ -327,7 +331,7 @@ export class RedisTaskStore implements TaskStore {
     const tasks: Task[] = [];
     raws.forEach((raw, i) => {
       // An index entry without a record is skipped rather than failing the whole page.
-      if (raw !== null) tasks.push(parseRecord(raw, shown[i]?.id ?? ''));
+      if (raw !== null) tasks.push(this.records.parse(raw, shown[i]?.id ?? ''));
     });
     const last = shown[shown.length - 1];
     return {
@@ -549,7 +553,7 @@ export class RedisTaskStore implements TaskStore {
 
   private async read(id: string): Promise<{ raw: string; task: Task } | null> {
     const raw = await this.redis.get(this.keys.task(id));
-    return raw === null ? null : { raw, task: parseRecord(raw, id) };
+    return raw === null ? null : { raw, task: this.records.parse(raw, id) };
   }
 }
 
@@ -561,16 +565,6 @@ function checkRecord(task: Task): Task {
   }
   if (Number.isNaN(Date.parse(parsed.data.createdAt))) {
     throw new PatchbayError('internal_error', `task createdAt is not a date: ${task.createdAt}`);
-  }
-  return parsed.data;
-}
-
-function parseRecord(raw: string, id: string): Task {
-  const parsed = Task.safeParse(safeJson(raw));
-  if (!parsed.success) {
-    throw new PatchbayError('internal_error', `stored record of task ${id} does not parse`, {
-      details: { issues: parsed.error.issues.slice(0, 5) },
-    });
   }
   return parsed.data;
 }
