@@ -12,6 +12,7 @@
  * not share one event loop.
  */
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { createRedis } from '@patchbay/queue';
@@ -22,6 +23,7 @@ import { fmt, header, load, log, verdict, writeSection } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 10);
 const CONNECTIONS = 50;
+const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon');
 /** Tenants of the many-tenant runs, each with a key of its own. */
 const TENANTS = 50;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -42,9 +44,8 @@ interface Run {
  * key of the next tenant in turn (`keys`: one per tenant; none for the bare server).
  */
 const RUNNER = `
-import { createRequire } from 'node:module';
-const autocannon = createRequire(process.cwd() + '/package.json')('autocannon');
 const o = JSON.parse(process.argv[1]);
+const autocannon = (await import(o.autocannon)).default;
 let next = 0;
 const setupRequest = (req) => {
   if (o.keys.length === 0) return req;
@@ -66,6 +67,7 @@ async function autocannon(
   options: { post?: string; keys?: readonly string[]; paths?: string[]; seconds?: number } = {},
 ): Promise<Run> {
   const input = {
+    autocannon: AUTOCANNON,
     url,
     connections: CONNECTIONS,
     seconds: options.seconds ?? SECONDS,
