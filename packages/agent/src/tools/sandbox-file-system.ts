@@ -45,8 +45,11 @@ elif [ -f "$p" ]; then echo file
 elif [ -e "$p" ]; then echo other
 else echo none; fi`;
 
-/** Writes stdin to `$1`, creating its directory: an existing file keeps its mode and owner. */
-const WRITE_SCRIPT = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"';
+/**
+ * Writes stdin to `$2`, creating its directory `$1` first: an existing file keeps its mode and
+ * owner.
+ */
+const WRITE_SCRIPT = 'mkdir -p -- "$1" && exec cat > "$2"';
 
 interface Inspected {
   /** Absolute path with every symbolic link resolved (but the last, for `nofollow`). */
@@ -71,6 +74,12 @@ export class SandboxPatchFileSystem implements PatchFileSystem {
   readonly #signal: AbortSignal | undefined;
   readonly #timeoutMs: number;
   #realBoundary: Promise<string> | undefined;
+  /**
+   * Paths this instance resolved (followed), by absolute path, kept up to date with its own
+   * writes and deletes: an `apply_patch` call stats, reads and writes each file, and each
+   * resolution is a few processes in the sandbox. An instance serves one call.
+   */
+  readonly #resolved = new Map<string, Inspected>();
 
   constructor(sandbox: Sandbox, options: SandboxPatchFileSystemOptions = {}) {
     this.#sandbox = sandbox;
@@ -96,12 +105,18 @@ export class SandboxPatchFileSystem implements PatchFileSystem {
 
   async writeFile(file: string, contents: string): Promise<void> {
     const { resolved } = await this.#inspect(file, 'follow');
-    await this.#run(['sh', '-c', WRITE_SCRIPT, 'sh', resolved], `write ${file}`, contents);
+    await this.#run(
+      ['sh', '-c', WRITE_SCRIPT, 'sh', path.posix.dirname(resolved), resolved],
+      `write ${file}`,
+      contents,
+    );
+    this.#resolved.set(path.posix.resolve(this.#root, file), { resolved, kind: 'file' });
   }
 
   async deleteFile(file: string): Promise<void> {
     const { resolved } = await this.#inspect(file, 'nofollow');
     await this.#run(['rm', '-f', '--', resolved], `delete ${file}`);
+    this.#resolved.delete(path.posix.resolve(this.#root, file));
   }
 
   async #inspect(file: string, mode: 'follow' | 'nofollow'): Promise<Inspected> {
@@ -109,6 +124,8 @@ export class SandboxPatchFileSystem implements PatchFileSystem {
     const absolute = path.posix.resolve(this.#root, file);
     // `..` never reaches here (normalizePatchPath), but a caller other than the applier might.
     if (!isInside(this.#boundary, absolute)) throw outside(file, 'the path');
+    const known = mode === 'follow' ? this.#resolved.get(absolute) : undefined;
+    if (known !== undefined) return known;
     const out = await this.#run(
       ['sh', '-c', INSPECT_SCRIPT, 'sh', mode, absolute],
       `inspect ${file}`,
@@ -118,10 +135,12 @@ export class SandboxPatchFileSystem implements PatchFileSystem {
       throw new Error(`could not resolve ${file}: unexpected answer ${JSON.stringify(out)}`);
     }
     if (!isInside(boundary, resolved)) throw outside(file, 'a symbolic link on the way');
-    return {
+    const inspected: Inspected = {
       resolved,
       kind: kind === 'none' ? undefined : (kind as PatchFileKind | 'link'),
     };
+    if (mode === 'follow') this.#resolved.set(absolute, inspected);
+    return inspected;
   }
 
   async #resolveBoundary(): Promise<string> {
