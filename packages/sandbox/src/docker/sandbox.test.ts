@@ -220,7 +220,7 @@ describe('hardening', () => {
       // gVisor's kernel keeps the sandbox's memory in one host process: the host's OOM killer
       // ends the whole sandbox, and the error says so.
       const err = await tight.exec(['python3', '-c', alloc]).catch((e: unknown) => e);
-      expect(isPatchbayError(err) && err.code === 'sandbox_error').toBe(true);
+      expect(isPatchbayError(err) && err.code === 'sandbox_error', String(err)).toBe(true);
       expect((err as Error).message).toMatch(/OOM killer/);
       expect((err as { details?: { oomKilled?: boolean } }).details?.oomKilled).toBe(true);
       expect(tight.broken).toBe(true);

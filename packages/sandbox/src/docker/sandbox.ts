@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { PatchbayError } from '@patchbay/core';
 import {
@@ -8,6 +9,9 @@ import {
 import type { SandboxNetwork, SandboxSpec } from '../types.js';
 import { liveContainerNames } from './container.js';
 import type { ResolvedProviderOptions } from './options.js';
+
+/** How long a broken sandbox's state may take to show that its container exited. */
+const STATE_SETTLE_MS = 2000;
 
 function sandboxError(message: string): PatchbayError {
   return new PatchbayError('sandbox_error', message);
@@ -112,13 +116,24 @@ export class DockerSandbox extends ChannelSandbox {
   }
 
   protected async engineState(): Promise<EngineState | undefined> {
-    const { State: state } = await this.#container.inspect({
-      abortSignal: AbortSignal.timeout(5000),
-    });
+    // The channel can die a moment before the engine has seen the container exit (a gVisor
+    // sandbox ended by the host's OOM killer): give the engine that moment, so the state read
+    // says why, not "running".
+    const deadline = Date.now() + STATE_SETTLE_MS;
+    let state = await this.#state();
+    while (state.Running && Date.now() < deadline) {
+      await sleep(100);
+      state = await this.#state();
+    }
     return {
       summary: `container ${state.Status}${state.Running ? '' : ` with code ${state.ExitCode}`}`,
       oomKilled: state.OOMKilled,
       exitCode: state.ExitCode,
     };
+  }
+
+  async #state(): Promise<Docker.ContainerInspectInfo['State']> {
+    const info = await this.#container.inspect({ abortSignal: AbortSignal.timeout(5000) });
+    return info.State;
   }
 }
