@@ -190,8 +190,10 @@ describe('the codex runtime', () => {
     const blocked = (log.events as Record<string, any>[]).filter(
       (e) => e.type === 'network.blocked',
     );
-    // The gateway is loopback inside: nothing of it went to the proxy, or was refused there.
-    expect(blocked.filter((b) => /^(127\.|localhost)/.test(b.host))).toEqual([]);
+    // The gateway is loopback inside: nothing of it went to the proxy, or was refused there. And
+    // the CLI's own start-up calls (update check, analytics, plugin sync: github.com,
+    // chatgpt.com) are configured off, so no refusal clutters the log.
+    expect(blocked).toEqual([]);
     expect(task.usage.modelCalls).toBe(2);
   }, 180_000);
 

@@ -35,6 +35,14 @@ export const codexAgent: CliAgent = {
         '/workspace',
         '-c',
         'model_provider="patchbay"',
+        // No calls of the CLI's own to outside hosts (update check, analytics, plugin sync from
+        // github.com and chatgpt.com): the task's network is for the task.
+        '-c',
+        'check_for_update_on_startup=false',
+        '-c',
+        'analytics.enabled=false',
+        '-c',
+        'features.plugins=false',
         '-c',
         `model_providers.patchbay=${provider}`,
         ...(effort === null ? [] : ['-c', `model_reasoning_effort="${effort}"`]),
