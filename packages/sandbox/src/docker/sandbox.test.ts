@@ -30,16 +30,20 @@ let sb: Sandbox;
 /** A sandbox with tight limits, for the tests that push against them. */
 let tight: Sandbox;
 
+function makeTight(): Promise<Sandbox> {
+  return provider.create({
+    image: TEST_IMAGE,
+    taskId: 'sandbox-test-tight',
+    limits: { pids: 64, memoryBytes: 128 * MiB, fsizeBytes: 1 * MiB },
+  });
+}
+
 beforeAll(async () => {
   await sweepStaleTestContainers();
   provider = testProvider();
   [sb, tight] = await Promise.all([
     provider.create({ image: TEST_IMAGE, taskId: 'sandbox-test' }),
-    provider.create({
-      image: TEST_IMAGE,
-      taskId: 'sandbox-test-tight',
-      limits: { pids: 64, memoryBytes: 128 * MiB, fsizeBytes: 1 * MiB },
-    }),
+    makeTight(),
   ]);
 });
 
@@ -199,12 +203,23 @@ describe('hardening', () => {
     await tight
       .exec('sleep 600 & setsid sleep 600 & disown', { timeoutMs: 10_000 })
       .catch(() => {});
-    const { killed } = await tight.quiesce();
-    expect(killed).toBeGreaterThan(2);
-    // Nothing but the init, the exec server and ps itself, at once (no waiting for a reaper).
-    expect(await processes(tight)).toHaveLength(3);
-    const after = await tight.exec('echo alive');
-    expect(after.output.toString()).toBe('alive\n');
+    const quiesced = await tight.quiesce().catch((err: unknown) => err);
+    if (gvisor && isPatchbayError(quiesced)) {
+      // gVisor's kernel runs as host threads under the same pids limit as the bomb: at the limit
+      // it may find no thread to make, and the whole sandbox ends. Contained all the same: the
+      // sandbox says it is broken, and nothing hangs. The tests after it get a fresh one.
+      expect(quiesced.code, quiesced.message).toBe('sandbox_error');
+      expect(tight.broken).toBe(true);
+      await tight.destroy().catch(() => {});
+      tight = await makeTight();
+    } else {
+      if (quiesced instanceof Error) throw quiesced;
+      expect((quiesced as { killed: number }).killed).toBeGreaterThan(2);
+      // Nothing but the init, the exec server and ps itself, at once (no waiting for a reaper).
+      expect(await processes(tight)).toHaveLength(3);
+      const after = await tight.exec('echo alive');
+      expect(after.output.toString()).toBe('alive\n');
+    }
     // A command running while the sandbox is quiesced is killed with the rest.
     const running = sb.exec('sleep 60', { timeoutMs: 90_000 });
     await new Promise((r) => setTimeout(r, 200));
