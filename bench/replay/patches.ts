@@ -12,8 +12,6 @@ export interface FileDiff {
   /** The path after the change; null for a deleted file. */
   newPath: string | null;
   hunks: Hunk[];
-  /** The file's section of the diff, as git wrote it. */
-  text: string;
 }
 
 export interface Hunk {
@@ -80,7 +78,7 @@ function parseSection(text: string): FileDiff {
     const trailing = hunk.lines.length - 1 - hunk.lines.findLastIndex((l) => !l.startsWith(' '));
     hunk.atEnd = trailing < CONTEXT;
   }
-  return { oldPath, newPath, hunks, text };
+  return { oldPath, newPath, hunks };
 }
 
 /** `a/path`, `b/path` or `/dev/null`; quoted (unusual) paths are refused. */
