@@ -381,6 +381,11 @@ export const EnvSchema = z.object({
   PATCHBAY_WARM_POOL_SIZE: wholeNumber(0, 64)
     .default(1)
     .describe('Containers kept ready per image.'),
+  PATCHBAY_WARM_POOL_PRELOADS: wholeNumber(0, 64)
+    .default(2)
+    .describe(
+      'Repositories (each per tenant, the most recently used) for which a pooled container waits with the last commit a task used already checked out; 0: none.',
+    ),
   PATCHBAY_REAPER_INTERVAL_SECONDS: positiveInt
     .default(60)
     .describe('How often leftover sandboxes are looked for.'),
@@ -623,6 +628,7 @@ export interface Config {
     workspaceBytes: number;
     tmpBytes: number;
     warmPoolSize: number;
+    warmPoolPreloads: number;
     reaperIntervalMs: number;
     maxAgeMs: number;
   };
@@ -745,6 +751,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       workspaceBytes: e.PATCHBAY_SANDBOX_WORKSPACE_SIZE,
       tmpBytes: e.PATCHBAY_SANDBOX_TMP_SIZE,
       warmPoolSize: e.PATCHBAY_WARM_POOL_SIZE,
+      warmPoolPreloads: e.PATCHBAY_WARM_POOL_PRELOADS,
       reaperIntervalMs: e.PATCHBAY_REAPER_INTERVAL_SECONDS * 1000,
       maxAgeMs: e.PATCHBAY_SANDBOX_MAX_AGE_SECONDS * 1000,
     },

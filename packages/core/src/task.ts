@@ -396,6 +396,11 @@ export const Timings = z.object({
    * with `setupAlways`, ran again over the snapshot. Null when the task has no setup.
    */
   setupCached: z.boolean().nullable(),
+  /**
+   * The sandbox came from the warm pool with the base commit already checked out, so provision
+   * copied no repository into it. Null when the turn did not provision a fresh sandbox.
+   */
+  workspacePreloaded: z.boolean().nullable().default(null),
   agentMs: z.number().nonnegative().nullable(),
   verifyMs: z.number().nonnegative().nullable(),
   /** When the agent could make its first tool call (the sandbox ready, setup done). */

@@ -98,6 +98,8 @@ export class TaskRun {
   verify: VerifyResult | null = null;
   /** Setup was skipped for a cached environment (null: no setup, or not got that far). */
   setupCached: boolean | null = null;
+  /** Provision found the base commit already checked out in a pooled sandbox. */
+  workspacePreloaded: boolean | null = null;
   /** When the run started (ms), and each phase it entered, in order. */
   readonly #startedAt = Date.now();
   readonly #phases: [TaskPhase, number][] = [];
@@ -217,6 +219,7 @@ export class TaskRun {
       provisionMs: span('provision'),
       setupMs: span('setup'),
       setupCached: this.setupCached,
+      workspacePreloaded: this.workspacePreloaded,
       agentMs: span('agent'),
       verifyMs: span('verify'),
       readyAt: agent === undefined ? null : new Date(agent[1]).toISOString(),

@@ -17,6 +17,7 @@ export type {
   Sandbox,
   SandboxLimits,
   SandboxNetwork,
+  SandboxPreload,
   SandboxProvider,
   SandboxService,
   SandboxSpec,

@@ -1,4 +1,5 @@
 import type { Logger } from '@patchbay/core';
+import type { SandboxPreload } from './types.js';
 
 /** What the pool needs of a sandbox it keeps. */
 export interface Poolable {
@@ -14,6 +15,9 @@ const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 60_000;
 
 interface ImagePool<T> {
+  image: string;
+  /** For a pool of prepared sandboxes: how the next one is prepared (the latest spec's). */
+  preload: SandboxPreload | undefined;
   ready: T[];
   filling: Promise<void> | undefined;
   failures: number;
@@ -26,47 +30,80 @@ interface ImagePool<T> {
  * Containers created ahead of time, per image, so that a task's sandbox is ready in
  * milliseconds. Each pooled container serves one task only; taking one starts making its
  * replacement. Pooled containers have no network and the operator's default limits.
+ *
+ * Beside the plain pools, prepared ones: one container per preload key (a tenant's repository,
+ * say) that already holds what the last spec with that key asked for, for the few most recently
+ * used keys. Preparing is best effort: when it fails, that key's pool is dropped until a spec
+ * asks for it again.
  */
 export class WarmPool<T extends Poolable> {
   readonly #size: number;
-  readonly #make: (image: string) => Promise<T>;
+  readonly #preloads: number;
+  readonly #make: (
+    image: string,
+    preload: SandboxPreload | undefined,
+    signal: AbortSignal,
+  ) => Promise<T>;
   readonly #log: Logger;
   readonly #maxIdleMs: number;
+  /** Keyed by {@link poolKey}. */
   readonly #pools = new Map<string, ImagePool<T>>();
+  readonly #closing = new AbortController();
   #closed = false;
 
   constructor(options: {
     size: number;
-    make: (image: string) => Promise<T>;
+    /** Preload keys that keep a prepared container (most recently used first); 0: none. */
+    preloads?: number;
+    /** A new container of `image`, prepared with `preload` when given; `signal`: the pool closes. */
+    make: (image: string, preload: SandboxPreload | undefined, signal: AbortSignal) => Promise<T>;
     logger: Logger;
     /** A pooled container older than this is replaced rather than handed out. */
     maxIdleMs: number;
   }) {
     this.#size = options.size;
+    this.#preloads = options.preloads ?? 0;
     this.#make = options.make;
     this.#log = options.logger;
     this.#maxIdleMs = options.maxIdleMs;
   }
 
-  /** Keeps `image` warm: pinned images always, others while among the most recently used. */
-  want(image: string, pinned = false): void {
+  /**
+   * Keeps `image` warm: pinned images always, others while among the most recently used. With
+   * `preload`, keeps one container of `image` prepared by it instead.
+   */
+  want(image: string, options: { pinned?: boolean; preload?: SandboxPreload } = {}): void {
+    const { pinned = false, preload } = options;
     if (this.#closed || this.#size === 0) return;
-    let pool = this.#pools.get(image);
+    if (preload !== undefined && this.#preloads === 0) return;
+    const key = poolKey(image, preload?.key);
+    let pool = this.#pools.get(key);
     if (pool === undefined) {
-      pool = { ready: [], filling: undefined, failures: 0, retry: undefined, pinned };
-      this.#evictFor(pinned);
+      pool = {
+        image,
+        preload,
+        ready: [],
+        filling: undefined,
+        failures: 0,
+        retry: undefined,
+        pinned: pinned && preload === undefined,
+      };
+      this.#evictFor(pool);
     } else {
       // Map order is recency order: move it to the end.
-      this.#pools.delete(image);
-      pool.pinned ||= pinned;
+      this.#pools.delete(key);
+      pool.pinned ||= pinned && preload === undefined;
+      // The latest spec says what the next one holds (the commit a repository is at now).
+      pool.preload = preload;
     }
-    this.#pools.set(image, pool);
-    this.#fill(image, pool);
+    this.#pools.set(key, pool);
+    this.#fill(key, pool);
   }
 
-  /** A ready container of `image`, or undefined when none is ready. */
-  take(image: string): T | undefined {
-    const pool = this.#pools.get(image);
+  /** A ready container of `image` (prepared under `preloadKey` if given), or undefined. */
+  take(image: string, preloadKey?: string): T | undefined {
+    const key = poolKey(image, preloadKey);
+    const pool = this.#pools.get(key);
     if (pool === undefined) return undefined;
     let found: T | undefined;
     while (found === undefined && pool.ready.length > 0) {
@@ -77,7 +114,8 @@ export class WarmPool<T extends Poolable> {
         found = candidate;
       }
     }
-    this.#fill(image, pool);
+    // A prepared pool is refilled by the next `want`, with what that spec asks for.
+    if (pool.preload === undefined) this.#fill(key, pool);
     return found;
   }
 
@@ -86,24 +124,25 @@ export class WarmPool<T extends Poolable> {
    * grew too old, so an idle pool stays ready.
    */
   prune(): void {
-    for (const [image, pool] of this.#pools) {
+    for (const [key, pool] of this.#pools) {
       const keep = pool.ready.filter(
         (s) => !s.broken && Date.now() - s.createdAt.getTime() <= this.#maxIdleMs,
       );
       for (const s of pool.ready) if (!keep.includes(s)) this.#discard(s);
       pool.ready = keep;
-      this.#fill(image, pool);
+      this.#fill(key, pool);
     }
   }
 
-  /** How many containers of `image` are ready now. */
-  readyCount(image: string): number {
-    return this.#pools.get(image)?.ready.length ?? 0;
+  /** How many containers of `image` (prepared under `preloadKey` if given) are ready now. */
+  readyCount(image: string, preloadKey?: string): number {
+    return this.#pools.get(poolKey(image, preloadKey))?.ready.length ?? 0;
   }
 
   /** Stops filling and destroys every pooled container. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     for (const pool of pools) clearTimeout(pool.retry);
@@ -111,11 +150,16 @@ export class WarmPool<T extends Poolable> {
     await Promise.allSettled(pools.flatMap((p) => p.ready.splice(0).map((s) => s.destroy())));
   }
 
-  #evictFor(pinned: boolean): void {
-    if (pinned) return;
-    const lazy = [...this.#pools.entries()].filter(([, p]) => !p.pinned);
-    for (const [image, pool] of lazy.slice(0, Math.max(0, lazy.length - MAX_LAZY_IMAGES + 1))) {
-      this.#pools.delete(image);
+  /** Makes room for `added`: the least recently used pools of its kind beyond their number go. */
+  #evictFor(added: ImagePool<T>): void {
+    if (added.pinned) return;
+    const prepared = added.preload !== undefined;
+    const limit = prepared ? this.#preloads : MAX_LAZY_IMAGES;
+    const same = [...this.#pools.entries()].filter(
+      ([, p]) => !p.pinned && (p.preload !== undefined) === prepared,
+    );
+    for (const [key, pool] of same.slice(0, Math.max(0, same.length - limit + 1))) {
+      this.#pools.delete(key);
       clearTimeout(pool.retry);
       for (const s of pool.ready.splice(0)) this.#discard(s);
     }
@@ -129,14 +173,16 @@ export class WarmPool<T extends Poolable> {
       );
   }
 
-  #fill(image: string, pool: ImagePool<T>): void {
+  #fill(key: string, pool: ImagePool<T>): void {
     if (this.#closed || pool.filling !== undefined || pool.retry !== undefined) return;
-    if (pool.ready.length >= this.#size) return;
-    // One container at a time per image: a burst of creates would compete with running tasks.
+    // A prepared pool holds one: the next task of its key takes it, the rest start plain.
+    const size = pool.preload === undefined ? this.#size : 1;
+    if (pool.ready.length >= size) return;
+    // One container at a time per pool: a burst of creates would compete with running tasks.
     pool.filling = (async () => {
-      while (!this.#closed && this.#pools.get(image) === pool && pool.ready.length < this.#size) {
-        const sandbox = await this.#make(image);
-        if (this.#closed || this.#pools.get(image) !== pool) {
+      while (!this.#closed && this.#pools.get(key) === pool && pool.ready.length < size) {
+        const sandbox = await this.#make(pool.image, pool.preload, this.#closing.signal);
+        if (this.#closed || this.#pools.get(key) !== pool) {
           this.#discard(sandbox);
           return;
         }
@@ -145,19 +191,34 @@ export class WarmPool<T extends Poolable> {
       }
     })()
       .catch((err: unknown) => {
+        if (pool.preload !== undefined) {
+          // Best effort: the next spec with this key asks again (with what is current then).
+          if (this.#pools.get(key) === pool) this.#pools.delete(key);
+          for (const s of pool.ready.splice(0)) this.#discard(s);
+          this.#log.warn({ err, image: pool.image }, 'preparing a pooled sandbox failed');
+          return;
+        }
         pool.failures += 1;
         const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (pool.failures - 1));
-        this.#log.warn({ err, image, retryInMs: delay }, 'filling the warm pool failed');
+        this.#log.warn(
+          { err, image: pool.image, retryInMs: delay },
+          'filling the warm pool failed',
+        );
         pool.retry = setTimeout(() => {
           pool.retry = undefined;
-          this.#fill(image, pool);
+          this.#fill(key, pool);
         }, delay);
         pool.retry.unref();
       })
       .finally(() => {
         pool.filling = undefined;
         // A container taken while the loop was finishing still needs its replacement.
-        if (pool.retry === undefined) this.#fill(image, pool);
+        if (pool.retry === undefined && this.#pools.get(key) === pool) this.#fill(key, pool);
       });
   }
+}
+
+/** A pool's key: the image, and for a prepared pool its preload key (after a NUL). */
+function poolKey(image: string, preloadKey: string | undefined): string {
+  return preloadKey === undefined ? image : `${image}\0${preloadKey}`;
 }

@@ -38,6 +38,24 @@ export interface SandboxSpec {
   network?: SandboxNetwork;
   /** Limits below the operator's defaults; a field above its default is clamped to it. */
   limits?: Partial<SandboxLimits>;
+  /**
+   * What a pooled sandbox may hold for this spec before it is taken. A sandbox the pool
+   * prepared under the same key is handed out first (see {@link Sandbox.preloaded}), and the
+   * pool prepares the next one with this spec's `prepare`.
+   */
+  preload?: SandboxPreload;
+}
+
+/**
+ * Data put into a pooled sandbox before any task takes it (a repository's checkout, say), so that
+ * the next task of the same kind finds it in place. Sandboxes prepared under one key are handed
+ * out only to specs with that key, so the key must name whose data it is (a tenant and a
+ * repository, not the repository alone).
+ */
+export interface SandboxPreload {
+  key: string;
+  /** Fills a fresh, idle sandbox; resolves with what it put there ({@link Sandbox.preloaded}). */
+  prepare(sandbox: Sandbox, signal: AbortSignal): Promise<string>;
 }
 
 export interface ExecOptions {
@@ -88,6 +106,11 @@ export interface Sandbox {
   readonly spec: Readonly<SandboxSpec>;
   /** True once the exec channel died; every later call rejects with a SandboxError. */
   readonly broken: boolean;
+  /**
+   * What the pool put into this sandbox before a task took it (the result of
+   * {@link SandboxPreload.prepare}); undefined for a sandbox that holds nothing yet.
+   */
+  readonly preloaded?: string | undefined;
   /**
    * Runs a command: an argv array, or a string run with `bash -lc`. A timeout or an abort kills
    * every process the command started. Otherwise the command is over when its own process has

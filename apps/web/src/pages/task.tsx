@@ -26,7 +26,7 @@ function TimingList({ timings }: { timings: Timings }) {
   const rows: [string, number | null, (string | undefined)?][] = [
     ['queued', timings.queuedMs],
     ['fetch', timings.fetchMs],
-    ['sandbox', timings.provisionMs],
+    ['sandbox', timings.provisionMs, timings.workspacePreloaded ? 'preloaded' : undefined],
     ['setup', timings.setupMs, timings.setupCached ? 'cached' : undefined],
     ['agent', timings.agentMs],
     ['verify', timings.verifyMs],

@@ -1,5 +1,6 @@
 import type { Task } from '@patchbay/core';
-import type { SandboxNetwork } from '@patchbay/sandbox';
+import type { SandboxNetwork, SandboxPreload } from '@patchbay/sandbox';
+import type { RepoSource } from '../ports.js';
 import type { PhaseDeps, TaskRun } from '../run.js';
 
 /**
@@ -10,20 +11,39 @@ import type { PhaseDeps, TaskRun } from '../run.js';
 export async function fetchPhase(run: TaskRun, deps: PhaseDeps): Promise<void> {
   await run.phase('fetch');
   const { task } = run;
+  const resolving = deps.repos.resolve(task.repo.url, run.base ?? task.repo.ref, run.signal);
+  // Its failure is seen where it is awaited; until then it must not count as unhandled.
+  resolving.catch(() => undefined);
   run.acquiring = deps.sandboxes.create(
     {
       image: task.environment.image,
       taskId: task.id,
       env: task.environment.env,
       network: sandboxNetwork(task, deps.options.allowAgentNetwork),
+      preload: checkoutPreload(task, resolving, deps.repos),
     },
     { signal: run.acquisitionSignal },
   );
-  // Its failure is seen where it is awaited; until then it must not count as unhandled.
   run.acquiring.catch(() => undefined);
-  const base = await deps.repos.resolve(task.repo.url, run.base ?? task.repo.ref, run.signal);
+  const base = await resolving;
   if (run.base === null) await run.update((t) => ({ ...t, baseCommit: base }));
   run.base = base;
+}
+
+/**
+ * The next task of the same tenant and repository most likely starts from the same commit: the
+ * pool keeps a sandbox with this one checked out (`provision` checks what it holds). The key
+ * names the tenant, so one tenant's checkout never goes to another's task.
+ */
+function checkoutPreload(task: Task, base: Promise<string>, repos: RepoSource): SandboxPreload {
+  return {
+    key: JSON.stringify([task.tenant, task.repo.url]),
+    prepare: async (sandbox, signal) => {
+      const sha = await base;
+      await repos.checkout(sandbox, task.repo.url, sha, signal);
+      return sha;
+    },
+  };
 }
 
 /** The agent may keep the network only when the task asks and the operator allows it. */

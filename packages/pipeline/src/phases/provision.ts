@@ -15,7 +15,13 @@ export async function provisionPhase(run: TaskRun, deps: PhaseDeps): Promise<voi
   if (run.acquiring === undefined || run.base === null)
     throw new PatchbayError('internal_error', 'provision needs fetch first');
   const sandbox = (run.sandbox = await run.acquiring);
-  await deps.repos.checkout(sandbox, run.task.repo.url, run.base, run.signal);
+  // A pooled sandbox may hold this repository's checkout already (see the fetch phase's
+  // preload); one of another commit is emptied first.
+  run.workspacePreloaded = sandbox.preloaded === run.base;
+  if (!run.workspacePreloaded) {
+    if (sandbox.preloaded !== undefined) await emptyWorkspace(sandbox, run.signal);
+    await deps.repos.checkout(sandbox, run.task.repo.url, run.base, run.signal);
+  }
   if (run.from !== null) {
     await applyPatch(sandbox, await run.previousPatch(), run.signal);
     await run.update((t) => withCurrentTurn(t, (turn) => ({ ...turn, warm: false })));
@@ -45,6 +51,19 @@ export async function resumeKept(run: TaskRun, deps: PhaseDeps): Promise<boolean
   await run.phase('provision', { warm: true });
   await run.update((t) => withCurrentTurn(t, (turn) => ({ ...turn, warm: true })));
   return true;
+}
+
+async function emptyWorkspace(sandbox: Sandbox, signal: AbortSignal): Promise<void> {
+  const emptied = await sandbox.exec(['find', '/workspace', '-mindepth', '1', '-delete'], {
+    signal,
+    timeoutMs: 300_000,
+  });
+  if (emptied.exitCode !== 0) {
+    throw new PatchbayError(
+      'sandbox_error',
+      `emptying a pooled sandbox's workspace failed: ${emptied.output.toString('utf8').slice(-1000)}`,
+    );
+  }
 }
 
 async function applyPatch(sandbox: Sandbox, patch: Buffer, signal: AbortSignal): Promise<void> {

@@ -211,6 +211,80 @@ describe('warm pool', () => {
     expect(await running(second.id)).toBe(true);
     await Promise.all([second.destroy(), small.destroy()]);
   });
+
+  it('keeps a prepared container per preload key, for that key only, and drops a failed one', async () => {
+    const p = provider({ warmPoolSize: 1, warmPoolPreloads: 1, warmPoolImages: [TEST_IMAGE] });
+    const prepared: string[] = [];
+    /** Writes which version it prepared into the workspace, as a checkout would. */
+    const preload = (key: string, version: string) => ({
+      key,
+      prepare: async (sandbox: Sandbox) => {
+        await sandbox.writeFile('/workspace/version', version);
+        prepared.push(`${key}:${version}`);
+        return version;
+      },
+    });
+    await expect.poll(() => p.warm(TEST_IMAGE), { timeout: 30_000 }).toBe(1);
+
+    // Nothing prepared yet: the plain pool serves, and a container for the key is prepared.
+    const first = await p.create({
+      image: TEST_IMAGE,
+      taskId: 'pre-1',
+      preload: preload('a', 'v1'),
+    });
+    expect(first.preloaded).toBeUndefined();
+    await expect.poll(() => p.warm(TEST_IMAGE, 'a'), { timeout: 30_000 }).toBe(1);
+    expect(prepared).toEqual(['a:v1']);
+
+    // Another key does not get it.
+    await expect.poll(() => p.warm(TEST_IMAGE), { timeout: 30_000 }).toBe(1);
+    const other = await p.create({
+      image: TEST_IMAGE,
+      taskId: 'pre-2',
+      preload: preload('b', 'x'),
+    });
+    expect(other.preloaded).toBeUndefined();
+    expect((await other.exec('ls /workspace')).output.toString()).toBe('');
+
+    // Only one key keeps a prepared container: `b`, the most recent, pushed `a` out.
+    await expect.poll(() => p.warm(TEST_IMAGE, 'b'), { timeout: 30_000 }).toBe(1);
+    expect(p.warm(TEST_IMAGE, 'a')).toBe(0);
+    const again = await p.create({
+      image: TEST_IMAGE,
+      taskId: 'pre-3',
+      preload: preload('b', 'y'),
+    });
+    expect(again.preloaded).toBe('x');
+    expect(again.spec.taskId).toBe('pre-3');
+    expect((await again.readFile('/workspace/version')).toString()).toBe('x');
+    // Its replacement is prepared by the latest spec's preload.
+    await expect.poll(() => prepared.at(-1), { timeout: 30_000 }).toBe('b:y');
+
+    // A failed preparation leaves nothing behind and is not retried.
+    const failing = {
+      key: 'c',
+      prepare: async () => {
+        prepared.push('c');
+        throw new Error('no such commit');
+      },
+    };
+    await expect.poll(() => p.warm(TEST_IMAGE), { timeout: 30_000 }).toBe(1);
+    const plain = await p.create({ image: TEST_IMAGE, taskId: 'pre-4', preload: failing });
+    await expect.poll(() => prepared.includes('c'), { timeout: 30_000 }).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(prepared.filter((x) => x === 'c')).toHaveLength(1);
+    expect(p.warm(TEST_IMAGE, 'c')).toBe(0);
+    const handedOut = new Set([first.id, other.id, again.id, plain.id]);
+    await expect
+      .poll(
+        async () =>
+          (await namespaceContainers(p.options.namespace)).filter((c) => !handedOut.has(c.Id))
+            .length,
+        { timeout: 30_000 },
+      )
+      .toBe(1); // the plain pool's: `c` pushed `b`'s out, and then failed
+    await Promise.all([first, other, again, plain].map((s) => s.destroy()));
+  });
 });
 
 describe('reaper', () => {

@@ -72,6 +72,12 @@ export interface DockerSandboxProviderOptions {
    * @default []
    */
   warmPoolImages?: readonly string[];
+  /**
+   * Preload keys (see `SandboxSpec.preload`) that keep a prepared container, the most recently
+   * used first; 0 prepares none. Counts only while `warmPoolSize` is above 0.
+   * @default 2
+   */
+  warmPoolPreloads?: number;
   /** How often the reaper runs (it also runs at once on start). 0: only {@link DockerSandboxProvider.reap}. @default 60_000 */
   reaperIntervalMs?: number;
   /** Age past which any sandbox is removed, running task or not. @default 21_600_000 (6 h) */
@@ -128,6 +134,7 @@ export interface ResolvedProviderOptions {
   scratchBytes: number;
   warmPoolSize: number;
   warmPoolImages: readonly string[];
+  warmPoolPreloads: number;
   reaperIntervalMs: number;
   maxAgeMs: number;
   isInUse: ((owner: SandboxOwner) => Promise<boolean>) | undefined;
@@ -163,6 +170,7 @@ export function resolveProviderOptions(o: DockerSandboxProviderOptions): Resolve
     scratchBytes: o.scratchBytes ?? 1024 * MiB,
     warmPoolSize: o.warmPoolSize ?? 1,
     warmPoolImages: o.warmPoolImages ?? [],
+    warmPoolPreloads: o.warmPoolPreloads ?? 2,
     reaperIntervalMs: o.reaperIntervalMs ?? 60_000,
     maxAgeMs: o.maxAgeMs ?? 6 * 3600 * 1000,
     isInUse: o.isInUse,
@@ -190,7 +198,7 @@ export function resolveProviderOptions(o: DockerSandboxProviderOptions): Resolve
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] <= 0)
       invalid(`${key} must be a positive integer`);
   }
-  for (const key of ['warmPoolSize', 'reaperIntervalMs'] as const) {
+  for (const key of ['warmPoolSize', 'warmPoolPreloads', 'reaperIntervalMs'] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 0)
       invalid(`${key} must be a whole number`);
   }
@@ -219,6 +227,7 @@ export function sandboxOptionsFromConfig(
     },
     warmPoolSize: s.warmPoolSize,
     warmPoolImages: [s.image],
+    warmPoolPreloads: s.warmPoolPreloads,
     reaperIntervalMs: s.reaperIntervalMs,
     maxAgeMs: s.maxAgeMs,
     runtime: s.runtime,

@@ -43,11 +43,12 @@ export class DockerSandboxProvider implements SandboxProvider {
     this.#reaper = new Reaper(o, () => this.#pool.prune());
     this.#pool = new WarmPool({
       size: o.warmPoolSize,
+      preloads: o.warmPoolPreloads,
       logger: o.logger,
       // Replaced well before the reaper's age limit could take one from under a task.
       maxIdleMs: o.maxAgeMs / 2,
-      make: (image) =>
-        this.#createContainer(
+      make: async (image, preload, signal) => {
+        const sandbox = await this.#createContainer(
           {
             image,
             taskId: '',
@@ -57,11 +58,20 @@ export class DockerSandboxProvider implements SandboxProvider {
             extraLabels: undefined,
           },
           { image, taskId: '' },
-          undefined,
-        ),
+          signal,
+        );
+        if (preload === undefined) return sandbox;
+        try {
+          sandbox.preloaded = await preload.prepare(sandbox, signal);
+          return sandbox;
+        } catch (err) {
+          await sandbox.destroy().catch(() => {});
+          throw err;
+        }
+      },
     });
     this.#reaper.start();
-    for (const image of o.warmPoolImages) this.#pool.want(image, true);
+    for (const image of o.warmPoolImages) this.#pool.want(image, { pinned: true });
   }
 
   async create(spec: SandboxSpec, options: { signal?: AbortSignal } = {}): Promise<Sandbox> {
@@ -73,11 +83,15 @@ export class DockerSandboxProvider implements SandboxProvider {
     const o = this.options;
     const limits = resolveLimits(o.limits, spec.limits);
     const network = spec.network ?? 'none';
+    // gVisor (here, with the host's network stack) sees only the interfaces it started with:
+    // a pooled container could not be given a network later.
+    const poolable = sameLimits(limits, o.limits) && (network === 'none' || !isGvisor(o.runtime));
     try {
-      // gVisor (here, with the host's network stack) sees only the interfaces it started with:
-      // a pooled container could not be given a network later.
-      if (sameLimits(limits, o.limits) && (network === 'none' || !isGvisor(o.runtime))) {
-        const pooled = this.#pool.take(spec.image);
+      if (poolable) {
+        const preloadKey = spec.preload?.key;
+        const pooled =
+          (preloadKey === undefined ? undefined : this.#pool.take(spec.image, preloadKey)) ??
+          this.#pool.take(spec.image);
         if (pooled !== undefined) {
           try {
             await pooled.claim(spec);
@@ -103,6 +117,8 @@ export class DockerSandboxProvider implements SandboxProvider {
     } finally {
       // After this task's own create, so that warming the pool does not slow it down.
       this.#pool.want(spec.image);
+      if (poolable && spec.preload !== undefined)
+        this.#pool.want(spec.image, { preload: spec.preload });
     }
   }
 
@@ -134,9 +150,12 @@ export class DockerSandboxProvider implements SandboxProvider {
     return containers.length;
   }
 
-  /** Containers of `image` ready in the warm pool now (for metrics and tests). */
-  warm(image: string): number {
-    return this.#pool.readyCount(image);
+  /**
+   * Containers of `image` ready in the warm pool now, prepared under `preloadKey` if given (for
+   * metrics and tests).
+   */
+  warm(image: string, preloadKey?: string): number {
+    return this.#pool.readyCount(image, preloadKey);
   }
 
   /** Runs a reaper pass now (it also runs by itself) and says what it removed. */

@@ -115,6 +115,8 @@ export abstract class ChannelSandbox implements Sandbox {
   /** The sandbox's name (also its key in the reaper's view of this process). */
   name: string;
   readonly createdAt: Date;
+  /** What the pool put here before a task took it (set by the pool's provider). */
+  preloaded: string | undefined = undefined;
   #spec: Readonly<SandboxSpec>;
   readonly #channel: ExecChannel;
   readonly #o: Omit<ChannelSandboxInit, 'id' | 'name' | 'createdAt' | 'channel' | 'spec'>;
