@@ -48,14 +48,37 @@ const REPO_FILE_BYTES = 10_000;
 const IMAGE = process.env.PATCHBAY_SANDBOX_IMAGE ?? 'patchbay/sandbox:latest';
 /** `PATCHBAY_REF_REFRESH_SECONDS` of the task start rows that skip the fetch, and of end to end. */
 const REFRESH_SECONDS = Number(process.env.BENCH_REF_REFRESH_SECONDS ?? 60);
-const ALL_PARTS = ['overhead', 'warm', 'cold', 'warm-fetch', 'cold-fetch', 'e2e'] as const;
-/** Task start parts: warm pool size and ref refresh window. */
-const START_PARTS = [
-  ['warm', 2, REFRESH_SECONDS],
-  ['cold', 0, REFRESH_SECONDS],
-  ['warm-fetch', 2, 0],
-  ['cold-fetch', 0, 0],
+const ALL_PARTS = [
+  'overhead',
+  'warm',
+  'warm-plain',
+  'warm-new-commit',
+  'cold',
+  'warm-fetch',
+  'cold-fetch',
+  'e2e',
 ] as const;
+
+interface StartSetup {
+  /** `PATCHBAY_WARM_POOL_SIZE` */
+  pool: number;
+  /** `PATCHBAY_REF_REFRESH_SECONDS` */
+  refresh: number;
+  /** `PATCHBAY_WARM_POOL_PRELOADS` */
+  preloads: number;
+  /** A commit is pushed before each task, so a preloaded checkout is always of the one before. */
+  newCommit?: boolean;
+}
+
+/** Task start parts. */
+const START_PARTS: readonly (readonly [Part, StartSetup])[] = [
+  ['warm', { pool: 2, refresh: REFRESH_SECONDS, preloads: 2 }],
+  ['warm-plain', { pool: 2, refresh: REFRESH_SECONDS, preloads: 0 }],
+  ['warm-new-commit', { pool: 2, refresh: 0, preloads: 2, newCommit: true }],
+  ['cold', { pool: 0, refresh: REFRESH_SECONDS, preloads: 0 }],
+  ['warm-fetch', { pool: 2, refresh: 0, preloads: 2 }],
+  ['cold-fetch', { pool: 0, refresh: 0, preloads: 0 }],
+];
 type Part = (typeof ALL_PARTS)[number];
 const PARTS = new Set<Part>(
   process.env.BENCH_PARTS === undefined
@@ -102,17 +125,23 @@ function startOf(events: BenchEvent[]): Start {
   };
 }
 
-async function taskStart(
-  pool: number,
-  refreshSeconds: number,
-): Promise<{ starts: Start[]; load: string }> {
+interface StartRun {
+  starts: Start[];
+  /** Tasks whose workspace was preloaded (`timings.workspacePreloaded`). */
+  preloaded: number;
+  load: string;
+}
+
+async function taskStart(setup: StartSetup): Promise<StartRun> {
+  const { pool, refresh, preloads, newCommit = false } = setup;
   const stack = await startStack({
     repos: { 'big.git': bigRepo(REPO_FILES, REPO_FILE_BYTES) },
     script: scenarioScript(SCENARIOS),
     env: {
       PATCHBAY_WARM_POOL_SIZE: String(pool),
+      PATCHBAY_WARM_POOL_PRELOADS: String(preloads),
       PATCHBAY_MAX_ACTIVE_TASKS: '1000',
-      PATCHBAY_REF_REFRESH_SECONDS: String(refreshSeconds),
+      PATCHBAY_REF_REFRESH_SECONDS: String(refresh),
     },
   });
   try {
@@ -120,15 +149,18 @@ async function taskStart(
     const primed = await waitForTask(stack, await submit(stack, 'SCENARIO:first'));
     if (primed.status !== 'succeeded') throw new Error(`priming task ${primed.status}`);
     const starts: Start[] = [];
+    let preloaded = 0;
     for (let i = 0; i < SAMPLES; i++) {
       // Time for the pool to refill (and the previous container to go), as between real tasks.
       await sleep(pool > 0 ? 1500 : 300);
+      if (newCommit) await stack.git.repo('big.git').commit({ 'moving.txt': `${i}\n` });
       const id = await submit(stack, 'SCENARIO:first');
       const done = await waitForTask(stack, id);
       if (done.status !== 'succeeded') throw new Error(`task ${done.status}`);
+      if (done.timings.workspacePreloaded === true) preloaded += 1;
       starts.push(startOf(await eventsOf(stack, id)));
     }
-    return { starts, load: load() };
+    return { starts, preloaded, load: load() };
   } finally {
     await stack.close();
   }
@@ -260,11 +292,11 @@ async function someParts(): Promise<void> {
       `e2e: ${r.ms.length} tasks, p50 ${fmt(s.p50)}, p95 ${fmt(s.p95)}; load after ${r.load}\n`,
     );
   }
-  for (const [part, pool, refresh] of START_PARTS) {
+  for (const [part, setup] of START_PARTS) {
     if (!PARTS.has(part)) continue;
     const loadBefore = load();
     log(`task start, ${part}: ${SAMPLES} tasks (load ${loadBefore})`);
-    const r = await taskStart(pool, refresh);
+    const r = await taskStart(setup);
     const cells = (['total', 'fetch', 'provision', 'agentToFirstCall', 'firstCall'] as const).map(
       (k) => {
         const s = stats(r.starts.map((x) => x[k]));
@@ -272,7 +304,7 @@ async function someParts(): Promise<void> {
       },
     );
     process.stdout.write(
-      `${part}: ${r.starts.length} tasks, p50 / p95: ${cells.join(', ')}; load ${loadBefore} → ${r.load}\n`,
+      `${part}: ${r.starts.length} tasks (${r.preloaded} preloaded), p50 / p95: ${cells.join(', ')}; load ${loadBefore} → ${r.load}\n`,
     );
   }
 }
@@ -283,24 +315,27 @@ async function main(): Promise<void> {
   const loadStart = load();
   log('tool call overhead');
   const overhead = await toolOverhead();
-  log(`task start, warm pool: ${SAMPLES} tasks`);
-  const warm = await taskStart(2, REFRESH_SECONDS);
-  log(`task start, cold: ${SAMPLES} tasks`);
-  const cold = await taskStart(0, REFRESH_SECONDS);
-  log(`task start, warm pool, fetch every task: ${SAMPLES} tasks`);
-  const warmFetch = await taskStart(2, 0);
-  log(`task start, cold, fetch every task: ${SAMPLES} tasks`);
-  const coldFetch = await taskStart(0, 0);
+  const runs = new Map<Part, StartRun>();
+  for (const [part, setup] of START_PARTS) {
+    log(`task start, ${part}: ${SAMPLES} tasks`);
+    runs.set(part, await taskStart(setup));
+  }
+  const warm = runs.get('warm')!;
+  const warmPlain = runs.get('warm-plain')!;
+  const warmNewCommit = runs.get('warm-new-commit')!;
+  const cold = runs.get('cold')!;
+  const warmFetch = runs.get('warm-fetch')!;
+  const coldFetch = runs.get('cold-fetch')!;
   log(`end to end: ${SAMPLES} tasks`);
   const e2e = await endToEnd();
 
-  const startRow = (name: string, r: { starts: Start[]; load: string }): string[] => {
+  const startRow = (name: string, r: StartRun): string[] => {
     const col = (k: keyof Start): string => {
       const s = stats(r.starts.map((x) => x[k]));
       return `${fmt(s.p50)} / ${fmt(s.p95)}`;
     };
     return [
-      `| ${name} | ${r.starts.length} | **${col('total')}** | ${col('fetch')} | ${col('provision')} | ${col('agentToFirstCall')} | ${col('firstCall')} | ${r.load} |`,
+      `| ${name} | ${r.starts.length} (${r.preloaded}) | **${col('total')}** | ${col('fetch')} | ${col('provision')} | ${col('agentToFirstCall')} | ${col('firstCall')} | ${r.load} |`,
     ];
   };
   const warmTotal = stats(warm.starts.map((s) => s.total));
@@ -328,12 +363,22 @@ async function main(): Promise<void> {
     '',
     'From the `running` status event (written when the worker takes the job) to the first `tool_output` event, from event timestamps (stamped by Redis-side append; appends are batched, so a stamp can be up to one append round trip late). Each cell is p50 / p95.',
     '',
-    '| sandbox, ref | tasks | total | fetch (resolve ref; sandbox made beside it) | provision (rest of sandbox + tree) | agent → first tool call (model turn) | first tool call (`["true"]`) | load after |',
+    '| sandbox, ref | tasks (preloaded) | total | fetch (resolve ref; sandbox made beside it) | provision (rest of sandbox + tree) | agent → first tool call (model turn) | first tool call (`["true"]`) | load after |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...startRow(`warm pool (\`PATCHBAY_WARM_POOL_SIZE=2\`), ref from mirror`, warm),
+    ...startRow(
+      `warm pool (\`PATCHBAY_WARM_POOL_SIZE=2\`, \`PATCHBAY_WARM_POOL_PRELOADS=2\`), ref from mirror`,
+      warm,
+    ),
+    ...startRow(
+      'warm pool, no preloads (`PATCHBAY_WARM_POOL_PRELOADS=0`), ref from mirror',
+      warmPlain,
+    ),
+    ...startRow('warm pool, a new commit before every task (fetched)', warmNewCommit),
     ...startRow('cold (`PATCHBAY_WARM_POOL_SIZE=0`), ref from mirror', cold),
     ...startRow('warm pool, fetch every task', warmFetch),
     ...startRow('cold, fetch every task', coldFetch),
+    '',
+    "Preloaded: a pooled container waited with the repository at the task's base commit already checked out (`timings.workspacePreloaded`), so provision copied nothing. With a new commit before every task the preloaded checkout is of the commit before: provision empties it and checks out as without preloads.",
     '',
     `Targets p50 ≤ 300 ms with the warm pool — ${miss(warmTotal.p50, 300)} (p50 ${fmt(warmTotal.p50)}); ≤ 600 ms cold — ${miss(coldTotal.p50, 600)} (p50 ${fmt(coldTotal.p50)}); ref from the mirror (\`PATCHBAY_REF_REFRESH_SECONDS=${REFRESH_SECONDS}\`). Fetching every task: warm p50 ${fmt(stats(warmFetch.starts.map((x) => x.total)).p50)}, cold p50 ${fmt(stats(coldFetch.starts.map((x) => x.total)).p50)}.`,
     '',
