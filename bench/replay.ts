@@ -7,6 +7,7 @@
  *   node --import tsx bench/replay.ts                      # every instance
  *   node --import tsx bench/replay.ts --only dayjs-2377    # some (printed and JSON only)
  *   node --import tsx bench/replay.ts --mirrors DIR        # clones elsewhere (default ../.mirror)
+ *   node --import tsx bench/replay.ts --outputs DIR        # also keep each verify's output there
  *
  * The repositories are not in this project: each instance's `owner/name` must have a full clone
  * under the mirrors directory, as `<owner>+<name>/repo` or `<owner>/<name>.git` (e.g.
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     mirrors: { type: 'string', default: here('../../.mirror') },
     only: { type: 'string' },
     out: { type: 'string', default: here('./replay/results.json') },
+    outputs: { type: 'string' },
   },
 });
 
@@ -57,7 +59,12 @@ async function main(): Promise<void> {
     if (instances.length !== wanted.size) throw new Error(`--only names unknown instances`);
   }
   log(`replaying ${instances.length} instances (clones under ${values.mirrors})`);
-  const results = await replay({ instances, mirrors: values.mirrors, progress: log });
+  const results = await replay({
+    instances,
+    mirrors: values.mirrors,
+    progress: log,
+    ...(values.outputs === undefined ? {} : { outputs: values.outputs }),
+  });
   await writeFile(values.out, `${JSON.stringify({ started, results }, null, 2)}\n`);
   log(`wrote ${values.out}`);
 

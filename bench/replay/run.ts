@@ -5,10 +5,13 @@
  * setup and its tests as verify: with the fix (must succeed, verify passing), then with the test
  * files only (must end `verify_failed`, its setup from the cache the first run left).
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ScriptedCall } from '@patchbay/agent/testing';
 import { applyPatch, scenarioScript, steps } from '../../test/support/scenarios.js';
 import { type Stack, call, startStack } from '../../test/support/stack.js';
 import { type Instance, type Prepared, git, mirrorOf, prepare } from './instances.js';
+import { type TestState, testState } from './outcomes.js';
 
 export interface ReplayOptions {
   instances: readonly Instance[];
@@ -20,6 +23,8 @@ export interface ReplayOptions {
   taskTimeoutMs?: number;
   /** A line per step, as it happens. */
   progress?: (line: string) => void;
+  /** A directory to keep each task's verify output in (`<id>-fix.txt`, `<id>-tests.txt`). */
+  outputs?: string;
 }
 
 /** One task of an instance, as it ended. */
@@ -35,8 +40,8 @@ export interface RunResult {
   setupCached: boolean | null;
   /** From the POST being sent to the task's end seen by the client. */
   submitToVerdictMs: number;
-  /** The FAIL_TO_PASS names the verify output does not mention. */
-  unnamed: string[];
+  /** What verify's output says of each FAIL_TO_PASS and PASS_TO_PASS test. */
+  tests: Record<string, TestState>;
 }
 
 export interface InstanceResult {
@@ -113,10 +118,10 @@ export async function replay(options: ReplayOptions): Promise<InstanceResult[]> 
       const { instance } = p;
       const at = `[${i + 1}/${prepared.length}] ${instance.id}`;
       say(`${at}: with the fix (${p.fixFiles.length} files, ${p.testFiles.length} test files)`);
-      const withFix = await runOne(stack, p, 'fix', options.taskTimeoutMs);
+      const withFix = await runOne(stack, p, 'fix', options);
       say(`${at}: with the fix → ${describe(withFix)}`);
       say(`${at}: tests only`);
-      const withoutFix = await runOne(stack, p, 'tests', options.taskTimeoutMs);
+      const withoutFix = await runOne(stack, p, 'tests', options);
       say(`${at}: tests only → ${describe(withoutFix)}`);
       results.set(instance.id, judge(instance, withFix, withoutFix));
     }
@@ -130,9 +135,10 @@ async function runOne(
   stack: Stack,
   p: Prepared,
   kind: 'fix' | 'tests',
-  timeoutMs = 30 * 60_000,
+  options: ReplayOptions,
 ): Promise<RunResult> {
   const { instance } = p;
+  const timeoutMs = options.taskTimeoutMs ?? 30 * 60_000;
   const started = performance.now();
   const submitted = await call(stack, 'POST', '/v1/tasks', {
     repo: {
@@ -159,6 +165,10 @@ async function runOne(
   }
   const submitToVerdictMs = performance.now() - started;
   const output = await verifyOutput(stack, id);
+  if (options.outputs !== undefined) {
+    await mkdir(options.outputs, { recursive: true });
+    await writeFile(join(options.outputs, `${instance.id}-${kind}.txt`), output);
+  }
   return {
     taskId: id,
     status: task.status,
@@ -169,7 +179,12 @@ async function runOne(
     setupMs: task.timings?.setupMs ?? null,
     setupCached: task.timings?.setupCached ?? null,
     submitToVerdictMs,
-    unnamed: instance.failToPass.filter((name) => !output.includes(name)),
+    tests: Object.fromEntries(
+      [...instance.failToPass, ...instance.passToPass].map((name) => [
+        name,
+        testState(output, name),
+      ]),
+    ),
   };
 }
 
@@ -198,10 +213,15 @@ function judge(instance: Instance, withFix: RunResult, withoutFix: RunResult): I
     problems.push(`tests only: ${describe(withoutFix)}, not verify_failed`);
   if (withoutFix.setupCached !== true)
     problems.push('tests only: setup did not come from the cache');
-  if (withFix.unnamed.length > 0)
-    problems.push(`with the fix, verify never names ${withFix.unnamed.join(', ')}`);
-  if (withoutFix.unnamed.length > 0)
-    problems.push(`tests only, verify never names ${withoutFix.unnamed.join(', ')}`);
+  const wrong = (run: RunResult, names: readonly string[], want: TestState): string[] =>
+    names.filter((name) => run.tests[name] !== want).map((name) => `${name} (${run.tests[name]})`);
+  const expect = (what: string, run: RunResult, names: readonly string[], want: TestState) => {
+    const off = wrong(run, names, want);
+    if (off.length > 0) problems.push(`${what}, verify does not show ${want}: ${off.join(', ')}`);
+  };
+  expect('with the fix', withFix, [...instance.failToPass, ...instance.passToPass], 'passed');
+  expect('tests only', withoutFix, instance.failToPass, 'failed');
+  expect('tests only', withoutFix, instance.passToPass, 'passed');
   return {
     id: instance.id,
     repo: instance.repo,

@@ -92,13 +92,25 @@ describe('replay harness', () => {
 
     expect(good!.problems).toEqual([]);
     expect(good!.ok).toBe(true);
-    expect(good!.withFix).toMatchObject({ status: 'succeeded', verifyPassed: true, unnamed: [] });
+    expect(good!.withFix).toMatchObject({
+      status: 'succeeded',
+      verifyPassed: true,
+      tests: {
+        'clamp caps values above hi': 'passed',
+        'add adds': 'passed',
+        'clamp raises values below lo': 'passed',
+      },
+    });
     expect(good!.withoutFix).toMatchObject({
       status: 'failed',
       errorCode: 'verify_failed',
       verifyPassed: false,
       setupCached: true,
-      unnamed: [],
+      tests: {
+        'clamp caps values above hi': 'failed',
+        'add adds': 'passed',
+        'clamp raises values below lo': 'passed',
+      },
     });
     expect(good!.withFix!.setupMs).toEqual(expect.any(Number));
     expect(good!.withFix!.submitToVerdictMs).toBeGreaterThan(0);
