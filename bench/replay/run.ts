@@ -106,8 +106,11 @@ export async function replay(options: ReplayOptions): Promise<InstanceResult[]> 
     ),
     script: scenarioScript(scenarios),
     env: {
-      PATCHBAY_SANDBOX_MEMORY: '4g',
+      // Real projects' dependencies: node_modules in the workspace, package managers' caches in
+      // the home (yarn keeps every tarball it fetched there); tmpfs counts against memory.
+      PATCHBAY_SANDBOX_MEMORY: '6g',
       PATCHBAY_SANDBOX_WORKSPACE_SIZE: '3g',
+      PATCHBAY_SANDBOX_HOME_SIZE: '2g',
       PATCHBAY_TASK_TIMEOUT_SECONDS: '1800',
       PATCHBAY_ENV_CACHE_BYTES: '20g',
       ...options.env,

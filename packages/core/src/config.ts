@@ -378,6 +378,11 @@ export const EnvSchema = z.object({
     .prefault('4g')
     .describe('Size cap of the /workspace tmpfs (counts against sandbox memory).'),
   PATCHBAY_SANDBOX_TMP_SIZE: byteSize.prefault('512m').describe('Size cap of the /tmp tmpfs.'),
+  PATCHBAY_SANDBOX_HOME_SIZE: byteSize
+    .prefault('512m')
+    .describe(
+      "Size cap of the agent user's home tmpfs (package managers' caches go there; counts against sandbox memory).",
+    ),
   PATCHBAY_WARM_POOL_SIZE: wholeNumber(0, 64)
     .default(1)
     .describe('Containers kept ready per image.'),
@@ -627,6 +632,7 @@ export interface Config {
     fsizeBytes: number;
     workspaceBytes: number;
     tmpBytes: number;
+    homeBytes: number;
     warmPoolSize: number;
     warmPoolPreloads: number;
     reaperIntervalMs: number;
@@ -750,6 +756,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       fsizeBytes: e.PATCHBAY_SANDBOX_FSIZE,
       workspaceBytes: e.PATCHBAY_SANDBOX_WORKSPACE_SIZE,
       tmpBytes: e.PATCHBAY_SANDBOX_TMP_SIZE,
+      homeBytes: e.PATCHBAY_SANDBOX_HOME_SIZE,
       warmPoolSize: e.PATCHBAY_WARM_POOL_SIZE,
       warmPoolPreloads: e.PATCHBAY_WARM_POOL_PRELOADS,
       reaperIntervalMs: e.PATCHBAY_REAPER_INTERVAL_SECONDS * 1000,

@@ -225,6 +225,7 @@ export function sandboxOptionsFromConfig(
       workspaceBytes: s.workspaceBytes,
       tmpBytes: s.tmpBytes,
     },
+    homeBytes: s.homeBytes,
     warmPoolSize: s.warmPoolSize,
     warmPoolImages: [s.image],
     warmPoolPreloads: s.warmPoolPreloads,
