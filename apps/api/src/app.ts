@@ -18,6 +18,7 @@ import { clientErrorHandler, frameworkErrors, installErrorHandling } from './err
 import { eventRoutes } from './routes/events.js';
 import { type ApiMetrics, instrumentHttp, metricsRoutes } from './metrics.js';
 import { tenantRateLimit } from './rate-limit.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { healthRoutes, type HealthDeps } from './routes/health.js';
 import { deliveryRoutes } from './routes/delivery.js';
 import { environmentRoutes } from './routes/environments.js';
@@ -127,6 +128,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       events: deps.events,
       ...(deps.keepAliveMs === undefined ? {} : { keepAliveMs: deps.keepAliveMs }),
     });
+    await v1.register(mcpRoutes);
   });
   return app;
 }

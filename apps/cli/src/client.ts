@@ -203,6 +203,27 @@ export class PatchbayClient {
     }
   }
 
+  /**
+   * One request, whatever the API answers: an error status comes back as the API's error body
+   * instead of a throw (for `patchbay mcp`, whose tools report errors to the model).
+   */
+  async exchange(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: string }> {
+    try {
+      const res = await this.request(method, path, body);
+      return { status: res.status, body: (await readAll(res.body)).toString('utf8') };
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return {
+        status: err.status,
+        body: JSON.stringify({ error: { code: err.code, message: err.message } }),
+      };
+    }
+  }
+
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.request(method, path, body);
     return JSON.parse((await readAll(res.body)).toString('utf8')) as T;

@@ -8,6 +8,7 @@ import { deliverCommand } from './commands/deliver.js';
 import { envCommand } from './commands/env.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
+import { mcpCommand } from './commands/mcp.js';
 import { patchCommand } from './commands/patch.js';
 import { replyCommand } from './commands/reply.js';
 import { statusCommand } from './commands/status.js';
@@ -34,7 +35,8 @@ function buildProgram(): Command {
     .addCommand(deliverCommand())
     .addCommand(envCommand())
     .addCommand(cancelCommand())
-    .addCommand(applyPatchCommand());
+    .addCommand(applyPatchCommand())
+    .addCommand(mcpCommand());
   // Throw instead of exiting, everywhere, so that usage errors get exit code 2 below.
   for (const command of [
     program,

@@ -1,0 +1,1 @@
+export { type ApiAnswer, type PatchbayApi, createMcpServer } from './server.js';
