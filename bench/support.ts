@@ -55,13 +55,15 @@ export function header(
   command: string,
   started: Date,
   loadAtStart: string,
+  options: { loadAtEnd?: string; inNpmRunBench?: boolean } = {},
 ): string[] {
+  const { loadAtEnd = load(), inNpmRunBench = true } = options;
   return [
     `## ${title}`,
     '',
     `- Machine: ${machine()}`,
-    `- Date: ${started.toISOString()}; load average (1 min) ${loadAtStart} at the start, ${load()} at the end (the machine is shared: other test suites ran beside the benchmark)`,
-    `- Command: \`${command}\` (also \`npm run bench\`)`,
+    `- Date: ${started.toISOString()}; load average (1 min) ${loadAtStart} at the start, ${loadAtEnd} at the end (the machine is shared: other test suites ran beside the benchmark)`,
+    `- Command: \`${command}\`${inNpmRunBench ? ' (also `npm run bench`)' : ''}`,
   ];
 }
 

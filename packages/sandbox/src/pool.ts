@@ -130,7 +130,10 @@ export class WarmPool<T extends Poolable> {
       );
       for (const s of pool.ready) if (!keep.includes(s)) this.#discard(s);
       pool.ready = keep;
-      this.#fill(key, pool);
+      // A prepared container that aged out is not made again: only a new spec asks for one.
+      if (pool.preload !== undefined && keep.length === 0 && pool.filling === undefined)
+        this.#pools.delete(key);
+      else if (pool.preload === undefined) this.#fill(key, pool);
     }
   }
 
