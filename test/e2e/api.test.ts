@@ -69,6 +69,7 @@ describe('the HTTP API', () => {
       baseCommit: null,
       result: null,
       error: null,
+      origin: { kind: 'api' },
     });
     expect(JSON.stringify(task)).not.toContain('abc-secret-xyz');
     expect(task.tenant).toBeUndefined();
@@ -80,6 +81,23 @@ describe('the HTTP API', () => {
     expect(
       (await call(stack, 'GET', `/v1/tasks/${task.id}/patch`, undefined, acme)).body.error.code,
     ).toBe('patch_not_ready');
+  });
+
+  it('records where a task came from: a known client by its header, the API otherwise', async () => {
+    const from = async (client?: string) => {
+      const headers = { ...acme, ...(client === undefined ? {} : { 'patchbay-client': client }) };
+      const res = await call(stack, 'POST', '/v1/tasks', spec(), headers);
+      expect(res.status).toBe(202);
+      const got = await call(stack, 'GET', `/v1/tasks/${res.body.id}`, undefined, acme);
+      // Ended at once: the tenant's cap here is a few queued tasks.
+      await call(stack, 'POST', `/v1/tasks/${res.body.id}/cancel`, undefined, acme);
+      return got.body.origin;
+    };
+    expect(await from('page')).toEqual({ kind: 'page' });
+    expect(await from('cli')).toEqual({ kind: 'cli' });
+    expect(await from('mcp')).toEqual({ kind: 'mcp' });
+    expect(await from('mention')).toEqual({ kind: 'api' });
+    expect(await from()).toEqual({ kind: 'api' });
   });
 
   it("hides one tenant's tasks from another: 404 on every route, never listed", async () => {

@@ -172,7 +172,11 @@ describe('the patchbay CLI against the running service', () => {
     ]);
     expect(result.code).toBe(0);
     const task = JSON.parse(result.stdout);
-    expect(task).toMatchObject({ status: 'succeeded', prompt: 'SCENARIO:edit' });
+    expect(task).toMatchObject({
+      status: 'succeeded',
+      prompt: 'SCENARIO:edit',
+      origin: { kind: 'cli' },
+    });
     expect(task.result.files.map((f: { path: string }) => f.path).sort()).toEqual([
       'README.md',
       'notes.txt',

@@ -69,7 +69,7 @@ async function submitAndPatch(client: Client): Promise<{ id: string; patch: stri
   });
   expect(submitted.isError, text(submitted)).toBeFalsy();
   const id: string = submitted.structuredContent.id;
-  expect(submitted.structuredContent.status).toBe('queued');
+  expect(submitted.structuredContent).toMatchObject({ status: 'queued', origin: { kind: 'mcp' } });
   const task = await ended(client, id);
   expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
   const patch: any = await client.callTool({ name: 'get_patch', arguments: { id } });

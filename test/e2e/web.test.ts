@@ -406,6 +406,9 @@ describe('the web page', () => {
     await expect.poll(() => statusChip(page).textContent(), { timeout: 180_000 }).toBe('succeeded');
     const task = await waitForTask(stack, id, ALICE);
     expect(task.agent).toEqual({ runtime: 'codex' });
+    // The page says it is the page: the task records where it came from.
+    expect(task.origin).toEqual({ kind: 'page' });
+    expect(await page.locator('dl.facts').textContent()).toContain('Fromthis page');
     // Codex's command is in the page's log, and its file in the diff.
     const log = page.getByRole('list', { name: 'Event log' });
     await log.locator('li[data-kind=command]', { hasText: 'codex.txt' }).waitFor(within);

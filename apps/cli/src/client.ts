@@ -31,6 +31,8 @@ export interface ClientOptions {
   baseUrl: string;
   /** Bearer key; omitted for a keyless local server. */
   apiKey?: string | undefined;
+  /** Who the server records as a task's origin (`Patchbay-Client`). @default 'cli' */
+  client?: 'cli' | 'mcp';
 }
 
 /** One page of `GET /v1/tasks`. */
@@ -67,7 +69,10 @@ export class PatchbayClient {
 
   constructor(options: ClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.headers = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
+    this.headers = {
+      'patchbay-client': options.client ?? 'cli',
+      ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+    };
   }
 
   submit(spec: TaskSpec): Promise<Task> {

@@ -43,7 +43,12 @@ function contextFor(command: Command): CommandContext {
   const server = options.server ?? process.env.PATCHBAY_URL ?? DEFAULT_SERVER;
   const key = options.key ?? (process.env.PATCHBAY_API_KEY || undefined);
   return {
-    client: new PatchbayClient({ baseUrl: server, apiKey: key }),
+    // `patchbay mcp` submits for an MCP client: the server records that as the task's origin.
+    client: new PatchbayClient({
+      baseUrl: server,
+      apiKey: key,
+      client: command.name() === 'mcp' ? 'mcp' : 'cli',
+    }),
     server,
     json: options.json === true,
     tty: process.stdout.isTTY === true,

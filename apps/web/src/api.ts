@@ -80,7 +80,8 @@ function authorization(): Record<string, string> {
 
 /** Every request of the page, with the tab's key. */
 async function request(method: string, url: string, body?: unknown): Promise<Response> {
-  const headers = authorization();
+  // The server records the page as the origin of the tasks it submits.
+  const headers: Record<string, string> = { ...authorization(), 'patchbay-client': 'page' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(url, {
     method,

@@ -485,6 +485,16 @@ export type Delivery = z.infer<typeof Delivery>;
  * A task record as stored and served. Secrets are not part of it: only their names are kept
  * (`environment.secretNames`), the values live apart until the task ends.
  */
+/**
+ * How a task reached Patchbay: the REST API, the page, the `patchbay` command, an MCP client.
+ * Clients say which they are with the `Patchbay-Client` header; anything else is the API.
+ */
+export const TASK_ORIGINS = ['api', 'page', 'cli', 'mcp'] as const;
+export const TaskOrigin = z
+  .object({ kind: z.enum(TASK_ORIGINS) })
+  .describe('Where the task came from: the API, the page, the CLI or an MCP client.');
+export type TaskOrigin = z.infer<typeof TaskOrigin>;
+
 export const Task = z.object({
   id: z.string(),
   tenant: z.string(),
@@ -537,6 +547,8 @@ export const Task = z.object({
   notify: z.object({ url: z.string() }).nullable().default(null),
   /** Where the current turn's time went (`startedAt` is when a worker took it). */
   timings: Timings.nullable().default(null),
+  /** Where the task came from (records from before it was kept: the API). */
+  origin: TaskOrigin.default({ kind: 'api' }),
 });
 export type Task = z.infer<typeof Task>;
 

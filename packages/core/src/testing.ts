@@ -42,6 +42,7 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
     delivery: null,
     notify: null,
     timings: null,
+    origin: { kind: 'api' },
     ...overrides,
   };
   return overrides.turns === undefined

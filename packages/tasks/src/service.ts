@@ -17,6 +17,7 @@ import {
   lastResultTurn,
   newTurn,
   patchArtifactOf,
+  type TaskOrigin,
   type TaskSpec,
 } from '@patchbay/core';
 import {
@@ -108,7 +109,7 @@ export class TaskService {
   async submit(
     tenant: string,
     spec: TaskSpec,
-    options: { idempotencyKey?: string } = {},
+    options: { idempotencyKey?: string; origin?: TaskOrigin } = {},
   ): Promise<{ task: Task; replayed: boolean }> {
     const { defaults } = this.#deps;
     const environment = spec.environment ?? {};
@@ -204,6 +205,7 @@ export class TaskService {
           : newDelivery(id, spec.delivery, null, 'requested', true),
       notify: notifyUrl === null ? null : { url: notifyUrl },
       timings: null,
+      origin: options.origin ?? { kind: 'api' },
     };
     task.turns = [newTurn(task, 1, spec.prompt, createdAt)];
     if (spec.delivery?.token !== undefined)

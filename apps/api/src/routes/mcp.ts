@@ -51,6 +51,7 @@ function inProcess(app: FastifyInstance, authorization: string | undefined): Pat
         url: path,
         headers: {
           ...(authorization === undefined ? {} : { authorization }),
+          'patchbay-client': 'mcp',
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { payload: JSON.stringify(body) }),

@@ -1,4 +1,12 @@
-import { AgentRuntime, Attempt, FollowUp, TaskSpec, TaskStatus } from '@patchbay/core';
+import {
+  AgentRuntime,
+  Attempt,
+  FollowUp,
+  TASK_ORIGINS,
+  type TaskOrigin,
+  TaskSpec,
+  TaskStatus,
+} from '@patchbay/core';
 import type { Readable } from 'node:stream';
 import type { TaskService } from '@patchbay/tasks';
 import type { FastifyReply } from 'fastify';
@@ -12,6 +20,12 @@ export interface TaskRoutesDeps {
 }
 
 const errors = ERROR_RESPONSES;
+
+/** The origin a `Patchbay-Client` header names; the API for any other value or none. */
+function originOf(client: string | undefined): TaskOrigin {
+  const kind = TASK_ORIGINS.find((k) => k === client);
+  return { kind: kind ?? 'api' };
+}
 
 /** What each runtime is, in the words a person picking one needs. */
 const RUNTIME_SUMMARIES: Record<AgentRuntime, string> = {
@@ -36,6 +50,12 @@ export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { s
               .string()
               .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters')
               .optional(),
+            'patchbay-client': z
+              .string()
+              .optional()
+              .describe(
+                'Which client sends the task (`page`, `cli`, `mcp`); recorded as its origin.',
+              ),
           })
           .passthrough(),
         response: { 200: TaskView, 202: TaskView, ...errors },
@@ -43,11 +63,10 @@ export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesDeps> = async (app, { s
     },
     async (request, reply) => {
       const key = request.headers['idempotency-key'];
-      const { task, replayed } = await service.submit(
-        request.tenant,
-        request.body,
-        key === undefined ? {} : { idempotencyKey: key },
-      );
+      const { task, replayed } = await service.submit(request.tenant, request.body, {
+        ...(key === undefined ? {} : { idempotencyKey: key }),
+        origin: originOf(request.headers['patchbay-client']),
+      });
       return reply
         .code(replayed ? 200 : 202)
         .header('location', `/v1/tasks/${task.id}`)

@@ -19,6 +19,14 @@ import { NotFound } from './not-found.js';
 
 type Tab = 'log' | 'changes' | 'attempts';
 
+/** Where a task came from, in words. */
+const ORIGINS: Record<TaskView['origin']['kind'], string> = {
+  api: 'the API',
+  page: 'this page',
+  cli: 'the patchbay command',
+  mcp: 'an MCP client',
+};
+
 const ended = (task: TaskView): boolean =>
   task.status === 'succeeded' || task.status === 'failed' || task.status === 'cancelled';
 
@@ -197,6 +205,10 @@ export function TaskPage({ id }: { id: string }) {
           <div>
             <dt>Agent</dt>
             <dd>{task.agent.runtime === 'codex' ? 'Codex CLI' : 'Patchbay'}</dd>
+          </div>
+          <div>
+            <dt>From</dt>
+            <dd>{ORIGINS[task.origin.kind]}</dd>
           </div>
           <div>
             <dt>Tokens</dt>
