@@ -319,4 +319,36 @@ describe('the patchbay CLI against the running service', () => {
     expect((await patchbay(['submit'])).code).toBe(2);
     expect((await patchbay(['list', '--status', 'bogus'])).code).toBe(2);
   });
+
+  it('adds, lists, pauses and removes a schedule', async () => {
+    const added = await patchbay([
+      'schedule',
+      'add',
+      stack.git.url('app.git'),
+      'Weekly check. SCENARIO:edit',
+      '--cron',
+      '0 9 * * 1',
+      '--tz',
+      'Europe/Paris',
+      '--verify',
+      'true',
+    ]);
+    expect(added.code, added.stderr).toBe(0);
+    const id = added.stdout.split(/\s/, 1)[0]!;
+    expect(added.stdout).toMatch(/^[0-9a-f-]{36} {2}0 9 \* \* 1 \(Europe\/Paris\), next 20\d\d-/);
+    const listed = await patchbay(['--json', 'schedule', 'list']);
+    const { schedules } = JSON.parse(listed.stdout);
+    expect(schedules.find((s: any) => s.id === id)).toMatchObject({
+      cron: '0 9 * * 1',
+      timezone: 'Europe/Paris',
+      spec: { prompt: 'Weekly check. SCENARIO:edit', environment: { verify: 'true' } },
+    });
+    expect((await patchbay(['schedule', 'pause', id])).stdout).toBe(`${id}  paused\n`);
+    expect((await patchbay(['schedule', 'runs', id])).stdout).toBe('no runs yet\n');
+    expect((await patchbay(['schedule', 'rm', id])).stdout).toBe(`deleted ${id}\n`);
+    const gone = await patchbay(['schedule', 'runs', id]);
+    expect(gone.code).toBe(3);
+    expect(gone.stderr).toContain('404 not_found');
+    expect((await patchbay(['schedule', 'add', 'x', 'y'])).code).toBe(2);
+  });
 });

@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { ApiKey } from '@patchbay/core';
 import type { EventLog, RedisEnvironmentIndex } from '@patchbay/store';
-import type { TaskService } from '@patchbay/tasks';
+import type { ScheduleService, TaskService } from '@patchbay/tasks';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
   jsonSchemaTransform,
@@ -19,6 +19,7 @@ import { eventRoutes } from './routes/events.js';
 import { type ApiMetrics, instrumentHttp, metricsRoutes } from './metrics.js';
 import { tenantRateLimit } from './rate-limit.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { healthRoutes, type HealthDeps } from './routes/health.js';
 import { deliveryRoutes } from './routes/delivery.js';
 import { environmentRoutes } from './routes/environments.js';
@@ -30,6 +31,7 @@ import { webRoutes } from './web.js';
 
 export interface AppDeps extends HealthDeps {
   service: TaskService;
+  schedules: ScheduleService;
   webhooks: WebhookRegistry;
   environments: RedisEnvironmentIndex;
   events: EventLog;
@@ -128,6 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       events: deps.events,
       ...(deps.keepAliveMs === undefined ? {} : { keepAliveMs: deps.keepAliveMs }),
     });
+    await v1.register(scheduleRoutes, { schedules: deps.schedules });
     await v1.register(mcpRoutes);
   });
   return app;

@@ -15,9 +15,9 @@ import {
   RedisEventLog,
   RedisTaskStore,
 } from '@patchbay/store';
-import { JobQueue } from '@patchbay/queue';
+import { JobQueue, ScheduleQueue, createScheduleWorker } from '@patchbay/queue';
 import { WebhookRegistry, WebhookUrlPolicy } from '@patchbay/webhooks';
-import { TaskService } from '@patchbay/tasks';
+import { ScheduleService, TaskService } from '@patchbay/tasks';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,8 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
       maxAttempts: config.tasks.maxAttempts,
     },
   });
+  const scheduleQueue = new ScheduleQueue({ connection: queueRedis, prefix });
+  const schedules = new ScheduleService({ redis, prefix, queue: scheduleQueue, tasks: service });
   const metrics = createApiMetrics({
     countByStatus: () => store.countByStatus(),
     queueCounts: () => queue.counts(),
@@ -139,6 +141,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   const app = await buildApp({
     logger: { level: config.log.level },
     service,
+    schedules,
     webhooks,
     environments: new RedisEnvironmentIndex({ redis, prefix }),
     events,
@@ -158,13 +161,22 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   });
   if (!web)
     app.log.warn({ webDir }, 'no web page: the directory holds no build (npm start builds it)');
+  // Firings are processed by the API: it is what submits tasks. BullMQ hands each to one instance.
+  const scheduleWorker = createScheduleWorker({
+    url: config.redis.url,
+    prefix,
+    fire: (id, at) => schedules.fire(id, at),
+    onError: (err) => app.log.warn({ err }, 'the schedule worker failed'),
+  });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      await scheduleWorker.close();
       await app.close();
       await Promise.allSettled([
         queue.close(),
+        scheduleQueue.close(),
         deliveries.close(),
         cancels.close(),
         adminQueue?.close(),

@@ -1,6 +1,8 @@
 import type {
   Attempt,
   DeliveryRequest,
+  ScheduleRun,
+  ScheduleView as Schedule,
   Task,
   TaskEvent,
   TaskSpec,
@@ -114,6 +116,31 @@ export class PatchbayClient {
 
   dropEnvironments(repo?: string): Promise<{ dropped: number }> {
     return this.json('DELETE', `/v1/environments${repoQuery(repo)}`);
+  }
+
+  /** A schedule: `spec` submitted each time `cron` comes round in `timezone`. */
+  createSchedule(input: { cron: string; timezone?: string; spec: TaskSpec }): Promise<Schedule> {
+    return this.json('POST', '/v1/schedules', input);
+  }
+
+  schedules(): Promise<{ schedules: Schedule[] }> {
+    return this.json('GET', '/v1/schedules');
+  }
+
+  scheduleRuns(id: string): Promise<{ runs: ScheduleRun[] }> {
+    return this.json('GET', `/v1/schedules/${encodeURIComponent(id)}/runs`);
+  }
+
+  setSchedulePaused(id: string, paused: boolean): Promise<Schedule> {
+    return this.json(
+      'POST',
+      `/v1/schedules/${encodeURIComponent(id)}/${paused ? 'pause' : 'resume'}`,
+    );
+  }
+
+  async deleteSchedule(id: string): Promise<void> {
+    const res = await this.request('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
+    res.body.resume();
   }
 
   cancel(id: string): Promise<Task> {

@@ -11,6 +11,7 @@ import { logsCommand } from './commands/logs.js';
 import { mcpCommand } from './commands/mcp.js';
 import { patchCommand } from './commands/patch.js';
 import { replyCommand } from './commands/reply.js';
+import { scheduleCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
 import { submitCommand } from './commands/submit.js';
 import { DEFAULT_SERVER, EXIT } from './context.js';
@@ -34,6 +35,7 @@ function buildProgram(): Command {
     .addCommand(patchCommand())
     .addCommand(deliverCommand())
     .addCommand(envCommand())
+    .addCommand(scheduleCommand())
     .addCommand(cancelCommand())
     .addCommand(applyPatchCommand())
     .addCommand(mcpCommand());

@@ -30,7 +30,7 @@ export {
   FileChange,
   FollowUp,
   ReasoningEffort,
-  TASK_ORIGINS,
+  CLIENT_ORIGINS,
   Task,
   TaskOrigin,
   TaskPhase,
@@ -84,3 +84,4 @@ export {
 export { silentLogger, type Logger } from './logger.js';
 export { LifecycleEvent, lifecycleEventOf, type LifecycleEventType } from './lifecycle.js';
 export { retryPolicy, type FailureVerdict, type RunStop } from './retry.js';
+export { Schedule, ScheduleRun, ScheduleSpec, ScheduleView } from './schedule.js';

@@ -489,10 +489,16 @@ export type Delivery = z.infer<typeof Delivery>;
  * How a task reached Patchbay: the REST API, the page, the `patchbay` command, an MCP client.
  * Clients say which they are with the `Patchbay-Client` header; anything else is the API.
  */
-export const TASK_ORIGINS = ['api', 'page', 'cli', 'mcp'] as const;
+const TASK_ORIGINS = ['api', 'page', 'cli', 'mcp', 'schedule'] as const;
+/** The origins a client may name itself by (`schedule` is set by Patchbay, with the schedule). */
+export const CLIENT_ORIGINS = ['page', 'cli', 'mcp'] as const;
 export const TaskOrigin = z
-  .object({ kind: z.enum(TASK_ORIGINS) })
-  .describe('Where the task came from: the API, the page, the CLI or an MCP client.');
+  .object({
+    kind: z.enum(TASK_ORIGINS),
+    /** For `schedule`: the schedule that started it. */
+    scheduleId: z.string().optional(),
+  })
+  .describe('Where the task came from: the API, the page, the CLI, an MCP client or a schedule.');
 export type TaskOrigin = z.infer<typeof TaskOrigin>;
 
 export const Task = z.object({

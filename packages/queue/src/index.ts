@@ -21,3 +21,4 @@ export {
   type JobWorker,
   type SideQueueName,
 } from './job-queue.js';
+export { ScheduleQueue, createScheduleWorker } from './schedule-queue.js';

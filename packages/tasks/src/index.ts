@@ -5,3 +5,4 @@ export {
   type TaskQueuePort,
   type TaskServiceDeps,
 } from './service.js';
+export { ScheduleService, type ScheduleQueuePort, type ScheduleServiceDeps } from './schedules.js';

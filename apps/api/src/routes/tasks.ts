@@ -2,7 +2,7 @@ import {
   AgentRuntime,
   Attempt,
   FollowUp,
-  TASK_ORIGINS,
+  CLIENT_ORIGINS,
   type TaskOrigin,
   TaskSpec,
   TaskStatus,
@@ -23,7 +23,7 @@ const errors = ERROR_RESPONSES;
 
 /** The origin a `Patchbay-Client` header names; the API for any other value or none. */
 function originOf(client: string | undefined): TaskOrigin {
-  const kind = TASK_ORIGINS.find((k) => k === client);
+  const kind = CLIENT_ORIGINS.find((k) => k === client);
   return { kind: kind ?? 'api' };
 }
 

@@ -4,7 +4,7 @@ import { EXIT, action, exitFor } from '../context.js';
 import { followTask } from '../follow.js';
 import { renderTask } from '../render.js';
 
-interface SubmitOptions {
+export interface SubmitOptions {
   ref?: string;
   setup?: string;
   verify?: string;
@@ -17,7 +17,7 @@ interface SubmitOptions {
 }
 
 /** The task spec the flags describe; only what was given, so server defaults apply to the rest. */
-function specFrom(repo: string, prompt: string, options: SubmitOptions): TaskSpec {
+export function specFrom(repo: string, prompt: string, options: SubmitOptions): TaskSpec {
   const environment = {
     ...(options.image ? { image: options.image } : {}),
     ...(options.setup ? { setup: options.setup } : {}),

@@ -25,6 +25,7 @@ const ORIGINS: Record<TaskView['origin']['kind'], string> = {
   page: 'this page',
   cli: 'the patchbay command',
   mcp: 'an MCP client',
+  schedule: 'a schedule',
 };
 
 const ended = (task: TaskView): boolean =>
