@@ -4,6 +4,8 @@ import { createRedis } from './redis.js';
 import { bullPrefix } from './task-queue.js';
 
 const SCHEDULE_QUEUE_NAME = 'schedules';
+/** Longest a closing worker waits for the firing it is processing. */
+const CLOSE_WAIT_MS = 5000;
 
 /**
  * Schedules as BullMQ job schedulers: one per schedule, keyed by its id, adding a `fire` job each
@@ -66,7 +68,13 @@ export function createScheduleWorker(options: {
   worker.on('error', (err) => options.onError?.(err));
   return {
     close: async () => {
-      await worker.close();
+      // A worker that never reached Redis would wait for it to close: its connection goes first
+      // then, and the firing it may be running is given a few seconds.
+      if (connection.status !== 'ready') connection.disconnect();
+      await Promise.race([
+        worker.close(),
+        new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref()),
+      ]);
       connection.disconnect();
     },
   };
