@@ -57,6 +57,9 @@ export interface InstanceResult {
   withoutFix: RunResult | null;
 }
 
+/** The name a repository is served under on the local git server. */
+const served = (repo: string): string => `${repo.replace('/', '-')}.git`;
+
 /** How long a status poll waits between reads. */
 const POLL_MS = 100;
 
@@ -74,7 +77,6 @@ export async function replay(options: ReplayOptions): Promise<InstanceResult[]> 
   }
 
   const repos = [...new Set(prepared.map((p) => p.instance.repo))];
-  const served = (repo: string): string => `${repo.replace('/', '-')}.git`;
   const scenarios: Record<string, ReturnType<typeof steps>> = {};
   for (const p of prepared) {
     const tests: ScriptedCall[] = p.testPatch === '' ? [] : [applyPatch(p.testPatch)];
@@ -145,7 +147,7 @@ async function runOne(
   const started = performance.now();
   const submitted = await call(stack, 'POST', '/v1/tasks', {
     repo: {
-      url: stack.git.url(`${instance.repo.replace('/', '-')}.git`),
+      url: stack.git.url(served(instance.repo)),
       ref: `replay/${instance.id}`,
     },
     prompt: `Replay ${instance.id} (${kind === 'fix' ? 'the upstream fix' : 'its tests only'}). SCENARIO:${instance.id}-${kind}`,
