@@ -98,7 +98,7 @@ describe('the codex runtime', () => {
       prompt: 'SCENARIO:edit make the greeting excited',
       environment: { verify: "grep -qF 'Hello, ${name}!' src/greet.js" },
     });
-    const task = await waitForTask(stack, id, {}, 180_000);
+    const task = await waitForTask(stack, id, {}, 150_000);
     expect(task.error).toBeNull();
     expect(task.status).toBe('succeeded');
     expect(task.agent).toEqual({ runtime: 'codex' });
@@ -154,7 +154,7 @@ describe('the codex runtime', () => {
       prompt: 'SCENARIO:more and one more line',
     });
     expect(replied).toBe(202);
-    const second = await waitForTask(stack, id, {}, 180_000);
+    const second = await waitForTask(stack, id, {}, 150_000);
     expect(second.status).toBe('succeeded');
     expect(second.turn).toBe(2);
     const asked = stack.model.requests.find((r) =>
@@ -174,7 +174,7 @@ describe('the codex runtime', () => {
     expect(revoked?.output).toContain('old-token=401');
     const { stdout } = await run('docker', ['ps', '-q', '--filter', `label=patchbay.task=${id}`]);
     expect(stdout.trim()).toBe('');
-  }, 180_000);
+  }, 330_000);
 
   it('reaches the gateway under an allowlist network: its own calls are never proxied', async () => {
     const id = await submit({

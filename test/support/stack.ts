@@ -187,8 +187,22 @@ export async function waitForTask(
   for (;;) {
     const { body } = await call(stack, 'GET', `/v1/tasks/${id}`, undefined, headers);
     if (['succeeded', 'failed', 'cancelled'].includes(body?.status)) return body;
-    if (Date.now() > deadline)
-      throw new Error(`task ${id} still ${body?.status} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      // Where it stands, for the failure's message: its phase and its last events.
+      const { body: log } = await call(
+        stack,
+        'GET',
+        `/v1/tasks/${id}/events?limit=1000`,
+        undefined,
+        headers,
+      );
+      const last = ((log?.events ?? []) as Record<string, unknown>[])
+        .slice(-12)
+        .map((e) => JSON.stringify(e).slice(0, 300));
+      throw new Error(
+        `task ${id} still ${body?.status} (phase ${body?.phase}) after ${timeoutMs} ms; last events:\n${last.join('\n')}`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
