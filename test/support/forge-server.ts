@@ -10,7 +10,8 @@ import addFormats from 'ajv-formats';
  * and query parameters must be declared, the JSON body must validate against the operation's
  * schema and name no property the schema does not declare, and the token must be the expected
  * one. What does not pass is answered as GitHub would (404, 401, 422) and kept in `violations`.
- * Pull requests it accepts are kept, and a second one for the same head is a 422, as on GitHub.
+ * Pull requests it accepts are kept, and a second one for the same head is a 422, as on GitHub;
+ * a pull request it keeps can be read back, and comments on issues and pull requests are kept.
  */
 export interface GitHubApi {
   url: string;
@@ -28,6 +29,8 @@ export interface GitHubApi {
     body: string;
     draft: boolean;
   }[];
+  /** Comments made, in order: on issues and pull requests alike (GitHub's issue comments). */
+  comments: { owner: string; repo: string; number: number; body: string }[];
   close(): Promise<void>;
 }
 
@@ -73,6 +76,7 @@ export async function startGitHubApi(options: { token: string }): Promise<GitHub
   const violations: string[] = [];
   const requests: GitHubApi['requests'] = [];
   const pulls: GitHubApi['pulls'] = [];
+  const comments: GitHubApi['comments'] = [];
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -145,6 +149,25 @@ export async function startGitHubApi(options: { token: string }): Promise<GitHub
           .map((p) => pullView(owner!, repo!, p.number, p.head, p.base)),
       );
     }
+    if (op.template === '/repos/{owner}/{repo}/pulls/{pull_number}' && req.method === 'GET') {
+      const number = Number(url.pathname.split('/')[5]);
+      const pull = pulls.find((p) => p.owner === owner && p.repo === repo && p.number === number);
+      if (!pull) return send(404, { message: 'Not Found' });
+      return send(200, pullView(owner!, repo!, pull.number, pull.head, pull.base));
+    }
+    if (
+      op.template === '/repos/{owner}/{repo}/issues/{issue_number}/comments' &&
+      req.method === 'POST'
+    ) {
+      const number = Number(url.pathname.split('/')[5]);
+      comments.push({ owner: owner!, repo: repo!, number, body: (body as { body: string }).body });
+      const id = comments.length;
+      return send(201, {
+        id,
+        html_url: `https://github.example/${owner}/${repo}/issues/${number}#issuecomment-${id}`,
+        body: (body as { body: string }).body,
+      });
+    }
     return refuse(501, `operation ${op.template} is valid but not served here`);
   };
 
@@ -159,6 +182,7 @@ export async function startGitHubApi(options: { token: string }): Promise<GitHub
     violations,
     requests,
     pulls,
+    comments,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -18,6 +18,7 @@ import { clientErrorHandler, frameworkErrors, installErrorHandling } from './err
 import { eventRoutes } from './routes/events.js';
 import { type ApiMetrics, instrumentHttp, metricsRoutes } from './metrics.js';
 import { tenantRateLimit } from './rate-limit.js';
+import { integrationRoutes } from './routes/integrations.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { healthRoutes, type HealthDeps } from './routes/health.js';
@@ -26,6 +27,7 @@ import { environmentRoutes } from './routes/environments.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { WebhookRegistry } from '@patchbay/webhooks';
+import type { MentionIntake } from '@patchbay/integrations';
 import { TaskView } from './schemas.js';
 import { webRoutes } from './web.js';
 
@@ -54,6 +56,8 @@ export interface AppDeps extends HealthDeps {
   admin?: { key: string; queues: Queue[] };
   /** The web page at `/`, from a built apps/web; off when absent. */
   web?: { root: string };
+  /** Forge webhooks at `/v1/integrations/{forge}/events`; off when absent. */
+  intake?: MentionIntake;
 }
 
 /** JSON of frozen task views, by view. */
@@ -113,6 +117,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   if (deps.admin) await app.register(adminRoutes, deps.admin);
   if (deps.web) await app.register(webRoutes, deps.web);
+  // Authenticated by the forge's signature, not an API key.
+  if (deps.intake) await app.register(integrationRoutes, { intake: deps.intake });
 
   await app.register(async (v1) => {
     v1.decorateRequest('tenant', '');

@@ -18,6 +18,7 @@ import {
 import { JobQueue, ScheduleQueue, createScheduleWorker } from '@patchbay/queue';
 import { WebhookRegistry, WebhookUrlPolicy } from '@patchbay/webhooks';
 import { ScheduleService, TaskService } from '@patchbay/tasks';
+import { MentionIntake, forgeAccess } from '@patchbay/integrations';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { fileURLToPath } from 'node:url';
@@ -97,7 +98,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   });
   // The outbox's readers start where it ends now at the latest, so nothing written from here
   // on is skipped even before a worker first runs.
-  for (const reader of ['webhooks', 'deliveries'])
+  for (const reader of ['webhooks', 'deliveries', 'replies'])
     await OutboxReader.ensureCursor(redis, prefix, reader).catch(() => undefined);
   const service = new TaskService({
     store,
@@ -158,6 +159,17 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
       ? { admin: { key: config.api.adminKey, queues: [adminQueue] } }
       : {}),
     ...(web ? { web } : {}),
+    ...(config.integrations.length === 0
+      ? {}
+      : {
+          intake: new MentionIntake({
+            integrations: config.integrations,
+            tasks: service,
+            redis,
+            prefix,
+            forgeFor: forgeAccess(config.delivery),
+          }),
+        }),
   });
   if (!web)
     app.log.warn({ webDir }, 'no web page: the directory holds no build (npm start builds it)');

@@ -2,6 +2,7 @@ import { CliRuntime, RuntimeRouter, SandboxGateway, codexAgent } from '@patchbay
 import { Agent, createModelClient, modelClientOptionsFromConfig } from '@patchbay/agent';
 import { type Config, currentTurn, isTerminal, retryPolicy } from '@patchbay/core';
 import { Deliverer, startDeliveryConsumer } from '@patchbay/delivery';
+import { Replier, forgeAccess, startReplyConsumer } from '@patchbay/integrations';
 import { MirrorCache } from '@patchbay/git';
 import { startWebhookConsumer } from '@patchbay/webhooks';
 import {
@@ -191,7 +192,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
   });
   runningTasks = () => taskWorker.running().length;
   await taskWorker.waitUntilReady();
-  // What hangs off the lifecycle outbox: delivery and webhooks.
+  // What hangs off the lifecycle outbox: delivery, webhooks, and answers on forge threads.
   const outbox = { redis, url: config.redis.url, prefix, consumer: config.worker.id, store };
   const readers = await Promise.all([
     startDeliveryConsumer({
@@ -213,6 +214,20 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
       settings: config.webhooks,
       log: log.child({ component: 'webhooks' }),
     }),
+    ...(config.integrations.length === 0
+      ? []
+      : [
+          startReplyConsumer({
+            ...outbox,
+            replier: new Replier({
+              store,
+              forgeFor: forgeAccess(config.delivery),
+              publicUrl: config.publicUrl,
+              log: log.child({ component: 'replies' }),
+            }),
+            log: log.child({ component: 'replies' }),
+          }),
+        ]),
   ]);
   let metricsServer: Server | undefined;
   if (config.metrics.workerPort > 0) {

@@ -186,6 +186,73 @@ const webhooks = z.string().transform((s, ctx) => {
   return parsed.data;
 });
 
+/** The comment authors' standing GitHub reports (`author_association`). */
+const ASSOCIATIONS = [
+  'OWNER',
+  'MEMBER',
+  'COLLABORATOR',
+  'CONTRIBUTOR',
+  'FIRST_TIME_CONTRIBUTOR',
+  'FIRST_TIMER',
+  'MANNEQUIN',
+  'NONE',
+] as const;
+
+/**
+ * A forge whose webhooks start tasks for a tenant: comments that mention Patchbay, and issues
+ * assigned to its account. Who may is the policy: the repositories listed (`owner/name`, or
+ * `owner/*`), and on GitHub the commenter's association; `users` names who may on any forge
+ * (GitLab and Gitea report no association, so there only they may).
+ */
+export const Integration = z.strictObject({
+  tenant: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+  forge: z.enum(['github', 'gitlab', 'gitea']),
+  /** GitHub and Gitea sign deliveries with it; GitLab sends it as `X-Gitlab-Token`. */
+  secret: z.string().min(16),
+  repos: z.array(z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*(\/\*)?$/)).min(1),
+  mention: z
+    .string()
+    .regex(/^@[A-Za-z0-9_.-]{1,64}$/)
+    .default('@patchbay'),
+  /** Patchbay's own account there: its comments are never taken, and an issue assigned to it starts a task. */
+  login: z.string().min(1).max(64).optional(),
+  associations: z.array(z.enum(ASSOCIATIONS)).default(['OWNER', 'MEMBER', 'COLLABORATOR']),
+  users: z.array(z.string().min(1).max(64)).default([]),
+  /** What the tasks it starts run: setup and verify commands, and a draft pull request or not. */
+  task: z
+    .strictObject({
+      setup: z.string().min(1).max(16_384).optional(),
+      verify: z.string().min(1).max(16_384).optional(),
+      draft: z.boolean().optional(),
+    })
+    .default({}),
+});
+export type Integration = z.infer<typeof Integration>;
+
+const integrations = z.string().transform((s, ctx) => {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(s);
+  } catch {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a JSON array of {tenant, forge, secret, repos}',
+    });
+    return z.NEVER;
+  }
+  const parsed = z.array(Integration).safeParse(raw);
+  if (!parsed.success) {
+    // Never echo the value: it holds secrets.
+    const issue = parsed.error.issues[0];
+    ctx.addIssue({
+      code: 'custom',
+      message: `entry ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`,
+    });
+    return z.NEVER;
+  }
+  return parsed.data;
+});
+
 /** An API key as kept in memory: only its SHA-256. */
 export interface ApiKey {
   tenant: string;
@@ -523,6 +590,11 @@ export const EnvSchema = z.object({
     .describe(
       'Webhooks per tenant set by the operator: a JSON array of {tenant, url, secret, events?} (secret).',
     ),
+  PATCHBAY_INTEGRATIONS: integrations
+    .optional()
+    .describe(
+      'Forges whose comments and assignments start tasks: a JSON array of {tenant, forge (github, gitlab or gitea), secret, repos, mention?, login?, associations?, users?, task?} (secret).',
+    ),
   PATCHBAY_WEBHOOK_ALLOW_HOSTS: repoHosts
     .prefault('')
     .describe(
@@ -558,6 +630,7 @@ const SECRET_VARIABLES = [
   'PATCHBAY_ADMIN_KEY',
   'PATCHBAY_GIT_CREDENTIALS',
   'PATCHBAY_WEBHOOKS',
+  'PATCHBAY_INTEGRATIONS',
 ] as const satisfies readonly (keyof Env)[];
 
 /** A bucket on S3 or an S3-compatible server, and the key prefix Patchbay uses in it. */
@@ -668,6 +741,8 @@ export interface Config {
     forges: Record<string, ForgeConfig>;
     author: { name: string; email: string };
   };
+  /** Forges whose webhooks start tasks (mentions, assignments). */
+  integrations: Integration[];
   webhooks: {
     configured: ConfiguredWebhook[];
     /** Host rules exempt from the private-address check. */
@@ -804,6 +879,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       forges: e.PATCHBAY_FORGES,
       author: { name: author[1]!, email: author[2]! },
     },
+    integrations: e.PATCHBAY_INTEGRATIONS ?? [],
     webhooks: {
       configured: e.PATCHBAY_WEBHOOKS ?? [],
       allowHosts: e.PATCHBAY_WEBHOOK_ALLOW_HOSTS,
@@ -861,6 +937,7 @@ export function redactConfig(config: Config): Config {
         ]),
       ),
     },
+    integrations: config.integrations.map((i) => ({ ...i, secret: '[redacted]' })),
     webhooks: {
       ...config.webhooks,
       configured: config.webhooks.configured.map((w) => ({ ...w, secret: '[redacted]' })),

@@ -486,19 +486,39 @@ export type Delivery = z.infer<typeof Delivery>;
  * (`environment.secretNames`), the values live apart until the task ends.
  */
 /**
- * How a task reached Patchbay: the REST API, the page, the `patchbay` command, an MCP client.
- * Clients say which they are with the `Patchbay-Client` header; anything else is the API.
+ * How a task reached Patchbay: the REST API, the page, the `patchbay` command, an MCP client, a
+ * schedule, or a mention on a forge. Clients say which they are with the `Patchbay-Client`
+ * header; anything else is the API.
  */
-const TASK_ORIGINS = ['api', 'page', 'cli', 'mcp', 'schedule'] as const;
-/** The origins a client may name itself by (`schedule` is set by Patchbay, with the schedule). */
+const TASK_ORIGINS = ['api', 'page', 'cli', 'mcp', 'schedule', 'mention'] as const;
+/** The origins a client may name itself by (`schedule` and `mention` are set by Patchbay). */
 export const CLIENT_ORIGINS = ['page', 'cli', 'mcp'] as const;
+
+/** The forge thread a mention came from: where Patchbay answers. */
+const MentionOrigin = z.object({
+  forge: z.enum(['github', 'gitlab', 'gitea']),
+  /** The repository's path on the forge, e.g. `owner/name`. */
+  repo: z.string(),
+  /** The issue's or pull request's number. */
+  number: z.number().int().positive(),
+  pullRequest: z.boolean(),
+  /** The comment (or the assigned issue) on the forge's web page. */
+  url: z.string(),
+  /** Who asked. */
+  author: z.string(),
+});
+
 export const TaskOrigin = z
   .object({
     kind: z.enum(TASK_ORIGINS),
     /** For `schedule`: the schedule that started it. */
     scheduleId: z.string().optional(),
+    /** For `mention`: the comment that started it. */
+    mention: MentionOrigin.optional(),
   })
-  .describe('Where the task came from: the API, the page, the CLI, an MCP client or a schedule.');
+  .describe(
+    'Where the task came from: the API, the page, the CLI, an MCP client, a schedule or a mention on a forge.',
+  );
 export type TaskOrigin = z.infer<typeof TaskOrigin>;
 
 export const Task = z.object({

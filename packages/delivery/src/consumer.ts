@@ -1,6 +1,6 @@
 import { type Logger, silentLogger } from '@patchbay/core';
-import { JobQueue, SIDE_QUEUE_TRIES, createJobWorker, createRedis } from '@patchbay/queue';
-import { OutboxReader, type TaskStore } from '@patchbay/store';
+import { JobQueue, startOutboxConsumer } from '@patchbay/queue';
+import type { TaskStore } from '@patchbay/store';
 import type { Redis } from 'ioredis';
 import type { Deliverer } from './deliverer.js';
 import { DeliveryTrigger, deliveryBackoff, type DeliveryJob } from './jobs.js';
@@ -21,38 +21,17 @@ export async function startDeliveryConsumer(deps: {
   deliverer: Deliverer;
   log?: Logger;
 }): Promise<{ close(): Promise<void> }> {
-  const { redis, url, prefix } = deps;
-  const log = deps.log ?? silentLogger;
+  const { redis, prefix } = deps;
   const queue = new JobQueue<DeliveryJob>({ connection: redis, prefix, name: 'deliveries' });
   const trigger = new DeliveryTrigger({ store: deps.store, queue });
-  const worker = createJobWorker<DeliveryJob>({
-    url,
-    prefix,
+  return startOutboxConsumer<DeliveryJob>({
+    ...deps,
     name: 'deliveries',
-    concurrency: 2,
-    backoffMs: deliveryBackoff,
-    process: (job, { attemptsMade }) =>
-      deps.deliverer.deliver(job.taskId, {
-        lastTry: attemptsMade + 1 >= SIDE_QUEUE_TRIES.deliveries,
-      }),
-    onError: (err) => log.warn({ err }, 'delivery queue error'),
-  });
-  await worker.waitUntilReady();
-  const reader = new OutboxReader({
-    redis,
-    blocking: createRedis({ url, name: 'patchbay-outbox-deliveries' }),
-    prefix,
-    name: 'deliveries',
-    consumer: deps.consumer,
+    queue,
     handle: (entry) => trigger.handle(entry),
-    log,
+    process: (job, { lastTry }) => deps.deliverer.deliver(job.taskId, { lastTry }),
+    backoffMs: deliveryBackoff,
+    concurrency: 2,
+    log: deps.log ?? silentLogger,
   });
-  reader.start();
-  return {
-    close: async () => {
-      await reader.close().catch(() => undefined);
-      await worker.close().catch(() => undefined);
-      await queue.close().catch(() => undefined);
-    },
-  };
 }

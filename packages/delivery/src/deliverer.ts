@@ -11,7 +11,7 @@ import {
 } from '@patchbay/core';
 import type { PushRequest, PushResult } from '@patchbay/git';
 import { readArtifact, type ArtifactStore, type TaskStore } from '@patchbay/store';
-import { forgeClient, gitUsernameFor } from './forges/index.js';
+import { credentialOf, forgeClient, forgeOf, gitUsernameFor, repoPathOf } from './forges/index.js';
 
 export interface DelivererDeps {
   store: TaskStore;
@@ -82,10 +82,9 @@ export class Deliverer {
     if (patch === null || patch.length === 0)
       throw new PatchbayError('delivery_failed', 'the task has no patch to deliver');
     const url = new URL(task.repo.url);
-    const hosts = [url.host.toLowerCase(), url.hostname.toLowerCase()];
-    const forge = hosts.map((h) => this.#d.forges[h]).find((f) => f !== undefined);
+    const forge = forgeOf(task.repo.url, this.#d.forges);
     const own = await this.#d.store.deliveryToken(task.id);
-    const operator = hosts.map((h) => this.#d.credentials[h]).find((c) => c !== undefined);
+    const operator = credentialOf(task.repo.url, this.#d.credentials);
     const credential = own !== null ? { username: null, token: own } : operator;
     if (credential === undefined) {
       throw new PatchbayError('delivery_auth_failed', `no push credential for ${url.host}`, {
@@ -133,10 +132,7 @@ export class Deliverer {
       this.#d.fetch ? { fetch: this.#d.fetch } : {},
     );
     const pullRequest = await client.openPullRequest({
-      repo: url.pathname
-        .replace(/^\/+/, '')
-        .replace(/\.git$/, '')
-        .replace(/\/+$/, ''),
+      repo: repoPathOf(task.repo.url),
       head: delivery.branch,
       base: pushed.baseBranch,
       title: asked.title ?? firstLine(task.prompt),

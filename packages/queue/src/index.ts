@@ -14,11 +14,6 @@ export {
   type TaskWorkerOptions,
 } from './task-worker.js';
 // Re-exported so the worker app can refuse retries without depending on bullmq itself.
-export {
-  JobQueue,
-  SIDE_QUEUE_TRIES,
-  createJobWorker,
-  type JobWorker,
-  type SideQueueName,
-} from './job-queue.js';
+export { JobQueue, type JobWorker, type SideQueueName } from './job-queue.js';
 export { ScheduleQueue, createScheduleWorker } from './schedule-queue.js';
+export { startOutboxConsumer, type OutboxConsumerOptions } from './outbox-consumer.js';

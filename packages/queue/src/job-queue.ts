@@ -5,10 +5,11 @@ import { createRedis } from './redis.js';
 
 /**
  * The queues beside `tasks`, for work that hangs off a task's lifecycle rather than running it:
- * `deliveries` (push a result, open its pull request) and `webhooks` (POST an event). A job
+ * `deliveries` (push a result, open its pull request), `webhooks` (POST an event) and `replies`
+ * (answer a forge thread that started a task with a comment). A job
  * carries a small JSON payload; what it acts on is read from the store when it runs.
  */
-export type SideQueueName = 'deliveries' | 'webhooks';
+export type SideQueueName = 'deliveries' | 'webhooks' | 'replies';
 
 export interface JobQueueOptions {
   /** A client the caller owns; the queue never closes it. */
@@ -19,12 +20,13 @@ export interface JobQueueOptions {
 
 /**
  * Runs of a job in all (a throwing processor runs again after {@link JobWorkerOptions.backoffMs}):
- * a delivery a few times (a push or a forge briefly away); a webhook until its processor gives up,
- * which it does by time (24 h by default), not by count.
+ * a delivery or a reply a few times (a push or a forge briefly away); a webhook until its
+ * processor gives up, which it does by time (24 h by default), not by count.
  */
 export const SIDE_QUEUE_TRIES: Record<SideQueueName, number> = {
   deliveries: 3,
   webhooks: 1_000_000,
+  replies: 5,
 };
 
 /** The producer side of a side queue. */

@@ -1,6 +1,6 @@
 import { type Config, type Logger, silentLogger } from '@patchbay/core';
-import { JobQueue, createJobWorker, createRedis } from '@patchbay/queue';
-import { OutboxReader, type TaskStore } from '@patchbay/store';
+import { JobQueue, startOutboxConsumer } from '@patchbay/queue';
+import type { TaskStore } from '@patchbay/store';
 import type { Redis } from 'ioredis';
 import { DeliveryChains } from './chains.js';
 import {
@@ -32,7 +32,7 @@ export async function startWebhookConsumer(deps: {
   settings: Config['webhooks'];
   log?: Logger;
 }): Promise<{ close(): Promise<void> }> {
-  const { redis, url, prefix, store, settings } = deps;
+  const { redis, prefix, store, settings } = deps;
   const log = deps.log ?? silentLogger;
   const queue = new JobQueue<WebhookJob>({ connection: redis, prefix, name: 'webhooks' });
   const policy = new WebhookUrlPolicy({ allowHosts: settings.allowHosts });
@@ -54,26 +54,16 @@ export async function startWebhookConsumer(deps: {
       return { url: task.notify.url, secrets: await registry.notifySecrets(task.tenant) };
     },
   });
-  const worker = createJobWorker<WebhookJob>({
-    url,
-    prefix,
+  const consumer = await startOutboxConsumer<WebhookJob>({
+    ...deps,
     name: 'webhooks',
-    concurrency: 8,
-    backoffMs: webhookBackoff(settings.backoffMs),
-    process: (job, { attemptsMade }) => courier.send(job, attemptsMade),
-    onError: (err) => log.warn({ err }, 'webhook queue error'),
-  });
-  await worker.waitUntilReady();
-  const reader = new OutboxReader({
-    redis,
-    blocking: createRedis({ url, name: 'patchbay-outbox-webhooks' }),
-    prefix,
-    name: 'webhooks',
-    consumer: deps.consumer,
+    queue,
     handle: (entry) => dispatcher.dispatch(entry),
+    process: (job, { attemptsMade }) => courier.send(job, attemptsMade),
+    backoffMs: webhookBackoff(settings.backoffMs),
+    concurrency: 8,
     log,
   });
-  reader.start();
   const sweep = (): void =>
     void courier.sweep().catch((err: unknown) => log.warn({ err }, 'webhook sweep failed'));
   sweep();
@@ -81,9 +71,7 @@ export async function startWebhookConsumer(deps: {
   return {
     close: async () => {
       clearInterval(sweeper);
-      await reader.close().catch(() => undefined);
-      await worker.close().catch(() => undefined);
-      await queue.close().catch(() => undefined);
+      await consumer.close();
     },
   };
 }

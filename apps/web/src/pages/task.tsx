@@ -26,7 +26,25 @@ const ORIGINS: Record<TaskView['origin']['kind'], string> = {
   cli: 'the patchbay command',
   mcp: 'an MCP client',
   schedule: 'a schedule',
+  mention: 'a mention',
 };
+
+const FORGES = { github: 'GitHub', gitlab: 'GitLab', gitea: 'Gitea' } as const;
+
+/** Where the task came from; a mention links back to its comment (web links only). */
+function Origin({ origin }: { origin: TaskView['origin'] }) {
+  const m = origin.mention;
+  if (origin.kind !== 'mention' || m === undefined) return <>{ORIGINS[origin.kind]}</>;
+  const thread = `${m.repo}${m.pullRequest ? ' pull request' : ''} #${m.number}`;
+  const text = `a mention by @${m.author} on ${FORGES[m.forge]}, ${thread}`;
+  return /^https?:\/\//i.test(m.url) ? (
+    <a class="origin" href={m.url} target="_blank" rel="noopener noreferrer">
+      {text}
+    </a>
+  ) : (
+    <>{text}</>
+  );
+}
 
 const ended = (task: TaskView): boolean =>
   task.status === 'succeeded' || task.status === 'failed' || task.status === 'cancelled';
@@ -209,7 +227,9 @@ export function TaskPage({ id }: { id: string }) {
           </div>
           <div>
             <dt>From</dt>
-            <dd>{ORIGINS[task.origin.kind]}</dd>
+            <dd>
+              <Origin origin={task.origin} />
+            </dd>
           </div>
           <div>
             <dt>Tokens</dt>

@@ -18,9 +18,23 @@ export interface PullRequestRef {
   number: number;
 }
 
-/** One forge's pull-request API. An open request for the same head is found, not duplicated. */
+/** An issue or a pull (merge) request of a repository: where a comment goes. */
+export interface ThreadRef {
+  /** As in {@link PullRequestInput.repo}. */
+  repo: string;
+  /** The issue's or the pull request's number (GitLab: its `iid`). */
+  number: number;
+  pullRequest: boolean;
+}
+
+/** What Patchbay does through one forge's API. */
 export interface Forge {
+  /** Opens a pull request; an open one for the same head is found, not duplicated. */
   openPullRequest(input: PullRequestInput): Promise<PullRequestRef>;
+  /** Adds a comment to an issue or a pull request; resolves to the comment's URL. */
+  comment(thread: ThreadRef, body: string): Promise<string>;
+  /** The branch a pull request comes from. */
+  pullRequestBranch(repo: string, number: number): Promise<string>;
 }
 
 export interface ForgeClientOptions {
@@ -46,6 +60,15 @@ export function forgeError(forge: string, status: number, body: unknown): Patchb
     details: { forge, status },
     retryable: status === 429 || status >= 500,
   });
+}
+
+/** The branch a forge's answer names, or an error saying it named none. */
+export function branchOf(forge: string, value: unknown): string {
+  if (typeof value === 'string' && value !== '') return value;
+  throw new PatchbayError(
+    'delivery_failed',
+    `${forge} answered with no branch for the pull request`,
+  );
 }
 
 /** A JSON request to a forge's REST API. */

@@ -1,11 +1,11 @@
-import type { ForgeConfig } from '@patchbay/core';
-import { openBitbucketPullRequest } from './bitbucket.js';
+import type { ForgeConfig, GitCredential } from '@patchbay/core';
+import { bitbucketForge } from './bitbucket.js';
 import type { Forge, ForgeClientOptions } from './forge.js';
-import { openGiteaPullRequest } from './gitea.js';
+import { giteaForge } from './gitea.js';
 import { GitHubForge } from './github.js';
-import { openGitLabMergeRequest } from './gitlab.js';
+import { gitLabForge } from './gitlab.js';
 
-export type { Forge, PullRequestInput, PullRequestRef } from './forge.js';
+export type { Forge, PullRequestInput, PullRequestRef, ThreadRef } from './forge.js';
 
 /** The client of a configured forge. */
 export function forgeClient(
@@ -18,11 +18,11 @@ export function forgeClient(
     case 'github':
       return new GitHubForge(o);
     case 'gitlab':
-      return { openPullRequest: (input) => openGitLabMergeRequest(o, input) };
+      return gitLabForge(o);
     case 'gitea':
-      return { openPullRequest: (input) => openGiteaPullRequest(o, input) };
+      return giteaForge(o);
     case 'bitbucket':
-      return { openPullRequest: (input) => openBitbucketPullRequest(o, input) };
+      return bitbucketForge(o);
   }
 }
 
@@ -38,4 +38,37 @@ export function gitUsernameFor(kind: ForgeConfig['kind'] | undefined): string {
     default:
       return 'patchbay';
   }
+}
+
+/** The hosts a repository URL is configured under: `host:port`, then the bare host name. */
+function hostsOf(url: URL): string[] {
+  return [url.host.toLowerCase(), url.hostname.toLowerCase()];
+}
+
+/** The forge configured for a repository's host, if any. */
+export function forgeOf(
+  repoUrl: string,
+  forges: Record<string, ForgeConfig>,
+): ForgeConfig | undefined {
+  return hostsOf(new URL(repoUrl))
+    .map((h) => forges[h])
+    .find((f) => f !== undefined);
+}
+
+/** The operator's credential for a repository's host, if any. */
+export function credentialOf(
+  repoUrl: string,
+  credentials: Record<string, GitCredential>,
+): GitCredential | undefined {
+  return hostsOf(new URL(repoUrl))
+    .map((h) => credentials[h])
+    .find((c) => c !== undefined);
+}
+
+/** A repository's path on its forge: `owner/name` from `https://host/owner/name.git`. */
+export function repoPathOf(repoUrl: string): string {
+  return new URL(repoUrl).pathname
+    .replace(/^\/+/, '')
+    .replace(/\.git$/, '')
+    .replace(/\/+$/, '');
 }
