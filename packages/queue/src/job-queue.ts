@@ -5,11 +5,12 @@ import { createRedis } from './redis.js';
 
 /**
  * The queues beside `tasks`, for work that hangs off a task's lifecycle rather than running it:
- * `deliveries` (push a result, open its pull request), `webhooks` (POST an event) and `replies`
- * (answer a forge thread that started a task with a comment). A job
+ * `deliveries` (push a result, open its pull request), `webhooks` (POST an event), `replies`
+ * (answer a forge thread that started a task with a comment), and `schedules` (a schedule's
+ * firings, added by BullMQ job schedulers: see `ScheduleQueue`). A job
  * carries a small JSON payload; what it acts on is read from the store when it runs.
  */
-export type SideQueueName = 'deliveries' | 'webhooks' | 'replies';
+export type SideQueueName = 'deliveries' | 'webhooks' | 'replies' | 'schedules';
 
 export interface JobQueueOptions {
   /** A client the caller owns; the queue never closes it. */
@@ -27,7 +28,11 @@ export const SIDE_QUEUE_TRIES: Record<SideQueueName, number> = {
   deliveries: 3,
   webhooks: 1_000_000,
   replies: 5,
+  schedules: 1,
 };
+
+/** Longest a closing worker waits for the job it is running. */
+const CLOSE_WAIT_MS = 5000;
 
 /** The producer side of a side queue. */
 export class JobQueue<T extends object> {
@@ -66,7 +71,15 @@ export interface JobWorkerOptions<T> {
   prefix: string;
   name: SideQueueName;
   /** Throws to run again later, while the queue's tries ({@link SIDE_QUEUE_TRIES}) last. */
-  process: (data: T, context: { id: string; attemptsMade: number }) => Promise<void>;
+  process: (
+    data: T,
+    context: {
+      id: string;
+      attemptsMade: number;
+      /** When the job was added (ms since the epoch). */
+      addedAt: number;
+    },
+  ) => Promise<void>;
   /** Delay before run `attemptsMade + 1`. */
   backoffMs: (attemptsMade: number) => number;
   /** @default 4 */
@@ -85,7 +98,11 @@ export function createJobWorker<T extends object>(options: JobWorkerOptions<T>):
   const worker = new Worker<T>(
     options.name,
     async (job) => {
-      await options.process(job.data, { id: job.id ?? '', attemptsMade: job.attemptsMade });
+      await options.process(job.data, {
+        id: job.id ?? '',
+        attemptsMade: job.attemptsMade,
+        addedAt: job.timestamp,
+      });
     },
     {
       connection,
@@ -100,7 +117,13 @@ export function createJobWorker<T extends object>(options: JobWorkerOptions<T>):
       await worker.waitUntilReady();
     },
     close: async () => {
-      await worker.close();
+      // A worker that never reached Redis would wait for it to close: its connection goes first
+      // then, and the job it may be running is given a few seconds.
+      if (connection.status !== 'ready') connection.disconnect();
+      await Promise.race([
+        worker.close(),
+        new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref()),
+      ]);
       connection.disconnect();
     },
   };

@@ -1,11 +1,9 @@
-import { Queue, Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createRedis } from './redis.js';
+import { createJobWorker } from './job-queue.js';
 import { bullPrefix } from './task-queue.js';
 
-const SCHEDULE_QUEUE_NAME = 'schedules';
-/** Longest a closing worker waits for the firing it is processing. */
-const CLOSE_WAIT_MS = 5000;
+const SCHEDULE_QUEUE_NAME = 'schedules' as const;
 
 /**
  * Schedules as BullMQ job schedulers: one per schedule, keyed by its id, adding a `fire` job each
@@ -59,23 +57,13 @@ export function createScheduleWorker(options: {
   fire: (scheduleId: string, at: Date) => Promise<void>;
   onError?: (err: Error) => void;
 }): { close(): Promise<void> } {
-  const connection = createRedis({ url: options.url, name: 'patchbay-schedules' });
-  const worker = new Worker<{ scheduleId: string }>(
-    SCHEDULE_QUEUE_NAME,
-    async (job) => options.fire(job.data.scheduleId, new Date(job.timestamp)),
-    { connection, prefix: bullPrefix(options.prefix), concurrency: 1 },
-  );
-  worker.on('error', (err) => options.onError?.(err));
-  return {
-    close: async () => {
-      // A worker that never reached Redis would wait for it to close: its connection goes first
-      // then, and the firing it may be running is given a few seconds.
-      if (connection.status !== 'ready') connection.disconnect();
-      await Promise.race([
-        worker.close(),
-        new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref()),
-      ]);
-      connection.disconnect();
-    },
-  };
+  return createJobWorker<{ scheduleId: string }>({
+    url: options.url,
+    prefix: options.prefix,
+    name: SCHEDULE_QUEUE_NAME,
+    concurrency: 1,
+    backoffMs: () => 0,
+    process: (job, { addedAt }) => options.fire(job.scheduleId, new Date(addedAt)),
+    ...(options.onError ? { onError: options.onError } : {}),
+  });
 }
