@@ -1,17 +1,21 @@
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyPatch, scenarioScript, steps } from '../support/scenarios.js';
+import { applyPatch, scenarioScript, shell, steps } from '../support/scenarios.js';
 import { type Stack, startStack } from '../support/stack.js';
 
 /**
  * Patchbay as an MCP server, driven by the SDK's own client on the real stack: over Streamable
  * HTTP at `/mcp` with a tenant's key, and over stdio through `patchbay mcp`.
  */
+const run = promisify(execFile);
 const KEY = 'mcp-tenant-key-0123456789abcdef';
 const OTHER = 'mcp-other-key-0123456789abcdef';
+const PUSH_TOKEN = 'mcp-push-token-4e8a1b6c2d';
 const bin = fileURLToPath(new URL('../../node_modules/.bin/patchbay', import.meta.url));
 const EDIT = `*** Begin Patch
 *** Update File: README.md
@@ -25,8 +29,15 @@ let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({
     repos: { 'app.git': async (repo) => void (await repo.commit({ 'README.md': '# Demo\n' })) },
-    env: { PATCHBAY_API_KEYS: `acme:${KEY},other:${OTHER}` },
-    script: scenarioScript({ edit: steps([applyPatch(EDIT)], 'Edited the README.') }),
+    git: { pushTokens: { 'app.git': [PUSH_TOKEN] } },
+    env: (git) => ({
+      PATCHBAY_API_KEYS: `acme:${KEY},other:${OTHER}`,
+      PATCHBAY_GIT_CREDENTIALS: `${git.host}:${git.port}=${PUSH_TOKEN}`,
+    }),
+    script: scenarioScript({
+      edit: steps([applyPatch(EDIT)], 'Edited the README.'),
+      more: steps([shell('echo "More." >> README.md')], 'Added a line.'),
+    }),
   });
 }, 120_000);
 
@@ -124,6 +135,58 @@ describe('MCP server', () => {
       await client.close();
     }
   });
+
+  it('follows up, chooses an attempt and delivers, each as the REST call does', async () => {
+    const client = await httpClient(KEY);
+    try {
+      // Two attempts, then the second chosen over the rule's pick.
+      const submitted: any = await client.callTool({
+        name: 'submit_task',
+        arguments: {
+          repo: { url: stack.git.url('app.git') },
+          prompt: 'Edit the README. SCENARIO:edit',
+          attempts: 2,
+        },
+      });
+      expect(submitted.isError, text(submitted)).toBeFalsy();
+      const id: string = submitted.structuredContent.id;
+      expect((await ended(client, id)).status).toBe('succeeded');
+      const chosen: any = await client.callTool({
+        name: 'choose_attempt',
+        arguments: { id, attempt: 2 },
+      });
+      expect(chosen.isError, text(chosen)).toBeFalsy();
+      const attempts: any = await client.callTool({ name: 'list_attempts', arguments: { id } });
+      expect(attempts.structuredContent.chosen).toBe(2);
+
+      // A second turn on the chosen tree.
+      const next: any = await client.callTool({
+        name: 'follow_up',
+        arguments: { id, prompt: 'One more line. SCENARIO:more' },
+      });
+      expect(next.isError, text(next)).toBeFalsy();
+      expect(next.structuredContent).toMatchObject({ status: 'queued', turn: 2 });
+      expect((await ended(client, id)).status).toBe('succeeded');
+      const patch: any = await client.callTool({ name: 'get_patch', arguments: { id } });
+      expect(text(patch)).toContain('+# Demo, edited over MCP\n+More.');
+
+      // Delivered to a branch, pushed with the operator's credential.
+      const delivered: any = await client.callTool({
+        name: 'deliver',
+        arguments: { id, branch: 'mcp/readme' },
+      });
+      expect(delivered.isError, text(delivered)).toBeFalsy();
+      expect(delivered.structuredContent.delivery).toMatchObject({
+        status: 'delivered',
+        branch: 'mcp/readme',
+        turn: 2,
+      });
+      const { stdout } = await run('git', ['ls-remote', stack.git.url('app.git'), 'mcp/readme']);
+      expect(stdout.split('\t')[0]).toBe(delivered.structuredContent.delivery.commit);
+    } finally {
+      await client.close();
+    }
+  }, 180_000);
 
   it("keeps to the caller's tenant and key", async () => {
     const acme = await httpClient(KEY);

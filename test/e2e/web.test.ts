@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ const run = promisify(execFile);
 const ALICE_KEY = 'alice-key-0123456789abcdef';
 const BOB_KEY = 'bob-key-0123456789abcdef00';
 const ALICE = { authorization: `Bearer ${ALICE_KEY}` };
+const MENTION_SECRET = 'web-mention-secret-7c1d2e';
 /** Screenshots of each run, for people to look at; not committed. */
 const ARTIFACTS = fileURLToPath(new URL('../../test-results/web/', import.meta.url));
 
@@ -49,7 +51,12 @@ beforeAll(async () => {
           'logo.bin': binaryBytes(512),
         })),
     },
-    env: { PATCHBAY_API_KEYS: `alice:${ALICE_KEY},bob:${BOB_KEY}` },
+    env: {
+      PATCHBAY_API_KEYS: `alice:${ALICE_KEY},bob:${BOB_KEY}`,
+      PATCHBAY_INTEGRATIONS: JSON.stringify([
+        { tenant: 'alice', forge: 'github', secret: MENTION_SECRET, repos: ['acme/app'] },
+      ]),
+    },
     script: scenarioScript({
       edit: steps(
         [
@@ -482,6 +489,93 @@ describe('the web page', () => {
     await other.getByRole('button', { name: 'Use this one' }).click();
     await expect.poll(textOf(page.locator(`tr[data-attempt="${n}"] .tag`)), within).toBe('chosen');
     await page.getByText(/overruled: the rule chose/).waitFor();
+  });
+
+  it('lists, adds, pauses, resumes and deletes schedules, with refusals next to their field', async () => {
+    await open('#/schedules');
+    await page.getByRole('heading', { name: 'Schedules' }).waitFor();
+    await page.getByText('No schedules yet.').waitFor();
+    await page.getByLabel('Repository URL').fill(stack.git.url('app.git'));
+    await page.getByLabel('Prompt').fill('Nightly notes. SCENARIO:more');
+    await page.getByLabel('Cron').fill('every night');
+    await page.getByRole('button', { name: 'Add schedule' }).click();
+    await expect
+      .poll(textOf(page.locator('.field-error[data-field=cron]')), within)
+      .toMatch(/cron|pattern/i);
+    expect(await page.getByLabel('Cron').getAttribute('aria-invalid')).toBe('true');
+    expect(await accessibilityViolations(page)).toEqual([]);
+
+    await page.getByLabel('Cron').fill('0 3 * * *');
+    await page.getByLabel('Time zone').fill('Europe/Paris');
+    await page.getByRole('button', { name: 'Add schedule' }).click();
+    const row = page.locator('tr[data-schedule]');
+    await expect.poll(textOf(row), within).toContain('0 3 * * * (Europe/Paris)');
+    const { body } = await call(stack, 'GET', '/v1/schedules', undefined, ALICE);
+    expect(body.schedules).toHaveLength(1);
+    const schedule = body.schedules[0];
+    expect(schedule).toMatchObject({ cron: '0 3 * * *', timezone: 'Europe/Paris', paused: false });
+    expect(schedule.spec.prompt).toBe('Nightly notes. SCENARIO:more');
+    // Its next run is shown (in the browser's own format): at 3 o'clock, in its year.
+    expect(await textOf(row.locator('td').nth(2))()).toContain(schedule.nextRunAt.slice(0, 4));
+
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(textOf(row), within).toContain('paused');
+    expect(
+      (await call(stack, 'GET', `/v1/schedules/${schedule.id}`, undefined, ALICE)).body.paused,
+    ).toBe(true);
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await row.getByRole('button', { name: 'Pause' }).waitFor();
+    expect(
+      (await call(stack, 'GET', `/v1/schedules/${schedule.id}`, undefined, ALICE)).body.paused,
+    ).toBe(false);
+    await row.locator('summary').click();
+    await row.getByText('It has not fired yet.').waitFor();
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('No schedules yet.').waitFor();
+    expect((await call(stack, 'GET', '/v1/schedules', undefined, ALICE)).body.schedules).toEqual(
+      [],
+    );
+  });
+
+  it('links a task a forge mention started back to the comment', async () => {
+    const comment = 'https://github.example/acme/app/issues/3#issuecomment-1';
+    const payload = JSON.stringify({
+      action: 'created',
+      issue: {
+        number: 3,
+        title: 'Notes',
+        body: null,
+        html_url: 'https://github.example/acme/app/issues/3',
+        updated_at: new Date().toISOString(),
+      },
+      comment: {
+        body: '@patchbay more notes SCENARIO:more',
+        html_url: comment,
+        created_at: new Date().toISOString(),
+        author_association: 'OWNER',
+        user: { login: 'octodev', type: 'User' },
+      },
+      repository: { full_name: 'acme/app', clone_url: stack.git.url('app.git') },
+    });
+    const res = await fetch(`${stack.url}/v1/integrations/github/events`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'issue_comment',
+        'x-github-delivery': 'web-delivery-1',
+        'x-hub-signature-256': `sha256=${createHmac('sha256', MENTION_SECRET).update(payload).digest('hex')}`,
+      },
+      body: payload,
+    });
+    expect(res.status).toBe(202);
+    const { taskId } = (await res.json()) as { taskId: string };
+    await open(`#/tasks/${taskId}`);
+    const link = page.locator('dl.facts a.origin');
+    await expect.poll(textOf(link), within).toBe('a mention by @octodev on GitHub, acme/app #3');
+    expect(await link.getAttribute('href')).toBe(comment);
+    expect(await link.getAttribute('rel')).toBe('noopener noreferrer');
   });
 
   it("does not open another tenant's task", async () => {

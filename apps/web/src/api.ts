@@ -1,6 +1,9 @@
 import type {
   AgentRuntime,
   Attempt,
+  ScheduleRun,
+  ScheduleSpec,
+  ScheduleView,
   TaskEvent,
   TaskSpec,
   TaskStatus,
@@ -112,6 +115,20 @@ export const api = {
   choose: (id: string, n: number) => json<TaskView>('POST', path(id, `/attempts/${n}/choose`)),
   /** The task's patch as text. */
   patch: async (id: string) => (await request('GET', path(id, '/patch'))).text(),
+  schedules: async () =>
+    (await json<{ schedules: ScheduleView[] }>('GET', '/v1/schedules')).schedules,
+  addSchedule: (spec: ScheduleSpec) => json<ScheduleView>('POST', '/v1/schedules', spec),
+  scheduleRuns: async (id: string) =>
+    (await json<{ runs: ScheduleRun[] }>('GET', `/v1/schedules/${encodeURIComponent(id)}/runs`))
+      .runs,
+  pauseSchedule: (id: string, paused: boolean) =>
+    json<ScheduleView>(
+      'POST',
+      `/v1/schedules/${encodeURIComponent(id)}/${paused ? 'pause' : 'resume'}`,
+    ),
+  deleteSchedule: async (id: string) => {
+    await request('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
+  },
   /** One attempt's cumulative patch as text. */
   attemptPatch: async (id: string, n: number) =>
     (await request('GET', path(id, `/attempts/${n}/patch`))).text(),

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, UNAUTHORIZED_EVENT, api, session } from './api.js';
 import { NewTask } from './pages/new-task.js';
 import { NotFound } from './pages/not-found.js';
+import { Schedules } from './pages/schedules.js';
 import { SignIn } from './pages/sign-in.js';
 import { TaskPage } from './pages/task.js';
 import { TaskList } from './pages/task-list.js';
@@ -56,6 +57,12 @@ export function App() {
             <a href={hrefOf.newTask} aria-current={route.page === 'new' ? 'page' : undefined}>
               New task
             </a>
+            <a
+              href={hrefOf.schedules}
+              aria-current={route.page === 'schedules' ? 'page' : undefined}
+            >
+              Schedules
+            </a>
           </nav>
         )}
         {access === 'granted' && signedIn && (
@@ -96,6 +103,8 @@ export function App() {
             <TaskList />
           ) : route.page === 'new' ? (
             <NewTask />
+          ) : route.page === 'schedules' ? (
+            <Schedules />
           ) : route.page === 'task' ? (
             <TaskPage key={route.id} id={route.id} />
           ) : (

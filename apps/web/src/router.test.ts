@@ -6,6 +6,7 @@ describe('routeOf', () => {
     expect(routeOf('')).toEqual({ page: 'tasks' });
     expect(routeOf('#/')).toEqual({ page: 'tasks' });
     expect(routeOf('#/new')).toEqual({ page: 'new' });
+    expect(routeOf(hrefOf.schedules)).toEqual({ page: 'schedules' });
     expect(routeOf(hrefOf.task('a/b c'))).toEqual({ page: 'task', id: 'a/b c' });
   });
 

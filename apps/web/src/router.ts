@@ -1,9 +1,13 @@
 import { useEffect, useState } from 'preact/hooks';
 
-/** The page a location hash names: `#/`, `#/new`, `#/tasks/<id>`, anything else is unknown. */
+/**
+ * The page a location hash names: `#/`, `#/new`, `#/tasks/<id>`, `#/schedules`; anything else is
+ * unknown.
+ */
 export type Route =
   | { page: 'tasks' }
   | { page: 'new' }
+  | { page: 'schedules' }
   | { page: 'task'; id: string }
   | { page: 'unknown'; hash: string };
 
@@ -11,6 +15,7 @@ export function routeOf(hash: string): Route {
   const path = hash.replace(/^#/, '') || '/';
   if (path === '/') return { page: 'tasks' };
   if (path === '/new') return { page: 'new' };
+  if (path === '/schedules') return { page: 'schedules' };
   const task = /^\/tasks\/([^/?#]+)$/.exec(path);
   if (task) {
     try {
@@ -25,6 +30,7 @@ export function routeOf(hash: string): Route {
 export const hrefOf = {
   tasks: '#/',
   newTask: '#/new',
+  schedules: '#/schedules',
   task: (id: string) => `#/tasks/${encodeURIComponent(id)}`,
 };
 

@@ -37,6 +37,23 @@ const EMPTY: Form = {
   runtime: '',
 };
 
+/** The spec fields the form draws (a refusal of any other is shown at the top). */
+const DRAWN = [
+  'repo.url',
+  'repo',
+  'repo.ref',
+  'prompt',
+  'environment.setup',
+  'environment',
+  'environment.verify',
+  'attempts',
+  'model.name',
+  'model',
+  'models',
+  'agent.runtime',
+  'agent',
+];
+
 /** The spec a filled form asks for: empty fields are left out, so the server's defaults hold. */
 function specOf(form: Form): TaskSpec {
   const environment = {
@@ -119,7 +136,9 @@ export function NewTask() {
       navigate(hrefOf.task(task.id));
     } catch (err) {
       setErrors(
-        err instanceof ApiError ? fieldErrors(err) : { '': 'The API does not answer; try again.' },
+        err instanceof ApiError
+          ? fieldErrors(err, DRAWN)
+          : { '': 'The API does not answer; try again.' },
       );
     } finally {
       setBusy(false);

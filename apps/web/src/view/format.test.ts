@@ -2,6 +2,22 @@ import { describe, expect, it } from 'vitest';
 import { applyCommand, duration, fieldErrors, repoName, runTime } from './format.js';
 
 describe('fieldErrors', () => {
+  it('puts a refusal naming its field there, or on the form when the form does not draw it', () => {
+    const cron = { code: 'validation_error', message: 'bad pattern', details: { field: 'cron' } };
+    expect(fieldErrors(cron)).toEqual({ cron: 'bad pattern' });
+    expect(fieldErrors(cron, ['cron', 'timezone'])).toEqual({ cron: 'bad pattern' });
+    expect(
+      fieldErrors(
+        {
+          code: 'policy_refused',
+          message: 'at most 600',
+          details: { field: 'limits.timeoutSeconds' },
+        },
+        ['prompt'],
+      ),
+    ).toEqual({ '': 'limits.timeoutSeconds: at most 600' });
+  });
+
   it('puts a schema refusal on the field its path names', () => {
     expect(
       fieldErrors({

@@ -35,17 +35,23 @@ export function runTime(
 
 /**
  * The API's validation errors by form field: `details[].path` (`/repo/url`) and codes that
- * concern one field (`repo_url_refused`) point at the field that caused them; anything else
- * is the form's own error (key `''`).
+ * concern one field (`repo_url_refused`, a `details.field`) point at the field that caused
+ * them; anything else, and a field the form does not draw (not in `drawn`, when given), is the
+ * form's own error (key `''`).
  */
-export function fieldErrors(error: {
-  code: string;
-  message: string;
-  details?: unknown;
-}): Record<string, string> {
+export function fieldErrors(
+  error: {
+    code: string;
+    message: string;
+    details?: unknown;
+  },
+  drawn?: readonly string[],
+): Record<string, string> {
   const fields: Record<string, string> = {};
-  const add = (field: string, message: string): void => {
-    fields[field] = fields[field] ? `${fields[field]}; ${message}` : message;
+  const add = (where: string, message: string): void => {
+    const field = drawn === undefined || drawn.includes(where) ? where : '';
+    const said = field === '' && where !== '' ? `${where}: ${message}` : message;
+    fields[field] = fields[field] ? `${fields[field]}; ${said}` : said;
   };
   if (error.code === 'repo_url_refused' || error.code === 'repo_unreachable') {
     add('repo.url', error.message);
@@ -58,6 +64,12 @@ export function fieldErrors(error: {
       add(field, typeof detail.message === 'string' ? detail.message : 'invalid');
     }
     if (Object.keys(fields).length > 0) return fields;
+  }
+  // A refusal that names the one field it concerns (`details.field`, e.g. a bad cron pattern).
+  const named = (error.details as { field?: unknown } | undefined)?.field;
+  if (typeof named === 'string' && named !== '') {
+    add(named, error.message);
+    return fields;
   }
   add('', error.message);
   return fields;
