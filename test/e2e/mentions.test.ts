@@ -1,6 +1,6 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,10 +15,14 @@ import { type Stack, call, lifecycleOf, startStack, waitForTask } from '../suppo
  * `@octokit/webhooks-examples`, pointed at a repository served here) start tasks, are taken
  * once, answer on the thread and open a pull request through a GitHub API held to GitHub's
  * published OpenAPI description; a mention on that pull request is the task's next turn, on the
- * same branch. GitLab's and Gitea's deliveries go through the same door.
+ * same branch. Patchbay acts there as a GitHub App: every push, pull request and comment uses an
+ * installation token it got with the app's JWT. GitLab's and Gitea's deliveries go through the
+ * same door.
  */
 const run = promisify(execFile);
 const TOKEN = 'push-token-8d2e6f1a9c3b5047';
+/** The installation token the stand-in hands the app; the only one the git server takes. */
+const APP_TOKEN = 'ghs_installation-token-5e1f7a2c9b';
 const SECRET = 'github-webhook-secret-5b7e';
 const GITLAB_SECRET = 'gitlab-webhook-token-1c9d';
 const GITEA_SECRET = 'gitea-webhook-secret-4a2f';
@@ -45,14 +49,27 @@ const example = (name: string, action: string): Record<string, any> =>
 let stack: Stack;
 let github: GitHubApi;
 let cloneUrl: string;
+let keyDir: string;
 
 beforeAll(async () => {
-  github = await startGitHubApi({ token: TOKEN });
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  keyDir = await mkdtemp(join(tmpdir(), 'patchbay-app-key-'));
+  const keyFile = join(keyDir, 'app.pem');
+  await writeFile(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  github = await startGitHubApi({
+    token: TOKEN,
+    app: {
+      id: 4242,
+      publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      installationId: 77,
+      token: APP_TOKEN,
+    },
+  });
   stack = await startStack({
     repos: { [REPO]: async (repo) => void (await repo.commit({ 'README.md': '# App\n' })) },
-    git: { pushTokens: { [REPO]: [TOKEN] } },
+    git: { pushTokens: { [REPO]: [APP_TOKEN] } },
     env: (git) => ({
-      PATCHBAY_GIT_CREDENTIALS: `${git.host}:${git.port}=${TOKEN}`,
+      PATCHBAY_GITHUB_APPS: `${git.host}:${git.port}=4242:${keyFile}`,
       PATCHBAY_FORGES: `${git.host}:${git.port}=github:${github.url}`,
       PATCHBAY_PUBLIC_URL: 'https://patchbay.example',
       PATCHBAY_INTEGRATIONS: JSON.stringify([
@@ -91,6 +108,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
   await github?.close();
+  if (keyDir) await rm(keyDir, { recursive: true, force: true });
 });
 
 /** An `issue_comment` delivery: the example payload, on our repository, said now. */
@@ -263,6 +281,9 @@ describe('forge mentions', () => {
     expect(calls).toContain(`GET /repos/acme/app/pulls/${pr}`);
     expect(calls).toContain('POST /repos/acme/app/issues/7/comments');
     expect(calls).toContain('POST /repos/acme/app/pulls');
+    // As the app: its installation found with its JWT, then a token of that installation.
+    expect(calls).toContain('GET /repos/acme/app/installation');
+    expect(calls).toContain('POST /app/installations/77/access_tokens');
   }, 300_000);
 
   it('ignores, with the reason, what the policy does not allow, and refuses what is not signed', async () => {

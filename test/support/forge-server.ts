@@ -1,3 +1,4 @@
+import { createVerify } from 'node:crypto';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -40,6 +41,7 @@ interface Operation {
   pattern: RegExp;
   parameters: { name: string; in: string; required?: boolean }[];
   bodySchema: Record<string, unknown> | undefined;
+  bodyRequired: boolean;
 }
 
 let operations: Operation[] | undefined;
@@ -62,13 +64,43 @@ function loadOperations(): Operation[] {
         pattern,
         parameters: [...(item.parameters ?? []), ...(op.parameters ?? [])],
         bodySchema: op.requestBody?.content?.['application/json']?.schema,
+        bodyRequired: op.requestBody?.required === true,
       });
     }
   }
   return operations;
 }
 
-export async function startGitHubApi(options: { token: string }): Promise<GitHubApi> {
+/**
+ * A GitHub App the API knows: its JWTs (RS256, `iss` its id) are checked with its public key,
+ * it is installed (as `installationId`) on every repository, and the installation tokens it gets
+ * are `token`, which the other operations then take.
+ */
+export interface StandInApp {
+  id: number;
+  publicKey: string;
+  installationId: number;
+  token: string;
+}
+
+/** Whether `jwt` is the app's: signed with its key, issued by it, not expired. */
+function isAppJwt(jwt: string, app: StandInApp): boolean {
+  const [header, payload, signature] = jwt.split('.');
+  if (!header || !payload || !signature) return false;
+  const signed = createVerify('RSA-SHA256')
+    .update(`${header}.${payload}`)
+    .verify(app.publicKey, Buffer.from(signature, 'base64url'));
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as {
+    iss?: unknown;
+    exp?: number;
+  };
+  return signed && String(claims.iss) === String(app.id) && (claims.exp ?? 0) * 1000 > Date.now();
+}
+
+export async function startGitHubApi(options: {
+  token: string;
+  app?: StandInApp;
+}): Promise<GitHubApi> {
   const ops = loadOperations();
   const ajv = new Ajv({ strict: false, allErrors: true });
   addFormats.default(ajv);
@@ -100,12 +132,22 @@ export async function startGitHubApi(options: { token: string }): Promise<GitHub
     const op = ops.find((o) => o.method === req.method && o.pattern.test(url.pathname));
     if (!op) return refuse(404, 'no such operation in the GitHub OpenAPI description');
     const auth = req.headers.authorization ?? '';
-    if (auth !== `token ${options.token}` && auth !== `Bearer ${options.token}`)
-      return send(401, { message: 'Bad credentials' });
+    const app = options.app;
+    // The app's own routes take its JWT; the others a token (an installation's, with an app).
+    const asApp =
+      op.template === '/repos/{owner}/{repo}/installation' || op.template.startsWith('/app/');
+    if (asApp) {
+      if (!app || !/^bearer /i.test(auth) || !isAppJwt(auth.slice(7), app))
+        return send(401, { message: 'A JSON web token could not be decoded' });
+    } else {
+      const tokens = [options.token, ...(app ? [app.token] : [])];
+      if (!tokens.some((t) => auth === `token ${t}` || auth === `Bearer ${t}`))
+        return send(401, { message: 'Bad credentials' });
+    }
     const queryNames = new Set(op.parameters.filter((p) => p.in === 'query').map((p) => p.name));
     for (const name of url.searchParams.keys())
       if (!queryNames.has(name)) return refuse(422, `query parameter ${name} is not declared`);
-    if (op.bodySchema) {
+    if (op.bodySchema && (body !== undefined || op.bodyRequired)) {
       if (!ajv.validate(op.bodySchema, body)) return refuse(422, `body: ${ajv.errorsText()}`);
       const declared = Object.keys((op.bodySchema.properties as object | undefined) ?? {});
       for (const key of Object.keys(body as object))
@@ -148,6 +190,19 @@ export async function startGitHubApi(options: { token: string }): Promise<GitHub
           )
           .map((p) => pullView(owner!, repo!, p.number, p.head, p.base)),
       );
+    }
+    if (app && op.template === '/repos/{owner}/{repo}/installation') {
+      return send(200, { id: app.installationId, app_id: app.id, account: { login: owner } });
+    }
+    if (app && op.template === '/app/installations/{installation_id}/access_tokens') {
+      if (url.pathname.split('/')[3] !== String(app.installationId))
+        return send(404, { message: 'Not Found' });
+      return send(201, {
+        token: app.token,
+        expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+        permissions: { contents: 'write', pull_requests: 'write', issues: 'write' },
+        repository_selection: 'all',
+      });
     }
     if (op.template === '/repos/{owner}/{repo}/pulls/{pull_number}' && req.method === 'GET') {
       const number = Number(url.pathname.split('/')[5]);

@@ -18,6 +18,7 @@ import {
 import { JobQueue, ScheduleQueue, createScheduleWorker } from '@patchbay/queue';
 import { WebhookRegistry, WebhookUrlPolicy } from '@patchbay/webhooks';
 import { ScheduleService, TaskService } from '@patchbay/tasks';
+import { OperatorCredentials } from '@patchbay/delivery';
 import { MentionIntake, forgeAccess } from '@patchbay/integrations';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
@@ -167,7 +168,7 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
             tasks: service,
             redis,
             prefix,
-            forgeFor: forgeAccess(config.delivery),
+            forgeFor: forgeAccess(config.delivery.forges, new OperatorCredentials(config.delivery)),
           }),
         }),
   });

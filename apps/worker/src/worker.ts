@@ -1,7 +1,7 @@
 import { CliRuntime, RuntimeRouter, SandboxGateway, codexAgent } from '@patchbay/runtimes';
 import { Agent, createModelClient, modelClientOptionsFromConfig } from '@patchbay/agent';
 import { type Config, currentTurn, isTerminal, retryPolicy } from '@patchbay/core';
-import { Deliverer, startDeliveryConsumer } from '@patchbay/delivery';
+import { Deliverer, OperatorCredentials, startDeliveryConsumer } from '@patchbay/delivery';
 import { Replier, forgeAccess, startReplyConsumer } from '@patchbay/integrations';
 import { MirrorCache } from '@patchbay/git';
 import { startWebhookConsumer } from '@patchbay/webhooks';
@@ -194,6 +194,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
   await taskWorker.waitUntilReady();
   // What hangs off the lifecycle outbox: delivery, webhooks, and answers on forge threads.
   const outbox = { redis, url: config.redis.url, prefix, consumer: config.worker.id, store };
+  const credentials = new OperatorCredentials(config.delivery);
   const readers = await Promise.all([
     startDeliveryConsumer({
       ...outbox,
@@ -201,7 +202,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
         store,
         artifacts,
         push: (repoUrl, request) => mirrors.deliver(repoUrl, request),
-        credentials: config.delivery.credentials,
+        credentialFor: (repoUrl) => credentials.for(repoUrl),
         forges: config.delivery.forges,
         author: config.delivery.author,
         publicUrl: config.publicUrl,
@@ -221,7 +222,7 @@ export async function startWorker(config: Config, log: PinoLogger): Promise<Work
             ...outbox,
             replier: new Replier({
               store,
-              forgeFor: forgeAccess(config.delivery),
+              forgeFor: forgeAccess(config.delivery.forges, credentials),
               publicUrl: config.publicUrl,
               log: log.child({ component: 'replies' }),
             }),

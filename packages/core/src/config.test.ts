@@ -138,6 +138,60 @@ describe('API keys', () => {
     }
   });
 
+  it('reads GitHub Apps (their key files) and forge integrations, and never echoes a secret', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'patchbay-config-'));
+    const key = join(dir, 'app.pem');
+    const pem = '-----BEGIN PRIVATE KEY-----\nMIIsecretkeybody\n-----END PRIVATE KEY-----\n';
+    await writeFile(key, pem);
+    await writeFile(join(dir, 'not.pem'), 'hello');
+    const config = loadConfig({
+      PATCHBAY_GITHUB_APPS: `GitHub.com=12345:${key}`,
+      PATCHBAY_INTEGRATIONS: JSON.stringify([
+        { tenant: 'acme', forge: 'github', secret: 'whsec-abcdef0123456789', repos: ['acme/*'] },
+      ]),
+    });
+    expect(config.delivery.githubApps).toEqual({ 'github.com': { appId: 12345, privateKey: pem } });
+    expect(config.integrations).toEqual([
+      {
+        tenant: 'acme',
+        forge: 'github',
+        secret: 'whsec-abcdef0123456789',
+        repos: ['acme/*'],
+        mention: '@patchbay',
+        associations: ['OWNER', 'MEMBER', 'COLLABORATOR'],
+        users: [],
+        task: {},
+      },
+    ]);
+    const printed = JSON.stringify(redactConfig(config));
+    expect(printed).not.toContain('MIIsecretkeybody');
+    expect(printed).not.toContain('whsec-abcdef0123456789');
+    for (const [value, said] of [
+      ['github.com=abc:/x.pem', /is not host=appId/],
+      [`github.com=1:${join(dir, 'missing.pem')}`, /cannot read the private key/],
+      [`github.com=1:${join(dir, 'not.pem')}`, /holds no PEM private key/],
+    ] as const)
+      expect(() => loadConfig({ PATCHBAY_GITHUB_APPS: value })).toThrow(said);
+    for (const value of [
+      'not json',
+      '[{"tenant":"a","forge":"bitbucket","secret":"whsec-abcdef0123456789","repos":["a/b"]}]',
+      '[{"tenant":"a","forge":"github","secret":"short-secret","repos":["a/b"]}]',
+      '[{"tenant":"a","forge":"github","secret":"whsec-abcdef0123456789","repos":[]}]',
+    ]) {
+      const err = (() => {
+        try {
+          loadConfig({ PATCHBAY_INTEGRATIONS: value });
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return '';
+      })();
+      expect(err).toContain('PATCHBAY_INTEGRATIONS');
+      expect(err).not.toContain('short-secret');
+      expect(err).not.toContain('whsec-abcdef0123456789');
+    }
+  });
+
   it('reads delivery credentials (variable and file), forges, author and webhooks, and never echoes a secret', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'patchbay-config-'));
     const file = join(dir, 'credentials');

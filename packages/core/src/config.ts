@@ -126,6 +126,40 @@ const DEFAULT_FORGES: Record<string, ForgeConfig> = {
   'codeberg.org': { kind: 'gitea', apiUrl: 'https://codeberg.org/api/v1' },
 };
 
+/** A GitHub App: its id and private key (PEM), read from its file at start. */
+export interface GitHubApp {
+  appId: number;
+  privateKey: string;
+}
+
+/** `host=appId:/path/to/key.pem` entries; each key file is read when the config is loaded. */
+const githubApps = list.transform((entries, ctx) => {
+  const apps: Record<string, GitHubApp> = {};
+  for (const entry of entries) {
+    const match = /^([A-Za-z0-9.-]+(?::\d+)?)=(\d+):(\S+)$/.exec(entry);
+    if (!match) {
+      ctx.addIssue({ code: 'custom', message: `"${entry}" is not host=appId:/path/to/key.pem` });
+      return z.NEVER;
+    }
+    let privateKey: string;
+    try {
+      privateKey = readFileSync(match[3]!, 'utf8');
+    } catch (err) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `cannot read the private key ${match[3]} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      });
+      return z.NEVER;
+    }
+    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
+      ctx.addIssue({ code: 'custom', message: `${match[3]} holds no PEM private key` });
+      return z.NEVER;
+    }
+    apps[match[1]!.toLowerCase()] = { appId: Number(match[2]), privateKey };
+  }
+  return apps;
+});
+
 /** `host=kind[:apiUrl]` entries, e.g. `git.corp=gitlab:https://git.corp/api/v4`. */
 const forges = list.transform((entries, ctx) => {
   const parsed: Record<string, ForgeConfig> = { ...DEFAULT_FORGES };
@@ -575,6 +609,11 @@ export const EnvSchema = z.object({
     .min(1)
     .optional()
     .describe('A file of host=token lines, read at start (merged under PATCHBAY_GIT_CREDENTIALS).'),
+  PATCHBAY_GITHUB_APPS: githubApps
+    .prefault('')
+    .describe(
+      'GitHub Apps Patchbay acts as, per host: comma-separated host=appId:/path/to/private-key.pem; pushes, pull requests and comments there use an installation token of the app for the repository.',
+    ),
   PATCHBAY_FORGES: forges
     .prefault('')
     .describe(
@@ -738,6 +777,8 @@ export interface Config {
   delivery: {
     /** Push credentials by host (`host` or `host:port`). */
     credentials: Record<string, GitCredential>;
+    /** GitHub Apps by host: their installation tokens are the credential there. */
+    githubApps: Record<string, GitHubApp>;
     forges: Record<string, ForgeConfig>;
     author: { name: string; email: string };
   };
@@ -876,6 +917,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ...readCredentialsFile(e.PATCHBAY_GIT_CREDENTIALS_FILE),
         ...e.PATCHBAY_GIT_CREDENTIALS,
       },
+      githubApps: e.PATCHBAY_GITHUB_APPS,
       forges: e.PATCHBAY_FORGES,
       author: { name: author[1]!, email: author[2]! },
     },
@@ -934,6 +976,12 @@ export function redactConfig(config: Config): Config {
         Object.entries(config.delivery.credentials).map(([host, c]) => [
           host,
           { username: c.username, token: '[redacted]' },
+        ]),
+      ),
+      githubApps: Object.fromEntries(
+        Object.entries(config.delivery.githubApps).map(([host, app]) => [
+          host,
+          { appId: app.appId, privateKey: '[redacted]' },
         ]),
       ),
     },

@@ -9,6 +9,7 @@ export {
   type ForgeConfig,
   type ForgeKind,
   type GitCredential,
+  type GitHubApp,
   Integration,
 } from './config.js';
 export { StartupError, runMain } from './main.js';

@@ -11,15 +11,15 @@ import {
 } from '@patchbay/core';
 import type { PushRequest, PushResult } from '@patchbay/git';
 import { readArtifact, type ArtifactStore, type TaskStore } from '@patchbay/store';
-import { credentialOf, forgeClient, forgeOf, gitUsernameFor, repoPathOf } from './forges/index.js';
+import { forgeClient, forgeOf, gitUsernameFor, repoPathOf } from './forges/index.js';
 
 export interface DelivererDeps {
   store: TaskStore;
   artifacts: ArtifactStore;
   /** The worker's mirrors: commit and push happen there, never in a sandbox. */
   push: (url: string, request: PushRequest) => Promise<PushResult>;
-  /** Operator credentials by `host` or `host:port`. */
-  credentials: Record<string, GitCredential>;
+  /** The operator's credential for a repository's host (a token, or a GitHub App's). */
+  credentialFor: (repoUrl: string) => Promise<GitCredential | undefined>;
   forges: Record<string, ForgeConfig>;
   author: { name: string; email: string };
   /** Base URL of the API, for the link back to the task. */
@@ -84,8 +84,8 @@ export class Deliverer {
     const url = new URL(task.repo.url);
     const forge = forgeOf(task.repo.url, this.#d.forges);
     const own = await this.#d.store.deliveryToken(task.id);
-    const operator = credentialOf(task.repo.url, this.#d.credentials);
-    const credential = own !== null ? { username: null, token: own } : operator;
+    const credential =
+      own !== null ? { username: null, token: own } : await this.#d.credentialFor(task.repo.url);
     if (credential === undefined) {
       throw new PatchbayError('delivery_auth_failed', `no push credential for ${url.host}`, {
         details: { reason: 'no_credentials', host: url.host },

@@ -1,4 +1,5 @@
 export { Deliverer, type DelivererDeps } from './deliverer.js';
+export { OperatorCredentials } from './credentials.js';
 export type { DeliveryJob, DeliveryQueuePort } from './jobs.js';
 export { startDeliveryConsumer } from './consumer.js';
-export { credentialOf, forgeClient, forgeOf, type Forge, type ThreadRef } from './forges/index.js';
+export { forgeClient, forgeOf, type Forge, type ThreadRef } from './forges/index.js';

@@ -1,5 +1,5 @@
-import type { Config } from '@patchbay/core';
-import { credentialOf, forgeClient, forgeOf } from '@patchbay/delivery';
+import type { ForgeConfig } from '@patchbay/core';
+import { type OperatorCredentials, forgeClient, forgeOf } from '@patchbay/delivery';
 import type { ForgeFor } from './payloads.js';
 
 export { MentionIntake, type IntakeDeps, type IntakeOutcome } from './intake.js';
@@ -10,10 +10,14 @@ export { Replier, startReplyConsumer, type ReplyJob } from './replies.js';
  * The API of a repository's forge, with the operator's credential for its host: null when the
  * host has none, or is set up as another kind of forge than the one that sent the webhook.
  */
-export function forgeAccess(delivery: Config['delivery']): ForgeFor {
-  return (repoUrl, kind) => {
-    const forge = forgeOf(repoUrl, delivery.forges);
-    const credential = credentialOf(repoUrl, delivery.credentials);
-    return forge?.kind === kind && credential ? forgeClient(forge, credential.token) : null;
+export function forgeAccess(
+  forges: Record<string, ForgeConfig>,
+  credentials: OperatorCredentials,
+): ForgeFor {
+  return async (repoUrl, kind) => {
+    const forge = forgeOf(repoUrl, forges);
+    if (forge?.kind !== kind) return null;
+    const credential = await credentials.for(repoUrl);
+    return credential ? forgeClient(forge, credential.token) : null;
   };
 }

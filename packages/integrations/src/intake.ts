@@ -206,7 +206,7 @@ export class MentionIntake {
     mention: Mention,
     request: string,
   ): Promise<IntakeOutcome> {
-    const forge = this.#d.forgeFor(mention.repo.cloneUrl, mention.forge);
+    const forge = await this.#d.forgeFor(mention.repo.cloneUrl, mention.forge);
     let branch = mention.branch;
     if (branch === null) {
       if (forge === null) return { outcome: 'ignored', reason: 'no_forge_api' };

@@ -5,7 +5,7 @@ import { z } from 'zod';
 export type ForgeName = Integration['forge'];
 
 /** A forge's API for a repository (by its clone URL), if Patchbay may call it. */
-export type ForgeFor = (repoUrl: string, kind: ForgeName) => Forge | null;
+export type ForgeFor = (repoUrl: string, kind: ForgeName) => Promise<Forge | null>;
 
 /**
  * What a forge's webhook asked of Patchbay, the same for every forge: a comment on an issue or a

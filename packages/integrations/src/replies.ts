@@ -51,7 +51,7 @@ export class Replier {
     const task = await this.#d.store.get(job.taskId);
     const mention = task?.origin.mention;
     if (!task || task.origin.kind !== 'mention' || mention === undefined) return;
-    const forge = this.#d.forgeFor(task.repo.url, mention.forge);
+    const forge = await this.#d.forgeFor(task.repo.url, mention.forge);
     if (forge === null) {
       this.#log.warn(
         { taskId: task.id },
