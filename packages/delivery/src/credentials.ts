@@ -6,7 +6,7 @@ import {
   type GitHubApp,
   PatchbayError,
 } from '@patchbay/core';
-import { credentialOf, forgeOf, repoPathOf } from './forges/index.js';
+import { forHost, hostKeyOf, repoPathOf } from './forges/index.js';
 
 interface AppClient {
   auth: ReturnType<typeof createAppAuth>;
@@ -42,10 +42,9 @@ export class OperatorCredentials {
 
   /** The credential for `repoUrl`'s host, or undefined when the operator set none. */
   async for(repoUrl: string): Promise<GitCredential | undefined> {
-    const url = new URL(repoUrl);
-    const host = [url.host.toLowerCase(), url.hostname.toLowerCase()].find((h) => this.#apps[h]);
-    if (host === undefined) return credentialOf(repoUrl, this.#credentials);
-    const forge = forgeOf(repoUrl, this.#forges);
+    const host = hostKeyOf(repoUrl, this.#apps);
+    if (host === undefined) return forHost(repoUrl, this.#credentials);
+    const forge = forHost(repoUrl, this.#forges);
     if (forge?.kind !== 'github')
       throw new PatchbayError(
         'delivery_auth_failed',

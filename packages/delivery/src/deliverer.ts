@@ -11,7 +11,7 @@ import {
 } from '@patchbay/core';
 import type { PushRequest, PushResult } from '@patchbay/git';
 import { readArtifact, type ArtifactStore, type TaskStore } from '@patchbay/store';
-import { forgeClient, forgeOf, gitUsernameFor, repoPathOf } from './forges/index.js';
+import { forHost, forgeClient, gitUsernameFor, repoPathOf } from './forges/index.js';
 
 export interface DelivererDeps {
   store: TaskStore;
@@ -82,7 +82,7 @@ export class Deliverer {
     if (patch === null || patch.length === 0)
       throw new PatchbayError('delivery_failed', 'the task has no patch to deliver');
     const url = new URL(task.repo.url);
-    const forge = forgeOf(task.repo.url, this.#d.forges);
+    const forge = forHost(task.repo.url, this.#d.forges);
     const own = await this.#d.store.deliveryToken(task.id);
     const credential =
       own !== null ? { username: null, token: own } : await this.#d.credentialFor(task.repo.url);

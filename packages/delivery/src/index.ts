@@ -2,4 +2,4 @@ export { Deliverer, type DelivererDeps } from './deliverer.js';
 export { OperatorCredentials } from './credentials.js';
 export type { DeliveryJob, DeliveryQueuePort } from './jobs.js';
 export { startDeliveryConsumer } from './consumer.js';
-export { forgeClient, forgeOf, type Forge, type ThreadRef } from './forges/index.js';
+export { forHost, forgeClient, type Forge, type ThreadRef } from './forges/index.js';

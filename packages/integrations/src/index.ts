@@ -1,5 +1,5 @@
 import type { ForgeConfig } from '@patchbay/core';
-import { type OperatorCredentials, forgeClient, forgeOf } from '@patchbay/delivery';
+import { type OperatorCredentials, forHost, forgeClient } from '@patchbay/delivery';
 import type { ForgeFor } from './payloads.js';
 
 export { MentionIntake, type IntakeDeps, type IntakeOutcome } from './intake.js';
@@ -15,7 +15,7 @@ export function forgeAccess(
   credentials: OperatorCredentials,
 ): ForgeFor {
   return async (repoUrl, kind) => {
-    const forge = forgeOf(repoUrl, forges);
+    const forge = forHost(repoUrl, forges);
     if (forge?.kind !== kind) return null;
     const credential = await credentials.for(repoUrl);
     return credential ? forgeClient(forge, credential.token) : null;

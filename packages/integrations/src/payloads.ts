@@ -84,62 +84,49 @@ const GitHubIssues = z.object({
 const isBot = (u: { login: string; type?: string | undefined }): boolean =>
   u.type === 'Bot' || u.login.endsWith('[bot]');
 
+/** A GitHub comment (on an issue, a pull request, or a pull request's diff) as a mention. */
+function gitHubComment(
+  p: { comment: z.infer<typeof ghComment>; repository: z.infer<typeof ghRepository> },
+  thread: { number: number; title: string; body?: string | null | undefined; pullRequest: boolean },
+  branch: string | null,
+): Mention {
+  return {
+    forge: 'github',
+    kind: 'comment',
+    repo: { path: p.repository.full_name, cloneUrl: p.repository.clone_url },
+    thread: {
+      number: thread.number,
+      pullRequest: thread.pullRequest,
+      title: thread.title,
+      body: thread.body ?? '',
+    },
+    branch,
+    author: {
+      login: p.comment.user.login,
+      association: p.comment.author_association,
+      bot: isBot(p.comment.user),
+    },
+    text: p.comment.body,
+    assignees: [],
+    url: p.comment.html_url,
+    at: p.comment.created_at,
+  };
+}
+
 /** A GitHub delivery (`X-GitHub-Event`): `issue_comment`, `pull_request_review_comment`, `issues`. */
 export function parseGitHub(event: string, payload: unknown): Parsed {
   switch (event) {
     case 'issue_comment': {
       const p = GitHubIssueComment.parse(payload);
       if (p.action !== 'created') return { ignored: `action_${p.action}` };
-      return {
-        mention: {
-          forge: 'github',
-          kind: 'comment',
-          repo: { path: p.repository.full_name, cloneUrl: p.repository.clone_url },
-          thread: {
-            number: p.issue.number,
-            pullRequest: p.issue.pull_request !== undefined,
-            title: p.issue.title,
-            body: p.issue.body ?? '',
-          },
-          branch: null,
-          author: {
-            login: p.comment.user.login,
-            association: p.comment.author_association,
-            bot: isBot(p.comment.user),
-          },
-          text: p.comment.body,
-          assignees: [],
-          url: p.comment.html_url,
-          at: p.comment.created_at,
-        },
-      };
+      const thread = { ...p.issue, pullRequest: p.issue.pull_request !== undefined };
+      return { mention: gitHubComment(p, thread, null) };
     }
     case 'pull_request_review_comment': {
       const p = GitHubReviewComment.parse(payload);
       if (p.action !== 'created') return { ignored: `action_${p.action}` };
-      return {
-        mention: {
-          forge: 'github',
-          kind: 'comment',
-          repo: { path: p.repository.full_name, cloneUrl: p.repository.clone_url },
-          thread: {
-            number: p.pull_request.number,
-            pullRequest: true,
-            title: p.pull_request.title,
-            body: p.pull_request.body ?? '',
-          },
-          branch: p.pull_request.head.ref,
-          author: {
-            login: p.comment.user.login,
-            association: p.comment.author_association,
-            bot: isBot(p.comment.user),
-          },
-          text: p.comment.body,
-          assignees: [],
-          url: p.comment.html_url,
-          at: p.comment.created_at,
-        },
-      };
+      const thread = { ...p.pull_request, pullRequest: true };
+      return { mention: gitHubComment(p, thread, p.pull_request.head.ref) };
     }
     case 'issues': {
       const p = GitHubIssues.parse(payload);

@@ -1,4 +1,4 @@
-import type { ForgeConfig, GitCredential } from '@patchbay/core';
+import type { ForgeConfig } from '@patchbay/core';
 import { bitbucketForge } from './bitbucket.js';
 import type { Forge, ForgeClientOptions } from './forge.js';
 import { giteaForge } from './gitea.js';
@@ -40,29 +40,16 @@ export function gitUsernameFor(kind: ForgeConfig['kind'] | undefined): string {
   }
 }
 
-/** The hosts a repository URL is configured under: `host:port`, then the bare host name. */
-function hostsOf(url: URL): string[] {
-  return [url.host.toLowerCase(), url.hostname.toLowerCase()];
+/** The key a repository's host has in `byHost`: `host:port`, else the bare host name. */
+export function hostKeyOf(repoUrl: string, byHost: Record<string, unknown>): string | undefined {
+  const url = new URL(repoUrl);
+  return [url.host.toLowerCase(), url.hostname.toLowerCase()].find((h) => Object.hasOwn(byHost, h));
 }
 
-/** The forge configured for a repository's host, if any. */
-export function forgeOf(
-  repoUrl: string,
-  forges: Record<string, ForgeConfig>,
-): ForgeConfig | undefined {
-  return hostsOf(new URL(repoUrl))
-    .map((h) => forges[h])
-    .find((f) => f !== undefined);
-}
-
-/** The operator's credential for a repository's host, if any. */
-export function credentialOf(
-  repoUrl: string,
-  credentials: Record<string, GitCredential>,
-): GitCredential | undefined {
-  return hostsOf(new URL(repoUrl))
-    .map((h) => credentials[h])
-    .find((c) => c !== undefined);
+/** What the operator configured for a repository's host (its forge, its credential), if any. */
+export function forHost<T>(repoUrl: string, byHost: Record<string, T>): T | undefined {
+  const key = hostKeyOf(repoUrl, byHost);
+  return key === undefined ? undefined : byHost[key];
 }
 
 /** A repository's path on its forge: `owner/name` from `https://host/owner/name.git`. */
