@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import examples from '@octokit/webhooks-examples';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGitHubApi, type GitHubApi } from '../support/forge-server.js';
-import { applyPatch, scenarioScript, steps } from '../support/scenarios.js';
+import { applyPatch, scenarioScript, shell, steps } from '../support/scenarios.js';
 import { type Stack, call, lifecycleOf, startStack, waitForTask } from '../support/stack.js';
 
 /**
@@ -79,7 +79,7 @@ beforeAll(async () => {
           secret: SECRET,
           repos: ['acme/*'],
           login: 'patchbay-bot',
-          task: { verify: 'grep -q "line one" notes.txt' },
+          task: { verify: 'grep -q "line one" notes.txt', draft: true },
         },
         {
           tenant: 'local',
@@ -100,6 +100,7 @@ beforeAll(async () => {
     script: scenarioScript({
       create: steps([applyPatch(CREATE)], 'Added the notes file.'),
       edit: steps([applyPatch(EDIT)], 'Added a second line.'),
+      slow: steps([shell('sleep 4; echo "line three" >> notes.txt')], 'Added a third line.'),
     }),
   });
   cloneUrl = stack.git.url(REPO);
@@ -218,6 +219,8 @@ describe('forge mentions', () => {
     ]);
     expect(github.pulls[0]!.title).toBe('The notes file is missing');
     expect(github.pulls[0]!.body).toContain('Closes #7.');
+    // The integration asks for drafts.
+    expect(github.pulls[0]!.draft).toBe(true);
     const onIssue = await until(async () => {
       const made = github.comments.filter((c) => c.number === 7);
       return made.length >= 2 ? made : undefined;
@@ -274,6 +277,23 @@ describe('forge mentions', () => {
       'task.succeeded',
       'task.delivered',
     ]);
+
+    // A request while a turn is at work is not taken, and the pull request hears why.
+    const third = await deliver(
+      'issue_comment',
+      issueComment('@patchbay one more SCENARIO:slow', { number: pr, pullRequest: true }),
+    );
+    expect(third.body).toEqual({ outcome: 'followed_up', taskId, turn: 3 });
+    const busy = await deliver(
+      'issue_comment',
+      issueComment('@patchbay and another SCENARIO:edit', { number: pr, pullRequest: true }),
+    );
+    expect(busy).toEqual({ status: 200, body: { outcome: 'ignored', reason: 'task_busy' } });
+    const said = github.comments.filter((c) =>
+      c.body.startsWith('Patchbay cannot take this now: '),
+    );
+    expect(said.map((c) => c.number)).toEqual([pr]);
+    expect((await waitForTask(stack, taskId, {}, 120_000)).status).toBe('succeeded');
 
     // Every call Patchbay made back is one GitHub's description has, shaped as it says.
     expect(github.violations).toEqual([]);
