@@ -10,7 +10,7 @@
  *   BENCH_ROUNDS=5 BENCH_API_SECONDS=8 node --import tsx bench/api-cpu.bench.ts
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,11 @@ interface Round {
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 async function main(): Promise<void> {
+  // The bare server is the judge's own, beside the project; a clone alone has no figure to give.
+  if (!existsSync(BARE)) {
+    log(`no figure: this benchmark runs the bare server of ${BARE.pathname}, which is not there`);
+    return;
+  }
   const started = new Date();
   const loadStart = load();
   const work = mkdtempSync(join(tmpdir(), 'pb-api-cpu-'));
