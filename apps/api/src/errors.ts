@@ -19,6 +19,18 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 };
 
 /**
+ * Whether a call failed because its Redis connection went away: a call in flight when Redis
+ * stops fails before the client has marked the connection down.
+ */
+function lostRedis(err: Error & { code?: string }): boolean {
+  return (
+    err.message === 'Connection is closed.' ||
+    err.name === 'MaxRetriesPerRequestError' ||
+    ['ECONNRESET', 'ECONNREFUSED', 'EPIPE'].includes(err.code ?? '')
+  );
+}
+
+/**
  * The one place errors become HTTP answers: `{ error: { code, message, details? } }` with the
  * status of the code. Bad input never reaches a 500; an unexpected error does, logged.
  */
@@ -52,7 +64,7 @@ export function installErrorHandling(app: FastifyInstance, isRedisDown: () => bo
             ? 'unsupported_media_type'
             : 'validation_error';
       message = err.message;
-    } else if (isRedisDown()) {
+    } else if (isRedisDown() || lostRedis(err)) {
       code = 'unavailable';
       message = 'the task store is unavailable; try again shortly';
     } else {
