@@ -12,6 +12,7 @@ export {
   type GitHubApp,
   Integration,
 } from './config.js';
+export { Batcher } from './batch.js';
 export { StartupError, runMain } from './main.js';
 export {
   ERROR_CODES,

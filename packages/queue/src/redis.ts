@@ -30,6 +30,9 @@ export function createRedis(options: RedisConnectionOptions): Redis {
     maxRetriesPerRequest: options.failFast ? 1 : null,
     enableOfflineQueue: !options.failFast,
     enableAutoPipelining: options.autoPipelining ?? false,
+    // Scripts go out on their own: their hot callers batch already (task creates, the rate
+    // limit), and a pipeline around one large script call costs more than the call.
+    autoPipeliningIgnoredCommands: ['eval', 'evalsha'],
     connectTimeout: 5000,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
     ...(options.name === undefined ? {} : { connectionName: options.name }),

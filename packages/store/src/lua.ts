@@ -11,6 +11,8 @@ export class LuaScript {
   constructor(
     private readonly source: string,
     private readonly numberOfKeys: number,
+    /** The script takes any number of items of `numberOfKeys` keys each. */
+    private readonly options: { repeated?: boolean } = {},
   ) {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
@@ -20,7 +22,10 @@ export class LuaScript {
     keys: readonly string[],
     args: readonly (string | number)[],
   ): Promise<unknown> {
-    if (keys.length !== this.numberOfKeys) {
+    const fits = this.options.repeated
+      ? keys.length > 0 && keys.length % this.numberOfKeys === 0
+      : keys.length === this.numberOfKeys;
+    if (!fits) {
       throw new Error(`script expects ${this.numberOfKeys} keys, got ${keys.length}`);
     }
     try {

@@ -4,6 +4,7 @@ import { isPatchbayError, type Task } from '@patchbay/core';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FsArtifactStore } from './fs-artifact-store.js';
+import { StoreKeys } from './keys.js';
 import { RedisEventLog } from './redis-event-log.js';
 import { RedisTaskStore } from './redis-task-store.js';
 import { deletePrefix, makeTask, testRedis, uniquePrefix } from './test-support.js';
@@ -136,6 +137,27 @@ describe('RedisTaskStore', () => {
     expect((await store.list('acme', { limit: 100 })).tasks).toHaveLength(5);
     // Another tenant has its own cap.
     await store.create(makeTask({ tenant: 'other' }), { maxActive: 5 });
+  });
+
+  it('sends concurrent creates as one call, in which a create that fails fails alone', async () => {
+    // A key of the wrong type makes the broken tenant's create fail inside Redis.
+    await redis.set(new StoreKeys(prefix).tenantTasks('broken'), 'not a sorted set');
+    const broken = makeTask({ tenant: 'broken' });
+    const fine = Array.from({ length: 4 }, () => makeTask());
+    const results = await Promise.allSettled(
+      [fine[0]!, fine[1]!, broken, fine[2]!, fine[3]!].map((t) => store.create(t)),
+    );
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    const failure = (results[2] as PromiseRejectedResult).reason as Error;
+    expect(isPatchbayError(failure, 'internal_error')).toBe(true);
+    expect(failure.message).toContain('WRONGTYPE');
+    for (const t of fine) expect((await store.get(t.id))?.id).toBe(t.id);
   });
 
   it('writes a first event with the record, as seq 1 of the log, and neither when refused', async () => {

@@ -1,4 +1,5 @@
 import {
+  Batcher,
   LifecycleEvent,
   type LifecycleEventType,
   PatchbayError,
@@ -44,39 +45,53 @@ const Secrets = z.record(z.string(), z.string());
 const Cursor = z.tuple([z.number(), z.string()]);
 
 // Check, cap and write in one script so that two concurrent creates cannot both pass the cap, and
-// so that the record and its first event exist together or not at all.
+// so that the record and its first event exist together or not at all. Creates that arrive
+// together go in one call (see `create`): the script takes them one after another, each with its
+// 12 keys and 13 arguments, and answers one outcome per create, in order.
 const CREATE = new LuaScript(
   `
--- KEYS: record, secrets, tenant set, status set, queued set, running set, status counts,
---       event stream, event seq counter, lifecycle outbox, tenant's active attempts,
---       idempotency key ('' when none)
--- ARGV: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap), status,
---       first event body json ('' = none), ISO time, lifecycle event json, outbox cap, attempts,
---       idempotency value ('<id> <body hash>'), its lifetime in seconds
-if KEYS[12] ~= '' then
-  local earlier = redis.call('GET', KEYS[12])
-  if earlier then return 'replay ' .. earlier end
+-- KEYS, per create: record, secrets, tenant set, status set, queued set, running set,
+--       status counts, event stream, event seq counter, lifecycle outbox, tenant's active
+--       attempts, idempotency key ('' when none)
+-- ARGV, per create: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap),
+--       status, first event body json ('' = none), ISO time, lifecycle event json, outbox cap,
+--       attempts, idempotency value ('<id> <body hash>'), its lifetime in seconds
+local function create(k, a)
+  if k[12] ~= '' then
+    local earlier = redis.call('GET', k[12])
+    if earlier then return 'replay ' .. earlier end
+  end
+  if redis.call('EXISTS', k[1]) == 1 then return 'conflict' end
+  local cap = tonumber(a[5])
+  local weight = tonumber(a[11])
+  if cap >= 0 and tonumber(redis.call('GET', k[11]) or '0') + weight > cap then
+    return 'rate_limited'
+  end
+  redis.call('INCRBY', k[11], weight)
+  if k[12] ~= '' then redis.call('SET', k[12], a[12], 'EX', a[13]) end
+  redis.call('SET', k[1], a[1])
+  if a[2] ~= '' then redis.call('SET', k[2], a[2]) end
+  redis.call('ZADD', k[3], a[3], a[4])
+  redis.call('ZADD', k[4], a[3], a[4])
+  redis.call('HINCRBY', k[7], a[6], 1)
+  redis.call('XADD', k[10], 'MAXLEN', '~', a[10], '*', 'e', a[9])
+  if a[7] ~= '' then
+    local seq${luaAppendEvent({ stream: 'k[8]', seqKey: 'k[9]', time: 'a[8]', body: 'a[7]' })}
+  end
+  return 'ok'
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'conflict' end
-local cap = tonumber(ARGV[5])
-local weight = tonumber(ARGV[11])
-if cap >= 0 and tonumber(redis.call('GET', KEYS[11]) or '0') + weight > cap then
-  return 'rate_limited'
+local outcomes = {}
+for i = 0, #KEYS / 12 - 1 do
+  -- A create that fails fails alone; the others of the call go on.
+  local ok, outcome = pcall(create, { unpack(KEYS, 12 * i + 1, 12 * i + 12) },
+    { unpack(ARGV, 13 * i + 1, 13 * i + 13) })
+  if not ok and type(outcome) == 'table' then outcome = outcome.err end
+  outcomes[i + 1] = ok and outcome or ('error ' .. tostring(outcome))
 end
-redis.call('INCRBY', KEYS[11], weight)
-if KEYS[12] ~= '' then redis.call('SET', KEYS[12], ARGV[12], 'EX', ARGV[13]) end
-redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
-redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
-redis.call('XADD', KEYS[10], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[9])
-if ARGV[7] ~= '' then
-  local seq${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', time: 'ARGV[8]', body: 'ARGV[7]' })}
-end
-return 'ok'
+return outcomes
 `,
   12,
+  { repeated: true },
 );
 
 /** How long an `Idempotency-Key` names the task it made. */
@@ -197,6 +212,17 @@ export class RedisTaskStore implements TaskStore {
   /** What this store has read, parsed. */
   private readonly records = new ParsedRecords();
 
+  /** Concurrent creates, sent as one call of the create script. */
+  private readonly creates = new Batcher<{ keys: string[]; args: (string | number)[] }, unknown>(
+    async (creates) =>
+      (await CREATE.run(
+        this.redis,
+        creates.flatMap((c) => c.keys),
+        creates.flatMap((c) => c.args),
+      )) as unknown[],
+    { maxItems: 64 },
+  );
+
   async create(
     task: Task,
     options: {
@@ -210,9 +236,8 @@ export class RedisTaskStore implements TaskStore {
     const secrets = options.secrets ?? {};
     const firstEvent = options.firstEvent === undefined ? '' : eventBodyJson(options.firstEvent);
     const k = this.keys;
-    const outcome = await CREATE.run(
-      this.redis,
-      [
+    const outcome = await this.creates.add({
+      keys: [
         k.task(record.id),
         k.secrets(record.id),
         k.tenantTasks(record.tenant),
@@ -228,7 +253,7 @@ export class RedisTaskStore implements TaskStore {
           ? ''
           : k.idempotency(record.tenant, options.idempotency.key),
       ],
-      [
+      args: [
         JSON.stringify(record),
         Object.keys(secrets).length === 0 ? '' : JSON.stringify(secrets),
         score(record),
@@ -243,7 +268,7 @@ export class RedisTaskStore implements TaskStore {
         options.idempotency === undefined ? '' : `${record.id} ${options.idempotency.bodyHash}`,
         IDEMPOTENCY_SECONDS,
       ],
-    );
+    });
     if (typeof outcome === 'string' && outcome.startsWith('replay ')) {
       const [taskId = '', bodyHash = ''] = outcome.slice('replay '.length).split(' ');
       return { replayOf: taskId, sameBody: bodyHash === options.idempotency?.bodyHash };
@@ -260,7 +285,12 @@ export class RedisTaskStore implements TaskStore {
           { details: { maxActive: options.maxActive } },
         );
       default:
-        throw new PatchbayError('internal_error', `unexpected create outcome ${String(outcome)}`);
+        throw new PatchbayError(
+          'internal_error',
+          typeof outcome === 'string' && outcome.startsWith('error ')
+            ? `task ${record.id} could not be created: ${outcome.slice('error '.length)}`
+            : `unexpected create outcome ${String(outcome)}`,
+        );
     }
   }
 
