@@ -15,7 +15,8 @@ export interface RedisConnectionOptions {
   /**
    * Commands issued in the same event-loop turn go to Redis as one pipeline (ioredis
    * `enableAutoPipelining`): fewer writes and reads on a client shared by many concurrent
-   * requests. Not for connections that block (`XREAD BLOCK`, BullMQ workers) or subscribe.
+   * requests (scripts excepted, see below). Not for connections that block (`XREAD BLOCK`,
+   * BullMQ workers) or subscribe.
    * @default false
    */
   autoPipelining?: boolean;
