@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CancelChannel } from './cancel-channel.js';
 import { createRedis } from './redis.js';
-import { TaskQueue } from './task-queue.js';
+import { TASK_QUEUE_NAME, TaskQueue, bullPrefix } from './task-queue.js';
 import {
   createTaskWorker,
   isHandBackAbort,
@@ -219,6 +219,39 @@ describe('TaskQueue and TaskWorker', () => {
     await done.promise;
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(attempts).toEqual([2]);
+  });
+
+  it('goes on with a run whose lock lapsed when the job comes back to it, and never runs it twice', async () => {
+    const runs: number[] = [];
+    const release = deferred();
+    const started = deferred();
+    // A long lock, renewed only after the test: the stalled check finds the lapsed lock first.
+    const worker = createTaskWorker({
+      url: REDIS_URL,
+      prefix,
+      concurrency: 2,
+      lockDuration: 30_000,
+      stalledInterval: 200,
+      processor: async (_taskId, { try: attempt }) => {
+        runs.push(attempt);
+        started.resolve();
+        await release.promise;
+      },
+    });
+    workers.push(worker);
+    let deliveries = 0;
+    worker.worker.on('active', () => void deliveries++);
+    await queue.enqueue('lapsed');
+    await started.promise;
+    // As after a Redis outage longer than the lock: the run goes on, but its lock is gone.
+    await redis.del(`${bullPrefix(prefix)}:${TASK_QUEUE_NAME}:lapsed:lock`);
+    await waitFor(async () => deliveries === 2, 5000, 'stalled recovery to give the job out again');
+    expect(worker.running()).toEqual(['lapsed']);
+    release.resolve();
+    await waitFor(async () => (await queue.counts()).completed === 1, 5000, 'completion');
+    expect(runs).toEqual([1]);
+    expect(await queue.counts()).toMatchObject({ failed: 0, active: 0, waiting: 0 });
+    expect(worker.running()).toEqual([]);
   });
 
   it('on close lets a short task finish and hands a long one back, which runs again', async () => {

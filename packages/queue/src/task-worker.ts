@@ -84,6 +84,8 @@ interface Running {
   handBack: boolean;
   /** The task the job belongs to (a job per turn and attempt). */
   taskId: string;
+  /** The processor's run of the job; settles when it has returned or thrown. */
+  done: Promise<void>;
 }
 
 /**
@@ -230,24 +232,23 @@ export class TaskWorker {
     if (!data.success) throw new UnrecoverableError(`job ${job.id} has no valid task id`);
     const { taskId, turn = 1, attempt = 1 } = data.data;
     const jobId = job.id ?? taskId;
-    const running: Running = { controller: new AbortController(), handBack: false, taskId };
-    this.jobs.set(jobId, running);
+    let running = this.jobs.get(jobId);
+    // This worker still runs the job, yet the queue gave it out again: its lock lapsed (Redis was
+    // unreachable for longer than the lock lasts, say) and stalled recovery took it back. A run
+    // being handed back is let finish before the job runs afresh; any other goes on, and this
+    // delivery, which holds the job's lock now, ends as that run does. Never two runs at once.
+    if (running?.handBack === true) {
+      await running.done.catch(() => undefined);
+      running = undefined;
+    }
+    const adopted = running !== undefined;
+    running ??= this.start(jobId, taskId, job, turn, attempt);
     // BullMQ aborts its own signal on `worker.cancelJob`; follow it as well.
-    const forward = () => running.controller.abort(bullSignal?.reason);
+    const { controller } = running;
+    const forward = () => controller.abort(bullSignal?.reason);
     bullSignal?.addEventListener('abort', forward, { once: true });
     try {
-      // A job fetched while the worker was already handing jobs back goes straight back too.
-      if (this.handingBack) {
-        running.handBack = true;
-        running.controller.abort(handBackReason('the worker is shutting down'));
-      }
-      await this.processor(taskId, {
-        signal: running.controller.signal,
-        try: Math.max(1, job.attemptsStarted),
-        turn,
-        attempt,
-        job,
-      });
+      await running.done;
     } catch (err) {
       if (!running.handBack || token === undefined) throw err;
       try {
@@ -261,8 +262,36 @@ export class TaskWorker {
       throw new WaitingError();
     } finally {
       bullSignal?.removeEventListener('abort', forward);
-      this.jobs.delete(jobId);
+      if (!adopted && this.jobs.get(jobId) === running) this.jobs.delete(jobId);
     }
+  }
+
+  /** Runs the processor on a job, registered as running on this worker. */
+  private start(
+    jobId: string,
+    taskId: string,
+    job: Job<TaskJobData, void, string>,
+    turn: number,
+    attempt: number,
+  ): Running {
+    const controller = new AbortController();
+    const running: Running = { controller, handBack: false, taskId, done: Promise.resolve() };
+    this.jobs.set(jobId, running);
+    // A job fetched while the worker was already handing jobs back goes straight back too.
+    if (this.handingBack) {
+      running.handBack = true;
+      controller.abort(handBackReason('the worker is shutting down'));
+    }
+    const context = {
+      signal: controller.signal,
+      try: Math.max(1, job.attemptsStarted),
+      turn,
+      attempt,
+      job,
+    };
+    // Through a promise, so that a processor that throws at once still settles `done`.
+    running.done = Promise.resolve().then(() => this.processor(taskId, context));
+    return running;
   }
 }
 
