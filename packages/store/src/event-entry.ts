@@ -7,12 +7,16 @@ export const EVENT_FIELD = 'e';
  * Lua statements appending one event to a task's stream: the next seq from the counter, then the
  * entry `0-<seq>`, which lets XRANGE/XREAD resume from a seq directly. The event JSON is built by
  * splicing seq and time in front of the body's fields rather than through cjson, which would turn
- * `[]` into `{}`. Every argument is a Lua expression; the statements assign the (declared) local
- * `seq`. Used by the event log's append and by the task store's create, so both write one format.
+ * `[]` into `{}` ({@link eventEntryJson} builds the same in TypeScript). A log whose first entry
+ * its task's create left in the head key (`StoreKeys.eventHead`) gets that entry into
+ * the stream first, as seq 1. Every argument is a Lua expression; the statements assign the
+ * (declared) local `seq`. Used by the event log's append and by the task store's scripts, so all
+ * write one format.
  */
 export function luaAppendEvent(e: {
   stream: string;
   seqKey: string;
+  head: string;
   time: string;
   body: string;
   /** Approximate cap on entries (`XADD MAXLEN ~`); none when absent. */
@@ -21,8 +25,17 @@ export function luaAppendEvent(e: {
   const trim = e.maxLength === undefined ? '' : `'MAXLEN', '~', ${e.maxLength}, `;
   return `
   seq = redis.call('INCR', ${e.seqKey})
+  if seq == 2 then
+    local head = redis.call('GET', ${e.head})
+    if head then redis.call('XADD', ${e.stream}, '0-1', '${EVENT_FIELD}', head) end
+  end
   redis.call('XADD', ${e.stream}, ${trim}'0-' .. seq, '${EVENT_FIELD}',
     '{"seq":' .. seq .. ',"time":"' .. ${e.time} .. '",' .. string.sub(${e.body}, 2))`;
+}
+
+/** The stored JSON of event `seq`: seq and time spliced in front of the body's fields. */
+export function eventEntryJson(seq: number, time: string, bodyJson: string): string {
+  return `{"seq":${seq},"time":"${time}",${bodyJson.slice(1)}`;
 }
 
 /** An event body as stored: validated, stray fields dropped (a `seq` or `time` would shadow the real ones). */

@@ -37,6 +37,38 @@ afterEach(async () => {
 
 const queued = { type: 'status', status: 'queued', phase: null } as const;
 
+describe("a task's first event", () => {
+  it('waits in the head, not in a stream, until the first append puts it in the stream as seq 1', async () => {
+    const task = makeTask();
+    await store.create(task, { firstEvent: queued });
+    const stream = `${prefix}:events:${task.id}`;
+    // A submit creates no stream; the log reads and follows from its head.
+    expect(await redis.exists(stream)).toBe(0);
+    const first = { seq: 1, type: 'status', status: 'queued', phase: null };
+    expect(await events.read(task.id)).toEqual([expect.objectContaining(first)]);
+    expect(await events.read(task.id, { after: 1 })).toEqual([]);
+    const follower = events.follow(task.id);
+    expect((await follower.next()).value).toMatchObject(first);
+    const next = follower.next();
+
+    expect(await events.append(task.id, { type: 'phase', phase: 'fetch' })).toBe(2);
+    expect((await next).value).toMatchObject({ seq: 2, type: 'phase', phase: 'fetch' });
+    const entries = await redis.xrange(stream, '-', '+');
+    expect(entries.map(([id]) => id)).toEqual(['0-1', '0-2']);
+    expect((await events.read(task.id)).map((e) => e.seq)).toEqual([1, 2]);
+
+    // Ending archives the whole log, the head with it.
+    await lifecycle.end(task.id, { status: 'cancelled', error: null });
+    await follower.return(undefined);
+    expect(await redis.exists(`${prefix}:events:${task.id}:head`)).toBe(0);
+    expect((await events.read(task.id)).map((e) => [e.seq, e.type])).toEqual([
+      [1, 'status'],
+      [2, 'phase'],
+      [3, 'status'],
+    ]);
+  });
+});
+
 describe('ending while the artifact store is down', () => {
   it('keeps the end it wrote and the whole log in Redis, without an expiry', async () => {
     const down = {

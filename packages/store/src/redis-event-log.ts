@@ -49,14 +49,14 @@ const BATCH = 500;
 // get strictly increasing seqs and entries in seq order.
 const APPEND = new LuaScript(
   `
--- KEYS: stream, seq counter
+-- KEYS: stream, seq counter, head
 -- ARGV: max length, ISO time, body json...
 local seq = 0
-for i = 3, #ARGV do${luaAppendEvent({ stream: 'KEYS[1]', seqKey: 'KEYS[2]', time: 'ARGV[2]', body: 'ARGV[i]', maxLength: 'ARGV[1]' })}
+for i = 3, #ARGV do${luaAppendEvent({ stream: 'KEYS[1]', seqKey: 'KEYS[2]', head: 'KEYS[3]', time: 'ARGV[2]', body: 'ARGV[i]', maxLength: 'ARGV[1]' })}
 end
 return seq
 `,
-  2,
+  3,
 );
 
 type StreamEntry = [id: string, fields: string[]];
@@ -92,11 +92,11 @@ export class RedisEventLog implements EventLog {
       return Number((await this.redis.get(this.keys.eventSeq(taskId))) ?? 0);
     }
     const bodies = list.map(eventBodyJson);
-    const seq = await APPEND.run(
-      this.redis,
-      [this.keys.events(taskId), this.keys.eventSeq(taskId)],
-      [this.maxStreamLength, new Date().toISOString(), ...bodies],
-    );
+    const seq = await APPEND.run(this.redis, this.keys.eventLog(taskId), [
+      this.maxStreamLength,
+      new Date().toISOString(),
+      ...bodies,
+    ]);
     return Number(seq);
   }
 
@@ -119,8 +119,10 @@ export class RedisEventLog implements EventLog {
     ) as StreamEntry[];
     if (entries.length > 0) return entries.map((entry) => parseEntry(taskId, entry));
     // Nothing after `after` in the stream, or no stream at all: only in the second case can the
-    // archive hold more.
+    // head or the archive hold more.
     if ((await this.redis.exists(key)) === 1) return [];
+    const head = await this.readHead(taskId);
+    if (head !== null) return head.seq > after ? [head] : [];
     const archived = (await this.readArchive(taskId)) ?? [];
     const rest = archived.filter((e) => e.seq > after);
     return limit === undefined ? rest : rest.slice(0, limit);
@@ -161,7 +163,16 @@ export class RedisEventLog implements EventLog {
     }.bind(this);
     try {
       if (signal?.aborted) return;
-      if ((await this.redis.exists(key)) === 0 && !(yield* fromArchive())) return;
+      if ((await this.redis.exists(key)) === 0) {
+        // Not started: the log is its head alone until the first append makes the stream.
+        const head = await this.readHead(taskId);
+        if (head === null) {
+          if (!(yield* fromArchive())) return;
+        } else if (head.seq > last) {
+          last = head.seq;
+          yield head;
+        }
+      }
       // Catch up on the shared client first: a follow of a finished task (an SSE client
       // reconnecting, say) then needs no blocking connection of its own.
       for (;;) {
@@ -243,11 +254,19 @@ export class RedisEventLog implements EventLog {
     if (lines.length === 0) return;
     await this.artifacts.put(taskId, EVENTS_ARTIFACT, lines.join('\n') + '\n');
     // The archive is in place before the stream starts to expire, so a reader never finds neither.
+    // The head went into the stream with the first append, so the stream holds the whole log.
     await this.redis
       .multi()
       .expire(key, this.archiveTtlSeconds)
       .expire(this.keys.eventSeq(taskId), this.archiveTtlSeconds)
+      .del(this.keys.eventHead(taskId))
       .exec();
+  }
+
+  /** The log's first entry, as the task's create left it, until the stream exists; else null. */
+  private async readHead(taskId: string): Promise<TaskEvent | null> {
+    const raw = await this.redis.get(this.keys.eventHead(taskId));
+    return raw === null ? null : parseEvent(taskId, raw);
   }
 
   /** The archived log, or null when there is none. */

@@ -12,7 +12,7 @@ import {
 } from '@patchbay/core';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { EVENT_FIELD, eventBodyJson, luaAppendEvent } from './event-entry.js';
+import { EVENT_FIELD, eventBodyJson, eventEntryJson, luaAppendEvent } from './event-entry.js';
 import { StoreKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import { safeJson } from './safe-json.js';
@@ -47,14 +47,14 @@ const Cursor = z.tuple([z.number(), z.string()]);
 // Check, cap and write in one script so that two concurrent creates cannot both pass the cap, and
 // so that the record and its first event exist together or not at all. Creates that arrive
 // together go in one call (see `create`): the script takes them one after another, each with its
-// 12 keys and 13 arguments, and answers one outcome per create, in order.
+// 12 keys and 12 arguments, and answers one outcome per create, in order.
 const CREATE = new LuaScript(
   `
 -- KEYS, per create: record, secrets, tenant set, status set, queued set, running set,
---       status counts, event stream, event seq counter, lifecycle outbox, tenant's active
+--       status counts, event log head, event seq counter, lifecycle outbox, tenant's active
 --       attempts, idempotency key ('' when none)
 -- ARGV, per create: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap),
---       status, first event body json ('' = none), ISO time, lifecycle event json, outbox cap,
+--       status, first event entry json ('' = none), lifecycle event json, outbox cap,
 --       attempts, idempotency value ('<id> <body hash>'), its lifetime in seconds
 local function create(k, a)
   if k[12] ~= '' then
@@ -63,20 +63,22 @@ local function create(k, a)
   end
   if redis.call('EXISTS', k[1]) == 1 then return 'conflict' end
   local cap = tonumber(a[5])
-  local weight = tonumber(a[11])
+  local weight = tonumber(a[10])
   if cap >= 0 and tonumber(redis.call('GET', k[11]) or '0') + weight > cap then
     return 'rate_limited'
   end
   redis.call('INCRBY', k[11], weight)
-  if k[12] ~= '' then redis.call('SET', k[12], a[12], 'EX', a[13]) end
+  if k[12] ~= '' then redis.call('SET', k[12], a[11], 'EX', a[12]) end
   redis.call('SET', k[1], a[1])
   if a[2] ~= '' then redis.call('SET', k[2], a[2]) end
   redis.call('ZADD', k[3], a[3], a[4])
   redis.call('ZADD', k[4], a[3], a[4])
   redis.call('HINCRBY', k[7], a[6], 1)
-  redis.call('XADD', k[10], 'MAXLEN', '~', a[10], '*', 'e', a[9])
+  redis.call('XADD', k[10], 'MAXLEN', '~', a[9], '*', 'e', a[8])
+  -- The first event waits in the head, not in a new stream, until the log's first append.
   if a[7] ~= '' then
-    local seq${luaAppendEvent({ stream: 'k[8]', seqKey: 'k[9]', time: 'a[8]', body: 'a[7]' })}
+    redis.call('SET', k[8], a[7])
+    redis.call('SET', k[9], 1)
   end
   return 'ok'
 end
@@ -84,7 +86,7 @@ local outcomes = {}
 for i = 0, #KEYS / 12 - 1 do
   -- A create that fails fails alone; the others of the call go on.
   local ok, outcome = pcall(create, { unpack(KEYS, 12 * i + 1, 12 * i + 12) },
-    { unpack(ARGV, 13 * i + 1, 13 * i + 13) })
+    { unpack(ARGV, 12 * i + 1, 12 * i + 12) })
   if not ok and type(outcome) == 'table' then outcome = outcome.err end
   outcomes[i + 1] = ok and outcome or ('error ' .. tostring(outcome))
 end
@@ -121,7 +123,7 @@ const luaActiveChange = `
 const COMPARE_AND_SET = new LuaScript(
   `
 -- KEYS: record, old status set, new status set, tenant set, status counts, lifecycle outbox,
---       tenant's active attempts, event stream, event seq counter
+--       tenant's active attempts, event stream, event seq counter, event log head
 -- ARGV: expected json, new json, id, score, old status, new status, lifecycle event json,
 --       outbox cap (a status change writes its lifecycle event, in the same script), attempts,
 --       ISO time, '1' to write the lifecycle event without a status change (a delivery),
@@ -139,11 +141,11 @@ end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 local seq = 0
-for i = 12, #ARGV do${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', time: 'ARGV[10]', body: 'ARGV[i]' })}
+for i = 12, #ARGV do${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', head: 'KEYS[10]', time: 'ARGV[10]', body: 'ARGV[i]' })}
 end
 return 1
 `,
-  9,
+  10,
 );
 
 // A follow-up: an ended task goes back to `queued` (compare-and-set against the record read),
@@ -154,7 +156,7 @@ return 1
 const REOPEN = new LuaScript(
   `
 -- KEYS: record, old status set, new status set, tenant set, status counts, lifecycle outbox,
---       tenant's active attempts, event stream, event seq counter
+--       tenant's active attempts, event stream, event seq counter, event log head
 -- ARGV: expected json, new json, id, score, old status, new status, lifecycle event json,
 --       outbox cap, attempts, maxActive (-1 = no cap), ISO time, restore count (-1 = none
 --       passed), restore entries (seq, json) * count, event bodies...
@@ -186,11 +188,11 @@ redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])${luaActiveChange}
 local seq = 0
-for i = 13 + 2 * math.max(restore, 0), #ARGV do${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', time: 'ARGV[11]', body: 'ARGV[i]' })}
+for i = 13 + 2 * math.max(restore, 0), #ARGV do${luaAppendEvent({ stream: 'KEYS[8]', seqKey: 'KEYS[9]', head: 'KEYS[10]', time: 'ARGV[11]', body: 'ARGV[i]' })}
 end
 return 'ok'
 `,
-  9,
+  10,
 );
 
 /**
@@ -234,7 +236,10 @@ export class RedisTaskStore implements TaskStore {
   ): Promise<{ replayOf: string; sameBody: boolean } | null> {
     const record = checkRecord(task);
     const secrets = options.secrets ?? {};
-    const firstEvent = options.firstEvent === undefined ? '' : eventBodyJson(options.firstEvent);
+    const firstEntry =
+      options.firstEvent === undefined
+        ? ''
+        : eventEntryJson(1, new Date().toISOString(), eventBodyJson(options.firstEvent));
     const k = this.keys;
     const outcome = await this.creates.add({
       keys: [
@@ -245,7 +250,7 @@ export class RedisTaskStore implements TaskStore {
         k.tenantStatus(record.tenant, 'queued'),
         k.tenantStatus(record.tenant, 'running'),
         k.statusCounts(),
-        k.events(record.id),
+        k.eventHead(record.id),
         k.eventSeq(record.id),
         k.lifecycle(),
         k.tenantActive(record.tenant),
@@ -260,8 +265,7 @@ export class RedisTaskStore implements TaskStore {
         record.id,
         options.maxActive ?? -1,
         record.status,
-        firstEvent,
-        new Date().toISOString(),
+        firstEntry,
         JSON.stringify(lifecycleEventOf(record, new Date())),
         LIFECYCLE_MAX_ENTRIES,
         record.attempts,
@@ -414,7 +418,7 @@ export class RedisTaskStore implements TaskStore {
       const cas = this.statusChange(current, next, lifecycle);
       const written = await COMPARE_AND_SET.run(
         this.redis,
-        [...cas.keys, this.keys.events(id), this.keys.eventSeq(id)],
+        [...cas.keys, ...this.keys.eventLog(id)],
         [
           ...cas.args,
           new Date().toISOString(),
@@ -455,7 +459,7 @@ export class RedisTaskStore implements TaskStore {
       const cas = this.statusChange(current, next);
       const outcome = await REOPEN.run(
         this.redis,
-        [...cas.keys, k.events(id), k.eventSeq(id)],
+        [...cas.keys, ...k.eventLog(id)],
         [
           ...cas.args,
           options.maxActive ?? -1,
