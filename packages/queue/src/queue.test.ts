@@ -37,7 +37,10 @@ afterEach(async () => {
 
 function startWorker(
   processor: TaskProcessor,
-  options: Pick<TaskWorkerOptions, 'concurrency' | 'onGivenUp'> = {},
+  options: Pick<
+    TaskWorkerOptions,
+    'concurrency' | 'onGivenUp' | 'lockDuration' | 'stalledInterval'
+  > = {},
 ): TaskWorker {
   const worker = createTaskWorker({
     url: REDIS_URL,
@@ -226,19 +229,14 @@ describe('TaskQueue and TaskWorker', () => {
     const release = deferred();
     const started = deferred();
     // A long lock, renewed only after the test: the stalled check finds the lapsed lock first.
-    const worker = createTaskWorker({
-      url: REDIS_URL,
-      prefix,
-      concurrency: 2,
-      lockDuration: 30_000,
-      stalledInterval: 200,
-      processor: async (_taskId, { try: attempt }) => {
+    const worker = startWorker(
+      async (_taskId, { try: attempt }) => {
         runs.push(attempt);
         started.resolve();
         await release.promise;
       },
-    });
-    workers.push(worker);
+      { concurrency: 2, lockDuration: 30_000, stalledInterval: 200 },
+    );
     let deliveries = 0;
     worker.worker.on('active', () => void deliveries++);
     await queue.enqueue('lapsed');
