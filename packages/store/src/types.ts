@@ -29,6 +29,9 @@ export interface TaskStore {
    * running tasks, and with `conflict` when the id exists.
    *
    * Resolves to null when the task was stored, or to the earlier task an idempotency key names.
+   * The record is stored as given: it is the one the task service built, typed, from a validated
+   * spec. Changes to stored records, which change functions compute, are checked against the
+   * `Task` schema before they are written.
    *
    * `firstEvent` is appended to the task's event log (as seq 1, the log of a new task being empty)
    * in the same atomic step, so that no record exists without it and no event without the record.
