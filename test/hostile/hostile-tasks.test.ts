@@ -281,21 +281,18 @@ describe('a hostile agent', () => {
     const started = Date.now();
     const id = await submit('fork-orphans', { environment: { verify: 'test -f kept.txt' } });
     const task = await waitForTask(stack, id, {}, 120_000);
-    if (gvisor) {
-      expect(task.status).toBe('failed');
-      expect(task.error.code).toBe('sandbox_error');
-      expect(Date.now() - started).toBeLessThan(120_000);
-      expect(
-        await docker.listContainers({ all: true, filters: { label: [`${LABELS.task}=${id}`] } }),
-      ).toEqual([]);
-      return;
-    }
-    // The sandbox was spent (no pid left), but the worker quiesced it before collecting and
-    // verifying: the agent's work is kept and the repository's tests ran.
-    expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
-    expect(task.result.verify.passed).toBe(true);
-    expect(await patchOf(id)).toContain('+++ b/kept.txt');
     expect(Date.now() - started).toBeLessThan(120_000);
+    // Under gVisor the bomb may take the sandbox's kernel down with it: the task then fails and
+    // says so. When the sandbox lives through it (seen in a fresh-clone run), it ends as under runc.
+    if (gvisor && task.status === 'failed') {
+      expect(task.error.code).toBe('sandbox_error');
+    } else {
+      // The sandbox was spent (no pid left), but the worker quiesced it before collecting and
+      // verifying: the agent's work is kept and the repository's tests ran.
+      expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
+      expect(task.result.verify.passed).toBe(true);
+      expect(await patchOf(id)).toContain('+++ b/kept.txt');
+    }
     expect(
       await docker.listContainers({ all: true, filters: { label: [`${LABELS.task}=${id}`] } }),
     ).toEqual([]);
