@@ -212,8 +212,13 @@ export class RedisEventLog implements EventLog {
           throw err;
         }
         if (reply === null) {
-          // Timed out. A live task just has nothing new; an archived one may have expired.
-          if ((await this.redis.exists(key)) === 0 && !(yield* fromArchive())) return;
+          // Timed out. A live task just has nothing new, nor has one whose log is still its head
+          // (not started); only when neither key exists may the log have expired into the archive.
+          if (
+            (await this.redis.exists(key, this.keys.eventHead(taskId))) === 0 &&
+            !(yield* fromArchive())
+          )
+            return;
           continue;
         }
         for (const entry of reply[0]?.[1] ?? []) {
