@@ -8,7 +8,7 @@ import type { TaskStatus } from '@patchbay/core';
 export class StoreKeys {
   constructor(readonly prefix: string) {}
 
-  /** String: the task record as JSON. */
+  /** String: the task record as JSON, in its stored form (record-codec.ts). */
   task(id: string): string {
     return `${this.prefix}:task:${enc(id)}`;
   }

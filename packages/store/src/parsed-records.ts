@@ -1,4 +1,5 @@
 import { PatchbayError, Task } from '@patchbay/core';
+import { decodeRecord } from './record-codec.js';
 import { safeJson } from './safe-json.js';
 
 /**
@@ -28,7 +29,7 @@ export class ParsedRecords {
 }
 
 function parseRecord(raw: string, id: string): Task {
-  const parsed = Task.safeParse(safeJson(raw));
+  const parsed = Task.safeParse(decodeRecord(safeJson(raw)));
   if (!parsed.success) {
     throw new PatchbayError('internal_error', `stored record of task ${id} does not parse`, {
       details: { issues: parsed.error.issues.slice(0, 5) },

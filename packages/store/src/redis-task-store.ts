@@ -17,6 +17,7 @@ import { StoreKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import { safeJson } from './safe-json.js';
 import { ParsedRecords } from './parsed-records.js';
+import { encodeRecord } from './record-codec.js';
 import type { TaskListQuery, TaskPage, TaskStore } from './types.js';
 
 export interface RedisTaskStoreOptions {
@@ -196,9 +197,10 @@ return 'ok'
 );
 
 /**
- * Task records in Redis (see {@link StoreKeys} for the layout). Records are JSON parsed with the
- * `Task` schema when read back; per-tenant sorted sets (all tasks, and one per status) serve
- * newest-first listing and the active-task count, and change in the same script as the record.
+ * Task records in Redis (see {@link StoreKeys} for the layout). Records are stored as JSON without
+ * their empty fields (record-codec.ts) and parsed with the `Task` schema when read back;
+ * per-tenant sorted sets (all tasks, and one per status) serve newest-first listing and the
+ * active-task count, and change in the same script as the record.
  */
 export class RedisTaskStore implements TaskStore {
   private readonly redis: Redis;
@@ -262,7 +264,7 @@ export class RedisTaskStore implements TaskStore {
           : k.idempotency(record.tenant, options.idempotency.key),
       ],
       args: [
-        JSON.stringify(record),
+        encodeRecord(record),
         Object.keys(secrets).length === 0 ? '' : JSON.stringify(secrets),
         score(record),
         record.id,
@@ -576,7 +578,7 @@ export class RedisTaskStore implements TaskStore {
       ],
       args: [
         current.raw,
-        JSON.stringify(next),
+        encodeRecord(next),
         next.id,
         score(next),
         current.task.status,
