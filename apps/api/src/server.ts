@@ -55,21 +55,20 @@ export async function startApi(config: Config, options: ApiServerOptions = {}): 
   }
   const { prefix } = config.redis;
   const checkRepoUrl = createRepoUrlCheck(config.repos);
-  // Auto-pipelined: a request's calls go out in one write with those of every other request of
-  // the same event-loop turn.
+  // A request's calls go out in one write with those of every other request of the same
+  // event-loop turn.
   const redis = createRedis({
     url: config.redis.url,
     name: 'patchbay-api',
     failFast: true,
-    autoPipelining: true,
+    coalesceWrites: true,
   });
-  // BullMQ defines some sixty scripts on its connection, and ioredis copies every script of a
-  // connection into each pipeline it makes, auto-pipelined batches included: the queue has a
-  // connection of its own, which sends each call as it comes (one script per submit).
+  // The queue's BullMQ calls go on a connection of their own, coalesced the same way.
   const queueRedis = createRedis({
     url: config.redis.url,
     name: 'patchbay-api-queue',
     failFast: true,
+    coalesceWrites: true,
   });
   // Serve even when Redis is down (requests answer 503 until it is back), but not before a
   // healthy Redis had its moment to connect.

@@ -13,13 +13,11 @@ export interface RedisConnectionOptions {
    */
   failFast?: boolean;
   /**
-   * Commands issued in the same event-loop turn go to Redis as one pipeline (ioredis
-   * `enableAutoPipelining`): fewer writes and reads on a client shared by many concurrent
-   * requests (scripts excepted, see below). Not for connections that block (`XREAD BLOCK`,
-   * BullMQ workers) or subscribe.
+   * The commands issued in one event-loop turn leave in one socket write (see
+   * {@link coalesceWrites}): for a client shared by many concurrent requests.
    * @default false
    */
-  autoPipelining?: boolean;
+  coalesceWrites?: boolean;
 }
 
 /**
@@ -30,17 +28,40 @@ export function createRedis(options: RedisConnectionOptions): Redis {
   const redis = new Redis(options.url, {
     maxRetriesPerRequest: options.failFast ? 1 : null,
     enableOfflineQueue: !options.failFast,
-    enableAutoPipelining: options.autoPipelining ?? false,
-    // Scripts go out on their own: their hot callers batch already (task creates, the rate
-    // limit), and a pipeline around one large script call costs more than the call.
-    autoPipeliningIgnoredCommands: ['eval', 'evalsha'],
     connectTimeout: 5000,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
     ...(options.name === undefined ? {} : { connectionName: options.name }),
   });
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
   redis.on('error', () => {});
+  if (options.coalesceWrites === true) coalesceWrites(redis);
   return redis;
+}
+
+/**
+ * Holds the client's writes until the end of the event-loop turn and sends them as one: the
+ * socket is corked at the turn's first command and uncorked at `setImmediate`, after the I/O the
+ * turn handles. Each command is still its own call with its own reply; only the syscalls are
+ * shared (a write to a loopback socket also wakes and feeds the reader). ioredis's
+ * auto-pipelining merges writes too, but wraps each batch in a pipeline that copies every script
+ * the client defines (BullMQ defines some sixty): under GET load it cost the API a fifth more CPU
+ * than this (bench/RESULTS.md).
+ */
+function coalesceWrites(redis: Redis): void {
+  const send = redis.sendCommand.bind(redis);
+  let corked = false;
+  redis.sendCommand = (command, stream) => {
+    const socket = redis.stream;
+    if (!corked && redis.status === 'ready' && socket.writable) {
+      corked = true;
+      socket.cork();
+      setImmediate(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return send(command, stream);
+  };
 }
 
 /** Resolves once the client is connected, or after `timeoutMs` whether it is or not. */
