@@ -16,7 +16,7 @@ import { DEFAULT_CACHE_KEY, EMPTY_USAGE, type Task } from '@patchbay/core';
 type Empty =
   null | boolean | number | string | readonly string[] | Readonly<Record<string, number>>;
 
-const TASK: Readonly<Record<string, Empty>> = {
+const TASK = fields({
   phase: null,
   startedAt: null,
   finishedAt: null,
@@ -30,9 +30,9 @@ const TASK: Readonly<Record<string, Empty>> = {
   delivery: null,
   notify: null,
   timings: null,
-};
+});
 
-const ENVIRONMENT: Readonly<Record<string, Empty>> = {
+const ENVIRONMENT = fields({
   setup: null,
   verify: null,
   env: {},
@@ -42,9 +42,9 @@ const ENVIRONMENT: Readonly<Record<string, Empty>> = {
   cacheKey: DEFAULT_CACHE_KEY,
   setupAlways: false,
   maintenance: null,
-};
+});
 
-const TURN: Readonly<Record<string, Empty>> = {
+const TURN = fields({
   startedAt: null,
   finishedAt: null,
   warm: null,
@@ -53,9 +53,9 @@ const TURN: Readonly<Record<string, Empty>> = {
   result: null,
   chosen: null,
   timings: null,
-};
+});
 
-const ATTEMPT: Readonly<Record<string, Empty>> = {
+const ATTEMPT = fields({
   startedAt: null,
   finishedAt: null,
   tries: 0,
@@ -65,7 +65,7 @@ const ATTEMPT: Readonly<Record<string, Empty>> = {
   result: null,
   changes: null,
   timings: null,
-};
+});
 
 /** The JSON a record is stored as. */
 export function encodeRecord(task: Task): string {
@@ -102,34 +102,57 @@ export function decodeRecord(parsed: unknown): unknown {
   return parsed;
 }
 
-function withoutEmpty(
-  value: object,
-  empty: Readonly<Record<string, Empty>>,
-): Record<string, unknown> {
+function withoutEmpty(value: object, empty: Fields): Record<string, unknown> {
   const kept: Record<string, unknown> = {};
-  for (const [field, v] of Object.entries(value))
-    if (!(field in empty) || !isEmpty(v, empty[field] as Empty)) kept[field] = v;
+  for (const field in value) {
+    const v = (value as Record<string, unknown>)[field];
+    if (empty.get(field)?.is(v) !== true) kept[field] = v;
+  }
   return kept;
 }
 
-function fill(value: Record<string, unknown>, empty: Readonly<Record<string, Empty>>): void {
-  for (const field in empty) if (!(field in value)) value[field] = copy(empty[field] as Empty);
+function fill(value: Record<string, unknown>, empty: Fields): void {
+  for (const [field, e] of empty) if (!(field in value)) value[field] = e.make();
 }
 
-/** Whether `v` is the empty value `e`: equal, or an array or flat object of the same members. */
-function isEmpty(v: unknown, e: Empty): boolean {
-  if (e === null || typeof e !== 'object') return v === e;
-  if (typeof v !== 'object' || v === null || Array.isArray(v) !== Array.isArray(e)) return false;
-  const a = v as Record<string, unknown>;
-  const b = e as Readonly<Record<string, unknown>>;
-  const keys = Object.keys(b);
-  if (Object.keys(a).length !== keys.length) return false;
-  return keys.every((k) => a[k] === b[k]);
+/** A field's empty value as a test for it and a maker of fresh copies. */
+interface EmptyField {
+  is(value: unknown): boolean;
+  make(): unknown;
+}
+type Fields = ReadonlyMap<string, EmptyField>;
+
+function fields(empties: Readonly<Record<string, Empty>>): Fields {
+  return new Map(Object.entries(empties).map(([field, e]) => [field, emptyField(e)]));
 }
 
-function copy(e: Empty): unknown {
-  if (e === null || typeof e !== 'object') return e;
-  return Array.isArray(e) ? [...(e as readonly string[])] : { ...e };
+/** Equal to `e`; for an array or a flat object, the same members. */
+function emptyField(e: Empty): EmptyField {
+  if (e === null || typeof e !== 'object') return { is: (v) => v === e, make: () => e };
+  if (isStrings(e)) {
+    const items = [...e];
+    return {
+      is: (v) =>
+        Array.isArray(v) && v.length === items.length && items.every((item, i) => v[i] === item),
+      make: () => [...items],
+    };
+  }
+  const entries = Object.entries(e);
+  return {
+    is: (v) =>
+      isObject(v) && entries.every(([k, x]) => v[k] === x) && countKeys(v) === entries.length,
+    make: () => ({ ...e }),
+  };
+}
+
+function isStrings(e: Empty): e is readonly string[] {
+  return Array.isArray(e);
+}
+
+function countKeys(value: object): number {
+  let n = 0;
+  for (const _ in value) n++;
+  return n;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
