@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { isPatchbayError } from '@patchbay/core';
-import { UnrecoverableError } from 'bullmq';
+import { Job, Queue, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CancelChannel } from './cancel-channel.js';
@@ -39,7 +39,7 @@ function startWorker(
   processor: TaskProcessor,
   options: Pick<
     TaskWorkerOptions,
-    'concurrency' | 'onGivenUp' | 'lockDuration' | 'stalledInterval'
+    'concurrency' | 'onGivenUp' | 'lockDuration' | 'stalledInterval' | 'keepEnded'
   > = {},
 ): TaskWorker {
   const worker = createTaskWorker({
@@ -84,6 +84,31 @@ describe('TaskQueue and TaskWorker', () => {
     await waitFor(async () => (await queue.counts()).completed === 1, 5000, 'completion');
     expect(await queue.isActive('task-1')).toBe(false);
     expect(seen).toEqual([{ taskId: 'task-1', attempt: 1, data: { taskId: 'task-1' } }]);
+  });
+
+  it('keeps as many ended jobs as the worker says, though no job names it', async () => {
+    const ids = ['good-1', 'good-2', 'good-3', 'good-4', 'bad-1', 'bad-2'];
+    for (const id of ids) await queue.enqueue(id);
+    const bull = new Queue(TASK_QUEUE_NAME, { connection: redis, prefix: bullPrefix(prefix) });
+    const jobs = await Promise.all(ids.map((id) => Job.fromId(bull, id)));
+    await bull.close();
+    expect(
+      jobs.map((job) => [job?.id, job?.opts.removeOnComplete, job?.opts.removeOnFail]),
+    ).toEqual(ids.map((id) => [id, undefined, undefined]));
+    startWorker(
+      async (taskId) => {
+        if (taskId.startsWith('bad')) throw new UnrecoverableError('no');
+      },
+      { keepEnded: { completed: { count: 2 }, failed: { count: 1 } } },
+    );
+    await waitFor(
+      async () => {
+        const c = await queue.counts();
+        return c.waiting + c.active === 0 && c.completed === 2 && c.failed === 1;
+      },
+      5000,
+      'the oldest ended jobs removed',
+    );
   });
 
   it('retries a failing task but never one that throws UnrecoverableError', async () => {

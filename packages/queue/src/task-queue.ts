@@ -72,17 +72,6 @@ export interface TaskQueueOptions {
    * @default 5000
    */
   backoffMs?: number;
-  /**
-   * How long, and how many, completed jobs are kept for inspection before BullMQ removes them.
-   * The task record, not the job, is the lasting result.
-   * @default { age: 86400, count: 1000 }
-   */
-  keepCompleted?: { age: number; count: number };
-  /**
-   * How long, and how many, failed jobs are kept.
-   * @default { age: 604800, count: 10000 }
-   */
-  keepFailed?: { age: number; count: number };
 }
 
 /** Job counts by state, for metrics. */
@@ -121,8 +110,8 @@ export class TaskQueue {
     this.jobOptions = {
       attempts: options.attempts ?? retryPolicy.tries,
       backoff: { type: 'exponential', delay: options.backoffMs ?? retryPolicy.backoffMs },
-      removeOnComplete: options.keepCompleted ?? { age: 86_400, count: 1000 },
-      removeOnFail: options.keepFailed ?? { age: 604_800, count: 10_000 },
+      // How long ended jobs are kept is the workers' to apply (`keepEnded`), not written into
+      // every job: a submit's add stays smaller.
     };
   }
 

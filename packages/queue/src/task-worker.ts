@@ -1,5 +1,5 @@
 import { PatchbayError, isPatchbayError, retryPolicy } from '@patchbay/core';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job, type KeepJobs } from 'bullmq';
 import { TASK_QUEUE_NAME, TaskJobData, bullPrefix } from './task-queue.js';
 
 export interface TaskProcessorContext {
@@ -62,6 +62,13 @@ export interface TaskWorkerOptions {
    * @default 10000
    */
   abortGraceMs?: number;
+  /**
+   * How long, and how many, ended jobs BullMQ keeps for inspection before removing them; the
+   * task record, not the job, is the lasting result. Applied by the worker as each job ends
+   * (the jobs themselves name none, which keeps a submit's add small).
+   * @default a day and a thousand completed, a week and ten thousand failed
+   */
+  keepEnded?: { completed: KeepJobs; failed: KeepJobs };
   /** Worker name, shown in `CLIENT LIST` and on jobs. */
   name?: string;
   /**
@@ -134,6 +141,8 @@ export class TaskWorker {
       lockDuration: options.lockDuration ?? 30_000,
       stalledInterval: options.stalledInterval ?? 15_000,
       maxStalledCount: options.maxStalledCount ?? retryPolicy.maxStalled,
+      removeOnComplete: options.keepEnded?.completed ?? { age: 86_400, count: 1000 },
+      removeOnFail: options.keepEnded?.failed ?? { age: 604_800, count: 10_000 },
       ...(options.name === undefined ? {} : { name: options.name }),
     });
     this.worker.on('error', (err) => this.onError(err));
