@@ -181,6 +181,7 @@ describe('the codex runtime', () => {
       prompt: 'SCENARIO:listed write a file',
       environment: { network: 'allowlist', allowDomains: ['x.example.org'] },
     });
+    // Under the test's own timeout, so that a task that does not end fails with its last events.
     const task = await waitForTask(stack, id, {}, 180_000);
     expect(task.error).toBeNull();
     expect(task.status).toBe('succeeded');
@@ -195,7 +196,7 @@ describe('the codex runtime', () => {
     // chatgpt.com) are configured off, so no refusal clutters the log.
     expect(blocked).toEqual([]);
     expect(task.usage.modelCalls).toBe(2);
-  }, 180_000);
+  }, 240_000);
 
   it('ends a task whose calls spend its token budget with budget_exhausted', async () => {
     const id = await submit({
