@@ -8,10 +8,10 @@ export const EVENT_FIELD = 'e';
  * entry `0-<seq>`, which lets XRANGE/XREAD resume from a seq directly. The event JSON is built by
  * splicing seq and time in front of the body's fields rather than through cjson, which would turn
  * `[]` into `{}` ({@link eventEntryJson} builds the same in TypeScript). A log whose first entry
- * its task's create left in the head key (`StoreKeys.eventHead`) gets that entry into
- * the stream first, as seq 1. Every argument is a Lua expression; the statements assign the
- * (declared) local `seq`. Used by the event log's append and by the task store's scripts, so all
- * write one format.
+ * its task's create left in the head key (`StoreKeys.eventHead`) has no counter yet (the head
+ * stands for seq 1): its first append moves the head into the stream as seq 1 and goes on from 2.
+ * Every argument is a Lua expression; the statements assign the (declared) local `seq`. Used by
+ * the event log's append and by the task store's scripts, so all write one format.
  */
 export function luaAppendEvent(e: {
   stream: string;
@@ -25,9 +25,12 @@ export function luaAppendEvent(e: {
   const trim = e.maxLength === undefined ? '' : `'MAXLEN', '~', ${e.maxLength}, `;
   return `
   seq = redis.call('INCR', ${e.seqKey})
-  if seq == 2 then
+  if seq == 1 then
     local head = redis.call('GET', ${e.head})
-    if head then redis.call('XADD', ${e.stream}, '0-1', '${EVENT_FIELD}', head) end
+    if head then
+      redis.call('XADD', ${e.stream}, '0-1', '${EVENT_FIELD}', head)
+      seq = redis.call('INCR', ${e.seqKey})
+    end
   end
   redis.call('XADD', ${e.stream}, ${trim}'0-' .. seq, '${EVENT_FIELD}',
     '{"seq":' .. seq .. ',"time":"' .. ${e.time} .. '",' .. string.sub(${e.body}, 2))`;

@@ -71,7 +71,7 @@ export class StoreKeys {
   events(id: string): string {
     return `${this.prefix}:events:${enc(id)}`;
   }
-  /** String counter: the last seq handed out for the task's events. */
+  /** String counter: the last seq handed out for the task's events; absent until the first append. */
   eventSeq(id: string): string {
     return `${this.prefix}:events:${enc(id)}:seq`;
   }

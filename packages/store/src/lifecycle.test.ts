@@ -47,6 +47,9 @@ describe("a task's first event", () => {
     const first = { seq: 1, type: 'status', status: 'queued', phase: null };
     expect(await events.read(task.id)).toEqual([expect.objectContaining(first)]);
     expect(await events.read(task.id, { after: 1 })).toEqual([]);
+    // The head is seq 1 without a counter: the log's last seq reads 1 before any append.
+    expect(await redis.exists(`${prefix}:events:${task.id}:seq`)).toBe(0);
+    expect(await events.append(task.id, [])).toBe(1);
     const follower = events.follow(task.id);
     expect((await follower.next()).value).toMatchObject(first);
     const next = follower.next();

@@ -11,8 +11,11 @@ export class LuaScript {
   constructor(
     private readonly source: string,
     private readonly numberOfKeys: number,
-    /** The script takes any number of items of `numberOfKeys` keys each. */
-    private readonly options: { repeated?: boolean } = {},
+    /**
+     * `repeated`: the script takes any number of items of `numberOfKeys` keys each, after
+     * `sharedKeys` keys common to all of them (none by default).
+     */
+    private readonly options: { repeated?: boolean; sharedKeys?: number } = {},
   ) {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
@@ -22,8 +25,9 @@ export class LuaScript {
     keys: readonly string[],
     args: readonly (string | number)[],
   ): Promise<unknown> {
+    const itemKeys = keys.length - (this.options.sharedKeys ?? 0);
     const fits = this.options.repeated
-      ? keys.length > 0 && keys.length % this.numberOfKeys === 0
+      ? itemKeys > 0 && itemKeys % this.numberOfKeys === 0
       : keys.length === this.numberOfKeys;
     if (!fits) {
       throw new Error(`script expects ${this.numberOfKeys} keys, got ${keys.length}`);

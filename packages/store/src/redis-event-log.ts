@@ -89,7 +89,12 @@ export class RedisEventLog implements EventLog {
       ? events
       : [events as TaskEventBody];
     if (list.length === 0) {
-      return Number((await this.redis.get(this.keys.eventSeq(taskId))) ?? 0);
+      // No counter yet: a head (the create's first event, not yet in the stream) is seq 1.
+      const [seq, head] = await this.redis.mget(
+        this.keys.eventSeq(taskId),
+        this.keys.eventHead(taskId),
+      );
+      return seq != null ? Number(seq) : head != null ? 1 : 0;
     }
     const bodies = list.map(eventBodyJson);
     const seq = await APPEND.run(this.redis, this.keys.eventLog(taskId), [

@@ -48,53 +48,49 @@ const Cursor = z.tuple([z.number(), z.string()]);
 // Check, cap and write in one script so that two concurrent creates cannot both pass the cap, and
 // so that the record and its first event exist together or not at all. Creates that arrive
 // together go in one call (see `create`): the script takes them one after another, each with its
-// 12 keys and 12 arguments, and answers one outcome per create, in order.
+// 7 keys and 10 arguments after the ones they share, and answers one outcome per create, in order.
 const CREATE = new LuaScript(
   `
--- KEYS, per create: record, secrets, tenant set, status set, queued set, running set,
---       status counts, event log head, event seq counter, lifecycle outbox, tenant's active
---       attempts, idempotency key ('' when none)
--- ARGV, per create: record json, secrets json ('' = none), score, id, maxActive (-1 = no cap),
---       status, first event entry json ('' = none), lifecycle event json, outbox cap,
---       attempts, idempotency value ('<id> <body hash>'), its lifetime in seconds
+-- KEYS: status counts, lifecycle outbox; then per create: record, secrets, tenant set, status
+--       set, event log head, tenant's active attempts, idempotency key ('' when none)
+-- ARGV: outbox cap, idempotency lifetime in seconds; then per create: record json, secrets json
+--       ('' = none), score, id, maxActive (-1 = no cap), status, first event entry json
+--       ('' = none), lifecycle event json, attempts, idempotency value ('<id> <body hash>')
+-- A create reads its keys and arguments from offsets k and a.
 local function create(k, a)
-  if k[12] ~= '' then
-    local earlier = redis.call('GET', k[12])
+  local idempotency = KEYS[k + 7]
+  if idempotency ~= '' then
+    local earlier = redis.call('GET', idempotency)
     if earlier then return 'replay ' .. earlier end
   end
-  if redis.call('EXISTS', k[1]) == 1 then return 'conflict' end
-  local cap = tonumber(a[5])
-  local weight = tonumber(a[10])
-  if cap >= 0 and tonumber(redis.call('GET', k[11]) or '0') + weight > cap then
+  local cap = tonumber(ARGV[a + 5])
+  local weight = tonumber(ARGV[a + 9])
+  if cap >= 0 and tonumber(redis.call('GET', KEYS[k + 6]) or '0') + weight > cap then
     return 'rate_limited'
   end
-  redis.call('INCRBY', k[11], weight)
-  if k[12] ~= '' then redis.call('SET', k[12], a[11], 'EX', a[12]) end
-  redis.call('SET', k[1], a[1])
-  if a[2] ~= '' then redis.call('SET', k[2], a[2]) end
-  redis.call('ZADD', k[3], a[3], a[4])
-  redis.call('ZADD', k[4], a[3], a[4])
-  redis.call('HINCRBY', k[7], a[6], 1)
-  redis.call('XADD', k[10], 'MAXLEN', '~', a[9], '*', 'e', a[8])
+  if not redis.call('SET', KEYS[k + 1], ARGV[a + 1], 'NX') then return 'conflict' end
+  redis.call('INCRBY', KEYS[k + 6], weight)
+  if idempotency ~= '' then redis.call('SET', idempotency, ARGV[a + 10], 'EX', ARGV[2]) end
+  if ARGV[a + 2] ~= '' then redis.call('SET', KEYS[k + 2], ARGV[a + 2]) end
+  redis.call('ZADD', KEYS[k + 3], ARGV[a + 3], ARGV[a + 4])
+  redis.call('ZADD', KEYS[k + 4], ARGV[a + 3], ARGV[a + 4])
+  redis.call('HINCRBY', KEYS[1], ARGV[a + 6], 1)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[a + 8])
   -- The first event waits in the head, not in a new stream, until the log's first append.
-  if a[7] ~= '' then
-    redis.call('SET', k[8], a[7])
-    redis.call('SET', k[9], 1)
-  end
+  if ARGV[a + 7] ~= '' then redis.call('SET', KEYS[k + 5], ARGV[a + 7]) end
   return 'ok'
 end
 local outcomes = {}
-for i = 0, #KEYS / 12 - 1 do
+for i = 0, (#KEYS - 2) / 7 - 1 do
   -- A create that fails fails alone; the others of the call go on.
-  local ok, outcome = pcall(create, { unpack(KEYS, 12 * i + 1, 12 * i + 12) },
-    { unpack(ARGV, 12 * i + 1, 12 * i + 12) })
+  local ok, outcome = pcall(create, 2 + 7 * i, 2 + 10 * i)
   if not ok and type(outcome) == 'table' then outcome = outcome.err end
   outcomes[i + 1] = ok and outcome or ('error ' .. tostring(outcome))
 end
 return outcomes
 `,
-  12,
-  { repeated: true },
+  7,
+  { repeated: true, sharedKeys: 2 },
 );
 
 /** How long an `Idempotency-Key` names the task it made. */
@@ -218,12 +214,15 @@ export class RedisTaskStore implements TaskStore {
 
   /** Concurrent creates, sent as one call of the create script. */
   private readonly creates = new Batcher<{ keys: string[]; args: (string | number)[] }, unknown>(
-    async (creates) =>
-      (await CREATE.run(
-        this.redis,
-        creates.flatMap((c) => c.keys),
-        creates.flatMap((c) => c.args),
-      )) as unknown[],
+    async (creates) => {
+      const keys = [this.keys.statusCounts(), this.keys.lifecycle()];
+      const args: (string | number)[] = [LIFECYCLE_MAX_ENTRIES, IDEMPOTENCY_SECONDS];
+      for (const c of creates) {
+        keys.push(...c.keys);
+        args.push(...c.args);
+      }
+      return (await CREATE.run(this.redis, keys, args)) as unknown[];
+    },
     { maxItems: 64 },
   );
 
@@ -252,12 +251,7 @@ export class RedisTaskStore implements TaskStore {
         k.secrets(record.id),
         k.tenantTasks(record.tenant),
         k.tenantStatus(record.tenant, record.status),
-        k.tenantStatus(record.tenant, 'queued'),
-        k.tenantStatus(record.tenant, 'running'),
-        k.statusCounts(),
         k.eventHead(record.id),
-        k.eventSeq(record.id),
-        k.lifecycle(),
         k.tenantActive(record.tenant),
         options.idempotency === undefined
           ? ''
@@ -272,10 +266,8 @@ export class RedisTaskStore implements TaskStore {
         record.status,
         firstEntry,
         JSON.stringify(lifecycleEventOf(record, new Date())),
-        LIFECYCLE_MAX_ENTRIES,
         record.attempts,
         options.idempotency === undefined ? '' : `${record.id} ${options.idempotency.bodyHash}`,
-        IDEMPOTENCY_SECONDS,
       ],
     });
     if (typeof outcome === 'string' && outcome.startsWith('replay ')) {
