@@ -468,6 +468,33 @@ describe('checkRepoUrlSyntax', () => {
   });
 });
 
+describe('a policy remembering the URLs it accepted', () => {
+  it('answers a URL it accepted from memory, keeps a bounded number, and never keeps a refusal', async () => {
+    const policy = compileRepoUrlPolicy({ hosts: ['github.com'] });
+    const first = policy.match('https://github.com/org/repo');
+    expect(policy.match('https://github.com/org/repo')).toBe(first);
+    expect(Object.isFrozen(first.parsed)).toBe(true);
+    // DNS is asked every time: only the parse and the match are remembered.
+    const dns = fakeResolver();
+    for (let i = 0; i < 2; i++) {
+      expect(await checkRepoUrl('https://github.com/org/repo', policy, dns)).toMatchObject({
+        ok: true,
+        url: 'https://github.com/org/repo',
+      });
+    }
+    expect(dns.calls).toEqual(['github.com', 'github.com']);
+    for (let i = 0; i < 2; i++) {
+      const refused = checkRepoUrlSyntax('https://gitlab.com/org/repo', policy);
+      expect(refused.ok ? 'ok' : refused.error.details?.reason).toBe('host_not_allowed');
+    }
+    // After 1,024 other URLs the first is forgotten, and matched afresh to the same answer.
+    for (let i = 0; i < 1024; i++) policy.match(`https://github.com/org/repo-${i}`);
+    const again = policy.match('https://github.com/org/repo');
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+  });
+});
+
 describe('compileRepoUrlPolicy', () => {
   it.each([
     'ftp://github.com',

@@ -74,13 +74,37 @@ const DEFAULT_PORTS: Record<Scheme, number> = { https: 443, http: 80, ssh: 22 };
 
 /** A policy with its host entries parsed once; make it at startup with {@link compileRepoUrlPolicy}. */
 export class RepoUrlPolicy {
+  /**
+   * URLs this policy accepted, with what they matched, oldest first: a server sees the same
+   * repositories again and again, and parsing and matching one cost a submit 2-3 % of its CPU.
+   * Refusals are not kept, nor anything DNS says.
+   */
+  readonly #accepted = new Map<string, Readonly<Matched>>();
+
   /** @internal */
   constructor(
     readonly rules: readonly HostRule[],
     readonly allowSsh: boolean,
     readonly trustListedHosts: boolean,
   ) {}
+
+  /** @internal The URL parsed and matched against the rules; throws a `Refusal`. */
+  match(url: string): Readonly<Matched> {
+    const known = this.#accepted.get(url);
+    if (known !== undefined) return known;
+    const matched = matchPolicy(url, this);
+    Object.freeze(matched.parsed);
+    Object.freeze(matched);
+    if (this.#accepted.size >= ACCEPTED_URLS_KEPT) {
+      this.#accepted.delete(this.#accepted.keys().next().value as string);
+    }
+    this.#accepted.set(url, matched);
+    return matched;
+  }
 }
+
+/** How many accepted URLs a policy remembers. */
+const ACCEPTED_URLS_KEPT = 1024;
 
 /** Resolves a host name to every address it has; the default is `dns.promises.lookup` (all). */
 export type HostResolver = (
@@ -409,7 +433,7 @@ export function checkRepoUrlSyntax(
   policy?: RepoUrlPolicy | RepoUrlPolicyOptions,
 ): RepoUrlCheck {
   try {
-    const { parsed } = matchPolicy(url, resolvePolicy(policy));
+    const { parsed } = resolvePolicy(policy).match(url);
     return checked(parsed, isIP(parsed.host) !== 0 ? [parsed.host] : []);
   } catch (err) {
     return toRefused(err);
@@ -443,9 +467,9 @@ export async function checkRepoUrl(
   resolver: HostResolver = defaultResolver,
 ): Promise<RepoUrlCheck> {
   const compiled = resolvePolicy(policy);
-  let matched: Matched;
+  let matched: Readonly<Matched>;
   try {
-    matched = matchPolicy(url, compiled);
+    matched = compiled.match(url);
   } catch (err) {
     return toRefused(err);
   }
