@@ -1,3 +1,4 @@
+import { deferToTurnEnd } from '@patchbay/core';
 import type { Redis } from 'ioredis';
 
 /**
@@ -49,7 +50,7 @@ export class CoalescingRedisStore {
       waiting = { callbacks: [], windowMs };
       this.#waiting.set(key, waiting);
       // Requests read from the sockets in this turn of the event loop join this call too.
-      if (!this.#inFlight.has(key)) setImmediate(() => this.#send(key));
+      if (!this.#inFlight.has(key)) deferToTurnEnd(() => this.#send(key));
     }
     waiting.callbacks.push(callback);
   }

@@ -1,7 +1,9 @@
+import { deferToTurnEnd } from './turn-end.js';
+
 /**
  * Sends the calls made in one turn of the event loop as one. Concurrent requests are read from
  * their sockets in the same turn; `add` keeps each call's item, and once that turn's I/O is
- * handled (`setImmediate`) the items go to `send` together, at most `maxItems` at a time. Each
+ * handled ({@link deferToTurnEnd}) the items go to `send` together, at most `maxItems` at a time. Each
  * call settles with its own item's outcome (`send` answers one per item, in order), or with the
  * error of the send its item was in. On a hot path where a Redis command costs more than the
  * work it carries, this saves a command and a socket write per call.
@@ -19,7 +21,7 @@ export class Batcher<Item, Outcome> {
 
   add(item: Item): Promise<Outcome> {
     return new Promise((resolve, reject) => {
-      if (this.#waiting.push({ item, resolve, reject }) === 1) setImmediate(() => this.#flush());
+      if (this.#waiting.push({ item, resolve, reject }) === 1) deferToTurnEnd(() => this.#flush());
     });
   }
 

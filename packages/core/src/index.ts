@@ -13,6 +13,7 @@ export {
   Integration,
 } from './config.js';
 export { Batcher } from './batch.js';
+export { deferToTurnEnd } from './turn-end.js';
 export { StartupError, runMain } from './main.js';
 export {
   ERROR_CODES,

@@ -1,3 +1,4 @@
+import { deferToTurnEnd } from '@patchbay/core';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TaskQueue } from './task-queue.js';
@@ -64,6 +65,23 @@ describe('createRedis with coalesceWrites', () => {
       ),
     );
     expect(writes).toEqual({ coalescing: 1, plain: 40 });
+  });
+
+  it("sends what the turn's end issues with it, not a turn later", async () => {
+    prefix = uniquePrefix('coalesce');
+    const redis = await client(true);
+    const written = countWrites(redis);
+    // A batch flushed at the turn's end (as the Batcher does) is written before the next
+    // callback of that same end runs; uncorking at another setImmediate would leave it a turn.
+    const seen = await new Promise<number>((resolve, reject) => {
+      deferToTurnEnd(() => {
+        Promise.all([redis.set(`${prefix}:a`, '1'), redis.incr(`${prefix}:n`)]).catch(reject);
+      });
+      setImmediate(() => resolve(written()));
+    });
+    expect(seen).toBe(1);
+    expect(await redis.mget(`${prefix}:a`, `${prefix}:n`)).toEqual(['1', '1']);
+    expect(written()).toBe(2);
   });
 
   it('coalesces on the new socket after a reconnect', async () => {

@@ -1,3 +1,4 @@
+import { deferToTurnEnd } from '@patchbay/core';
 import { Redis } from 'ioredis';
 
 export interface RedisConnectionOptions {
@@ -40,8 +41,9 @@ export function createRedis(options: RedisConnectionOptions): Redis {
 
 /**
  * Holds the client's writes until the end of the event-loop turn and sends them as one: the
- * socket is corked at the turn's first command and uncorked at `setImmediate`, after the I/O the
- * turn handles. Each command is still its own call with its own reply; only the syscalls are
+ * socket is corked at the turn's first command and uncorked at the turn's end, after the I/O the
+ * turn handles ({@link deferToTurnEnd}: a batch sent from that end leaves with it, not a turn
+ * later). Each command is still its own call with its own reply; only the syscalls are
  * shared (a write to a loopback socket also wakes and feeds the reader). ioredis's
  * auto-pipelining merges writes too, but wraps each batch in a pipeline that copies every script
  * the client defines (BullMQ defines some sixty): under GET load it cost the API a fifth more CPU
@@ -55,7 +57,7 @@ function coalesceWrites(redis: Redis): void {
     if (!corked && redis.status === 'ready' && socket.writable) {
       corked = true;
       socket.cork();
-      setImmediate(() => {
+      deferToTurnEnd(() => {
         corked = false;
         socket.uncork();
       });
